@@ -1,0 +1,3 @@
+"""opsagent: an incident-analysis agent for on-call engineers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The statistical engine: pure functions over arrays (no I/O)."""

@@ -1,0 +1,37 @@
+"""Signal naming: which kind of signal a metric is, from its name, and how to normalise it."""
+
+from __future__ import annotations
+
+import re
+
+from opsagent.domain import SignalKind
+
+# Ordered: the first pattern that matches decides. Names come from our native format, Prometheus
+# signal catalogues and the public datasets' column names.
+_RULES: list[tuple[re.Pattern[str], SignalKind]] = [
+    (re.compile(r"restart|oom"), SignalKind.RESTARTS),
+    (re.compile(r"error|fail|5xx|availability|success"), SignalKind.ERRORS),
+    (re.compile(r"lat|duration|response_time|_p\d\d|p50|p90|p95|p99|seconds$"), SignalKind.LATENCY),
+    (re.compile(r"cpu"), SignalKind.CPU),
+    (re.compile(r"mem|rss|heap"), SignalKind.MEMORY),
+    (re.compile(r"disk|filesystem|fs_|inode"), SignalKind.DISK),
+    (re.compile(r"network|receive|transmit|packet|bytes_in|bytes_out|net_"), SignalKind.NETWORK),
+    (re.compile(r"conn|pool|queue|lag|backlog|thread|saturation|syscall|load|_lod$"), SignalKind.SATURATION),
+    (re.compile(r"request|rate|rps|qps|workload|throughput|traffic|ops"), SignalKind.TRAFFIC),
+]
+
+
+def classify_signal(name: str) -> SignalKind:
+    lowered = name.lower()
+    for pattern, kind in _RULES:
+        if pattern.search(lowered):
+            return kind
+    return SignalKind.OTHER
+
+
+def unit_of(name: str) -> str:
+    lowered = name.lower()
+    for suffix, unit in (("_bytes", "bytes"), ("_seconds", "s"), ("_percent", "%"), ("_ratio", "ratio")):
+        if lowered.endswith(suffix):
+            return unit
+    return ""

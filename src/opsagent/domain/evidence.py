@@ -1,0 +1,127 @@
+"""Evidence gathered for an incident: series, log records, spans, topology, runbooks, gaps."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from opsagent.domain.actions import ActionSpec
+from opsagent.domain.incident import Incident
+
+SourceName = Literal["metrics", "logs", "traces", "topology", "runbooks"]
+
+
+class SignalKind(StrEnum):
+    """What a metric measures; scoring normalises per kind, fault typing reads which kinds moved."""
+
+    CPU = "cpu"
+    MEMORY = "memory"
+    LATENCY = "latency"
+    ERRORS = "errors"
+    TRAFFIC = "traffic"
+    SATURATION = "saturation"
+    RESTARTS = "restarts"
+    DISK = "disk"
+    NETWORK = "network"
+    OTHER = "other"
+
+
+class MetricSeries(BaseModel):
+    """One time series: a signal of a service, timestamps in epoch seconds, ascending."""
+
+    model_config = ConfigDict(frozen=True)
+
+    service: str
+    signal: str
+    kind: SignalKind
+    unit: str = ""
+    timestamps: list[float]
+    values: list[float]
+
+    @property
+    def id(self) -> str:
+        return f"metric:{self.service}:{self.signal}"
+
+
+class LogRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    timestamp: float
+    service: str
+    level: str = "info"
+    message: str
+
+
+class Span(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None = None
+    service: str
+    operation: str = ""
+    start: float
+    duration_ms: float
+    error: bool = False
+
+
+class Edge(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    caller: str
+    callee: str
+
+
+class Topology(BaseModel):
+    """The call graph: who calls whom. Faults propagate from callee to caller."""
+
+    services: list[str] = Field(default_factory=list)
+    edges: list[Edge] = Field(default_factory=list)
+
+    def callees(self, service: str) -> list[str]:
+        return [e.callee for e in self.edges if e.caller == service]
+
+    def callers(self, service: str) -> list[str]:
+        return [e.caller for e in self.edges if e.callee == service]
+
+
+class RunbookMatch(BaseModel):
+    """A runbook retrieved for an incident, with why it matched."""
+
+    id: str
+    title: str
+    score: float
+    reason: str = ""
+    path: str = ""
+    remediation: list[str] = Field(default_factory=list)
+    actions: list[ActionSpec] = Field(default_factory=list)
+    fault_types: list[str] = Field(default_factory=list)
+
+
+class EvidenceGap(BaseModel):
+    """Evidence that could not be collected, and why; reports print it, reasoners account for it."""
+
+    source: str
+    reason: str
+
+
+class EvidenceBundle(BaseModel):
+    """Everything collected for one incident; the only input of a reasoner."""
+
+    incident: Incident
+    metrics: list[MetricSeries] = Field(default_factory=list)
+    logs: list[LogRecord] = Field(default_factory=list)
+    spans: list[Span] = Field(default_factory=list)
+    topology: Topology = Field(default_factory=Topology)
+    runbooks: list[RunbookMatch] = Field(default_factory=list)
+    gaps: list[EvidenceGap] = Field(default_factory=list)
+
+    @property
+    def services(self) -> list[str]:
+        """Every service any piece of evidence names, sorted."""
+        names = {m.service for m in self.metrics} | set(self.topology.services)
+        names |= {e.caller for e in self.topology.edges} | {e.callee for e in self.topology.edges}
+        names |= {r.service for r in self.logs} | {s.service for s in self.spans}
+        return sorted(names)

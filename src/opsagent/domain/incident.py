@@ -1,0 +1,88 @@
+"""Alerts and incidents: what an investigation is about."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AlertStatus = Literal["firing", "resolved"]
+IncidentOrigin = Literal["alertmanager", "chat", "recorded", "manual"]
+
+
+class TimeWindow(BaseModel):
+    """A closed interval of time; ``start`` < ``end``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    end: datetime
+
+    @property
+    def start_s(self) -> float:
+        return self.start.timestamp()
+
+    @property
+    def end_s(self) -> float:
+        return self.end.timestamp()
+
+    @property
+    def seconds(self) -> float:
+        return self.end_s - self.start_s
+
+
+class Alert(BaseModel):
+    """One Alertmanager alert, normalised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    name: str
+    status: AlertStatus = "firing"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = None
+    generator_url: str = ""
+
+    @property
+    def service(self) -> str | None:
+        """The service an alert is about, from the usual label names."""
+        for key in ("service", "app", "job", "deployment", "container"):
+            value = self.labels.get(key)
+            if value:
+                return value
+        return None
+
+
+class Incident(BaseModel):
+    """What is investigated: a group of alerts, or a question, and the time window around it."""
+
+    id: str
+    title: str
+    origin: IncidentOrigin = "manual"
+    group_key: str | None = None
+    alerts: list[Alert] = Field(default_factory=list)
+    window: TimeWindow
+    alert_time: datetime | None = None
+    namespace: str | None = None
+    service_hint: str | None = None
+    question: str | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def alert_names(self) -> list[str]:
+        return sorted({a.name for a in self.alerts})
+
+    @property
+    def services(self) -> list[str]:
+        """Services named by the alerts (or the hint), in first-seen order."""
+        seen: list[str] = []
+        if self.service_hint:
+            seen.append(self.service_hint)
+        for alert in self.alerts:
+            svc = alert.service
+            if svc and svc not in seen:
+                seen.append(svc)
+        return seen

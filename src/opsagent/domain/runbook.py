@@ -1,0 +1,33 @@
+"""A runbook: what to check and what to do for a kind of alert, and the actions it declares."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from opsagent.domain.actions import ActionSpec
+
+
+class Runbook(BaseModel):
+    id: str
+    title: str
+    alerts: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list)
+    signals: list[str] = Field(default_factory=list)
+    fault_types: list[str] = Field(default_factory=list)
+    actions: list[ActionSpec] = Field(default_factory=list)
+    symptoms: list[str] = Field(default_factory=list)
+    diagnosis: list[str] = Field(default_factory=list)
+    remediation: list[str] = Field(default_factory=list)
+    body: str = ""
+    path: str = ""
+    content_hash: str = ""
+
+    def search_text(self) -> str:
+        """The text retrieval embeds: what an alert or a question about this runbook would say."""
+        parts = [
+            self.title,
+            "alerts: " + ", ".join(self.alerts),
+            "signals: " + ", ".join(self.signals),
+            "symptoms: " + "; ".join(self.symptoms),
+        ]
+        return "\n".join(parts)

@@ -1,0 +1,116 @@
+"""The opsagent error tree.
+
+Every error we raise on purpose derives from :class:`OpsAgentError`; adapters translate library
+exceptions into one of these (``raise PrometheusError(...) from exc``) so callers never depend on a
+third-party exception type. HTTP status mapping lives only in ``api/errors.py``.
+
+    OpsAgentError
+    ├── ConfigError                 settings or policy file unusable
+    ├── InputError                  something a user gave us is malformed
+    │   ├── IncidentFormatError     recorded-incident folder / dataset is unusable
+    │   ├── RunbookFormatError      runbook front matter is malformed
+    │   ├── AlertPayloadError       Alertmanager payload is malformed
+    │   └── ActionValidationError   action unknown or parameters outside its schema
+    ├── NotFoundError               an incident, action or conversation that does not exist
+    ├── SourceError                 an evidence source failed (becomes an EvidenceGap)
+    │   ├── PrometheusError
+    │   ├── LogSourceError
+    │   └── RunbookIndexError
+    ├── ReasonerError               the reasoner could not produce findings
+    │   └── LLMError
+    │       ├── LLMTimeoutError
+    │       └── LLMOutputError      the model's answer failed validation
+    ├── PolicyError                 an action was refused by the autonomy policy
+    ├── ExecutorError               an action failed to run
+    └── StoreError                  persistence failed
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OpsAgentError(Exception):
+    """Base of every error opsagent raises on purpose."""
+
+
+class ConfigError(OpsAgentError):
+    """Settings or policy cannot be used."""
+
+
+class InputError(OpsAgentError):
+    """Something a user gave us is malformed; the message says what and where."""
+
+
+class IncidentFormatError(InputError):
+    """A recorded incident (native folder or public dataset) is unusable."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class RunbookFormatError(InputError):
+    """A runbook file cannot be parsed; names the file and the field."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class AlertPayloadError(InputError):
+    """An Alertmanager webhook payload is malformed."""
+
+
+class ActionValidationError(InputError):
+    """An action is not in the catalogue, or its parameters do not match its schema."""
+
+
+class NotFoundError(OpsAgentError):
+    """The thing asked for does not exist."""
+
+
+class SourceError(OpsAgentError):
+    """An evidence source failed; the pipeline turns it into an EvidenceGap."""
+
+
+class PrometheusError(SourceError):
+    """Prometheus was unreachable or rejected a query."""
+
+
+class LogSourceError(SourceError):
+    """The log store was unreachable or rejected a query."""
+
+
+class RunbookIndexError(SourceError):
+    """The runbook index could not be built or queried."""
+
+
+class ReasonerError(OpsAgentError):
+    """The reasoner could not produce findings."""
+
+
+class LLMError(ReasonerError):
+    """The LLM endpoint failed."""
+
+
+class LLMTimeoutError(LLMError):
+    """The LLM endpoint did not answer in time."""
+
+
+class LLMOutputError(LLMError):
+    """The model's answer did not validate."""
+
+
+class PolicyError(OpsAgentError):
+    """The autonomy policy refused an action."""
+
+
+class ExecutorError(OpsAgentError):
+    """An action failed to run."""
+
+
+class StoreError(OpsAgentError):
+    """Persistence failed."""

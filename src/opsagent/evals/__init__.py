@@ -1,0 +1,1 @@
+"""Offline evaluation: recorded-incident formats, importers, replay, scoring, reports."""

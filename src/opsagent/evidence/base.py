@@ -1,0 +1,100 @@
+"""The ``EvidenceSource`` protocol and ``collect()``, which runs sources concurrently.
+
+Live sources (Prometheus, Loki, files) and replayed recordings implement the same protocol, so an
+evaluation exercises the same code path as a live incident. A source that fails or times out
+becomes an ``EvidenceGap``; it never stops the investigation.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from opsagent.domain import (
+    EvidenceBundle,
+    EvidenceGap,
+    Incident,
+    LogRecord,
+    MetricSeries,
+    RunbookMatch,
+    Span,
+    Topology,
+)
+from opsagent.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Collected:
+    """What one source contributed."""
+
+    metrics: list[MetricSeries] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    topology: Topology | None = None
+    runbooks: list[RunbookMatch] = field(default_factory=list)
+    gaps: list[EvidenceGap] = field(default_factory=list)
+
+
+@runtime_checkable
+class EvidenceSource(Protocol):
+    """A source of evidence for an incident. ``collect`` may raise ``SourceError``."""
+
+    name: str
+
+    def collect(self, incident: Incident) -> Collected: ...
+
+
+def _merge_topology(into: Topology, extra: Topology) -> Topology:
+    services = list(dict.fromkeys([*into.services, *extra.services]))
+    edges = list(dict.fromkeys([*into.edges, *extra.edges]))
+    return Topology(services=services, edges=edges)
+
+
+def collect(
+    incident: Incident,
+    sources: list[EvidenceSource],
+    *,
+    timeout_seconds: float = 20.0,
+    executor: futures.Executor | None = None,
+) -> EvidenceBundle:
+    """Run every source concurrently, each bounded by ``timeout_seconds``; merge into one bundle."""
+    bundle = EvidenceBundle(incident=incident)
+    if not sources:
+        return bundle
+    own_pool = executor is None
+    pool = executor or futures.ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="evidence")
+    try:
+        pending = {pool.submit(src.collect, incident): src for src in sources}
+        for future, src in pending.items():
+            try:
+                part = future.result(timeout=timeout_seconds)
+            except futures.TimeoutError:
+                future.cancel()
+                bundle.gaps.append(
+                    EvidenceGap(source=src.name, reason=f"timed out after {timeout_seconds:g}s")
+                )
+                continue
+            except SourceError as exc:
+                bundle.gaps.append(EvidenceGap(source=src.name, reason=str(exc)))
+                continue
+            except Exception as exc:  # a bug in one source must not sink the investigation
+                log.exception("evidence source %s crashed", src.name)
+                bundle.gaps.append(
+                    EvidenceGap(source=src.name, reason=f"internal error ({type(exc).__name__})")
+                )
+                continue
+            bundle.metrics.extend(part.metrics)
+            bundle.logs.extend(part.logs)
+            bundle.spans.extend(part.spans)
+            bundle.runbooks.extend(part.runbooks)
+            bundle.gaps.extend(part.gaps)
+            if part.topology is not None:
+                bundle.topology = _merge_topology(bundle.topology, part.topology)
+    finally:
+        if own_pool:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return bundle

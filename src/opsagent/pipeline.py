@@ -1,0 +1,181 @@
+"""``investigate()``: the one place that wires the stages, evidence → ranking → reasoning → gate.
+
+The webhook, the chat endpoint, the CLI and the evaluation harness all call it; none has a copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from opsagent.analysis.engine import rank_suspects
+from opsagent.autonomy.catalog import ActionCatalog
+from opsagent.autonomy.policy import decide
+from opsagent.config import Settings
+from opsagent.domain import (
+    ActionTarget,
+    AutonomyLevel,
+    Decision,
+    EvidenceBundle,
+    EvidenceGap,
+    EvidenceSummary,
+    Findings,
+    Incident,
+    Investigation,
+    ProposedAction,
+    ReasonerTrace,
+    RunbookMatch,
+    Suspect,
+)
+from opsagent.errors import ActionValidationError, SourceError
+from opsagent.evidence.base import EvidenceSource, collect
+from opsagent.reasoning.base import Reasoner, Reasoning
+from opsagent.reasoning.offline import OfflineReasoner, best_runbooks
+
+log = logging.getLogger(__name__)
+
+
+class RunbookSearch(Protocol):
+    def search(
+        self,
+        query: str,
+        *,
+        alert_names: list[str] | None = None,
+        services: list[str] | None = None,
+        k: int = 5,
+    ) -> list[RunbookMatch]: ...
+
+
+@dataclass
+class Services:
+    """Everything ``investigate()`` needs, built once by the CLI, the API lifespan or the eval harness."""
+
+    settings: Settings
+    sources: list[EvidenceSource]
+    catalog: ActionCatalog
+    reasoner: Reasoner = field(default_factory=OfflineReasoner)
+    runbooks: RunbookSearch | None = None
+
+    def with_sources(self, sources: list[EvidenceSource]) -> Services:
+        return replace(self, sources=sources)
+
+
+def _refine_runbooks(bundle: EvidenceBundle, suspects: list[Suspect], search: RunbookSearch | None) -> None:
+    """Without an alert-name match, look runbooks up again from what the engine found."""
+    if search is None or not suspects or any("covers alert" in r.reason for r in bundle.runbooks):
+        return
+    top = suspects[0]
+    query = f"{top.fault_type.value} problem in service {top.service}: " + "; ".join(
+        e.summary for e in top.evidence[:3]
+    )
+    try:
+        extra = search.search(query, services=[top.service], k=5)
+    except SourceError as exc:
+        bundle.gaps.append(EvidenceGap(source="runbooks", reason=str(exc)))
+        return
+    known = {r.id for r in bundle.runbooks}
+    bundle.runbooks.extend(r for r in extra if r.id not in known)
+
+
+def propose_from_runbook(
+    findings: Findings, runbooks: list[RunbookMatch], catalog: ActionCatalog, namespace: str | None
+) -> tuple[list[ProposedAction], list[str]]:
+    """The actions the best-fitting runbook lists, aimed at the top root cause."""
+    if not findings.root_causes or not runbooks:
+        return [], []
+    cause = findings.root_causes[0]
+    book = best_runbooks(runbooks, cause.fault_type.value)[0]
+    target = ActionTarget(service=cause.service, namespace=namespace)
+    proposed: list[ProposedAction] = []
+    notes: list[str] = []
+    for spec in book.actions:
+        try:
+            params = catalog.default_params(spec.id, target)
+            proposed.append(
+                catalog.propose(
+                    spec.id, target, params, reason=f"listed by runbook {book.id}", runbook_id=book.id
+                )
+            )
+        except ActionValidationError as exc:
+            notes.append(f"not proposed: {exc}")
+    return proposed, notes
+
+
+def _validated(
+    actions: list[ProposedAction], catalog: ActionCatalog
+) -> tuple[list[ProposedAction], list[str]]:
+    """Re-validate proposals (an LLM's included) against the catalogue; drop what fails."""
+    kept: list[ProposedAction] = []
+    notes: list[str] = []
+    for action in actions:
+        try:
+            kept.append(
+                catalog.propose(
+                    action.action_id,
+                    action.target,
+                    action.params,
+                    reason=action.reason,
+                    runbook_id=action.runbook_id,
+                )
+            )
+        except ActionValidationError as exc:
+            notes.append(f"rejected proposal: {exc}")
+    return kept, notes
+
+
+def investigate(incident: Incident, services: Services) -> Investigation:
+    """Run the whole pipeline for one incident. Failing sources become gaps; it does not raise on them."""
+    started = time.perf_counter()
+    settings = services.settings
+    level = settings.autonomy_level
+    bundle = collect(incident, services.sources, timeout_seconds=settings.source_timeout_seconds)
+    summary = EvidenceSummary(
+        metrics=len(bundle.metrics),
+        log_lines=len(bundle.logs),
+        spans=len(bundle.spans),
+        services=len(bundle.services),
+        edges=len(bundle.topology.edges),
+        runbooks=len(bundle.runbooks),
+    )
+    if level is AutonomyLevel.L0:
+        findings = Findings(reasoner="none", summary="L0: evidence gathered; no analysis at this level.")
+        return Investigation(
+            incident=incident,
+            autonomy_level=level,
+            findings=findings,
+            runbooks=bundle.runbooks,
+            gaps=bundle.gaps,
+            evidence=summary,
+            trace=ReasonerTrace(reasoner="none"),
+            seconds=round(time.perf_counter() - started, 4),
+        )
+
+    suspects = rank_suspects(bundle)
+    _refine_runbooks(bundle, suspects, services.runbooks)
+    summary.runbooks = len(bundle.runbooks)
+    reasoning: Reasoning = services.reasoner.reason(bundle, suspects)
+    findings = reasoning.findings
+    actions, notes = _validated(findings.actions, services.catalog)
+    if not actions:
+        actions, more = propose_from_runbook(findings, bundle.runbooks, services.catalog, incident.namespace)
+        notes.extend(more)
+    findings = findings.model_copy(update={"actions": actions, "notes": [*findings.notes, *notes]})
+    confidence = findings.root_causes[0].confidence if findings.root_causes else 0.0
+    decisions: list[Decision] = [
+        decide(action, level, settings.autonomy, confidence) for action in findings.actions
+    ]
+    top_fault = findings.root_causes[0].fault_type.value if findings.root_causes else None
+    return Investigation(
+        incident=incident,
+        autonomy_level=level,
+        findings=findings,
+        suspects=suspects,
+        runbooks=best_runbooks(bundle.runbooks, top_fault),
+        decisions=decisions,
+        gaps=bundle.gaps,
+        evidence=summary,
+        trace=reasoning.trace,
+        seconds=round(time.perf_counter() - started, 4),
+    )
