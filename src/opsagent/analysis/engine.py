@@ -125,17 +125,22 @@ def fault_type_of(scored: list[_Scored]) -> FaultType:
     return max(best.items(), key=lambda kv: (kv[1][0], -kv[1][1]))[0]
 
 
-def _propagation_adjust(scores: dict[str, float], topology: Topology) -> dict[str, str]:
-    """Discount likely victims in place; return service -> the callee that explains it."""
+def _propagation_adjust(
+    scores: dict[str, float], metric_scores: dict[str, float], topology: Topology
+) -> dict[str, str]:
+    """Discount likely victims in place; return service -> the callee that explains it.
+
+    Compared on metric evidence only: a caller's logs usually echo its callee's failures
+    ("upstream payment returned 500"), which says nothing about who failed first.
+    """
     explained_by: dict[str, str] = {}
-    original = dict(scores)
-    for service, score in original.items():
-        callees = [c for c in topology.callees(service) if c in original and c != service]
-        if not callees or score <= 0:
+    for service, own in metric_scores.items():
+        callees = [c for c in topology.callees(service) if c in metric_scores and c != service]
+        if not callees or own <= 0:
             continue
-        top = max(callees, key=lambda c: original[c])
-        if original[top] >= PROPAGATION_RATIO * score:
-            scores[service] = score * VICTIM_DISCOUNT
+        top = max(callees, key=lambda c: metric_scores[c])
+        if metric_scores[top] >= PROPAGATION_RATIO * own:
+            scores[service] *= VICTIM_DISCOUNT
             explained_by[service] = top
     return explained_by
 
@@ -168,15 +173,17 @@ def rank_suspects(bundle: EvidenceBundle) -> list[Suspect]:
 
     services = set(per_service) | set(log_by_service)
     scores: dict[str, float] = {}
+    metric_scores: dict[str, float] = {}
     for service in services:
         ranked = sorted(per_service.get(service, []), key=lambda e: -e.result.score)
         metric_score = ranked[0].result.score if ranked else 0.0
         if len(ranked) > 1:
             metric_score += 0.1 * ranked[1].result.score
         log_score = log_by_service[service][0].score if log_by_service.get(service) else 0.0
+        metric_scores[service] = metric_score
         scores[service] = metric_score + LOG_WEIGHT * max(log_score, 0.0)
 
-    explained_by = _propagation_adjust(scores, bundle.topology)
+    explained_by = _propagation_adjust(scores, metric_scores, bundle.topology)
 
     suspects: list[Suspect] = []
     for service in services:

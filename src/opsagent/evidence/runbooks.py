@@ -69,13 +69,17 @@ def parse_runbook(path: Path) -> Runbook:
         raise RunbookFormatError(path, f"field 'id' is {meta['id']!r} but the file is named {path.stem!r}")
     body = match.group(2)
     sections = _sections(body)
-    try:
-        actions = [ActionSpec.model_validate(a) for a in meta.get("actions") or []]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise RunbookFormatError(
-            path, f"field 'actions.{_field_path(first['loc'])}': {first['msg']}"
-        ) from None
+    raw_actions = meta.get("actions") or []
+    if not isinstance(raw_actions, list):
+        raise RunbookFormatError(path, "field 'actions' must be a list")
+    actions: list[ActionSpec] = []
+    for i, raw in enumerate(raw_actions):
+        try:
+            actions.append(ActionSpec.model_validate(raw))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = _field_path(("actions", i, *first["loc"]))
+            raise RunbookFormatError(path, f"field '{where}': {first['msg']}") from None
     try:
         return Runbook(
             id=meta["id"],
