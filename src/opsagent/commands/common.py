@@ -7,6 +7,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from opsagent.config import Settings
 
@@ -18,7 +19,7 @@ FormatOption = Annotated[str, typer.Option("--format", "-f", help="text | markdo
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr and a non-zero exit: what a person at 3 a.m. needs, no traceback."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
