@@ -63,20 +63,36 @@ class Services:
 
 
 def _refine_runbooks(bundle: EvidenceBundle, suspects: list[Suspect], search: RunbookSearch | None) -> None:
-    """Without an alert-name match, look runbooks up again from what the engine found."""
-    if search is None or not suspects or any("covers alert" in r.reason for r in bundle.runbooks):
+    """Re-rank runbooks with what the engine found, not only what the alert said.
+
+    Several runbooks often cover the same alert (HighErrorRate: a bad deploy, an exhausted pool, …);
+    the top suspect's evidence ("db_connections_in_use rose to 20") is what tells them apart. Each
+    runbook's score becomes its alert-based score plus its similarity to the evidence.
+    """
+    if search is None or not suspects or not suspects[0].evidence:
         return
     top = suspects[0]
-    query = f"{top.fault_type.value} problem in service {top.service}: " + "; ".join(
-        e.summary for e in top.evidence[:3]
+    query = f"{top.fault_type.value} problem in {top.service}: " + "; ".join(
+        e.summary for e in top.evidence[:4]
     )
     try:
-        extra = search.search(query, services=[top.service], k=5)
+        by_evidence = search.search(query, services=[top.service], k=10)
     except SourceError as exc:
         bundle.gaps.append(EvidenceGap(source="runbooks", reason=str(exc)))
         return
-    known = {r.id for r in bundle.runbooks}
-    bundle.runbooks.extend(r for r in extra if r.id not in known)
+    merged: dict[str, RunbookMatch] = {r.id: r for r in bundle.runbooks}
+    for match in by_evidence:
+        known = merged.get(match.id)
+        if known is None:
+            merged[match.id] = match.model_copy(update={"reason": f"fits the evidence ({match.score:.2f})"})
+        else:
+            merged[match.id] = known.model_copy(
+                update={
+                    "score": round(known.score + match.score, 4),
+                    "reason": f"{known.reason}; fits the evidence ({match.score:.2f})",
+                }
+            )
+    bundle.runbooks = sorted(merged.values(), key=lambda r: -r.score)[: max(5, len(bundle.runbooks))]
 
 
 def propose_from_runbook(
