@@ -14,6 +14,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "opsagent.commands.investigate",
     "opsagent.commands.runbooks",
+    "opsagent.commands.record",
 ]
 
 for _module in COMMAND_MODULES:

@@ -41,6 +41,48 @@ class LLMSettings(BaseModel):
         return bool(self.base_url and self.model)
 
 
+# The signal catalogue: one PromQL template per signal, named like the native format's columns so the
+# engine classifies live and recorded series alike. Placeholders {service}, {namespace}, {pod}, {job}
+# are filled from the alert's labels as regular expressions (".*" when the alert lacks the label), so
+# templates match them with =~. Each default groups by the service label, so one query covers every
+# service of the namespace (not just the alert's pod): the engine needs them all to tell a cause from
+# its victims. Defaults assume kube-prometheus (cAdvisor, kube-state-metrics) and RED metrics named
+# http_requests_total / http_request_duration_seconds with a `service` label.
+_RED = 'http_requests_total{namespace=~"{namespace}"}'
+_CADVISOR = '{namespace=~"{namespace}",container!="",container!="POD"}'
+_AS_SERVICE = '"service", "$1", "container", "(.+)"'
+DEFAULT_PROMETHEUS_SIGNALS: dict[str, str] = {
+    "request_rate": f"sum by (service) (rate({_RED}[5m]))",
+    "error_ratio": (
+        f'sum by (service) (rate(http_requests_total{{namespace=~"{{namespace}}",code=~"5.."}}[5m]))'
+        f" / sum by (service) (rate({_RED}[5m]))"
+    ),
+    "latency_p50_seconds": (
+        "histogram_quantile(0.5, sum by (service, le) "
+        '(rate(http_request_duration_seconds_bucket{namespace=~"{namespace}"}[5m])))'
+    ),
+    "latency_p99_seconds": (
+        "histogram_quantile(0.99, sum by (service, le) "
+        '(rate(http_request_duration_seconds_bucket{namespace=~"{namespace}"}[5m])))'
+    ),
+    "cpu_usage_cores": (
+        f"sum by (service) (label_replace(rate(container_cpu_usage_seconds_total{_CADVISOR}[5m]), {_AS_SERVICE}))"
+    ),
+    "memory_bytes": (
+        f"sum by (service) (label_replace(container_memory_working_set_bytes{_CADVISOR}, {_AS_SERVICE}))"
+    ),
+    "restarts_total": (
+        "sum by (service) (label_replace(kube_pod_container_status_restarts_total"
+        f'{{namespace=~"{{namespace}}"}}, {_AS_SERVICE}))'
+    ),
+    "cpu_throttled_ratio": (
+        "sum by (service) (label_replace(rate(container_cpu_cfs_throttled_periods_total"
+        f"{_CADVISOR}[5m]), {_AS_SERVICE})) / sum by (service) (label_replace(rate("
+        f"container_cpu_cfs_periods_total{_CADVISOR}[5m]), {_AS_SERVICE}))"
+    ),
+}
+
+
 class PrometheusSettings(BaseModel):
     url: str | None = None
     timeout_seconds: float = 10.0
@@ -49,6 +91,13 @@ class PrometheusSettings(BaseModel):
     max_range_hours: float = 6.0
     max_points: int = 1_100
     headers: dict[str, str] = Field(default_factory=dict)
+    signals: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROMETHEUS_SIGNALS))
+    # The result label that names the service; series without it are attributed to the alert's service.
+    service_label: str = "service"
+    # The step is the window over ``target_points``, never finer than ``min_step_seconds``.
+    target_points: int = 240
+    min_step_seconds: float = 15.0
+    max_series_per_signal: int = 200
 
 
 class LokiSettings(BaseModel):
@@ -57,6 +106,13 @@ class LokiSettings(BaseModel):
     tenant: str | None = None
     timeout_seconds: float = 10.0
     limit: int = 5_000
+    # LogQL stream selector; placeholders as for Prometheus (".+" when unknown: Loki refuses a
+    # selector that matches the empty string).
+    query: str = '{namespace=~"{namespace}"}'
+    service_labels: list[str] = Field(default_factory=lambda: ["service", "app", "container", "job"])
+    # The window is fetched in this many slices, each with limit/slices lines, so a chatty incident
+    # period cannot crowd out the normal period the condensation compares it against.
+    slices: int = 4
 
 
 class PolicyRule(BaseModel):
@@ -91,7 +147,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     chroma_url: str | None = None
-    embedding: Literal["minilm", "hashing"] = "minilm"
+    embedding: Literal["minilm", "hashing", "openai", "sentence-transformers"] = "minilm"
+    # For "openai" (any OpenAI-compatible /embeddings endpoint) and "sentence-transformers".
+    embedding_model: str | None = None
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
     autonomy_level: AutonomyLevel = AutonomyLevel.L1
     autonomy: AutonomySettings = Field(default_factory=AutonomySettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -24,6 +24,22 @@ def build_runbook_index(settings: Settings, runbooks: list[Runbook] | None = Non
     )
 
 
+def live_sources(settings: Settings) -> list[EvidenceSource]:
+    """The live evidence sources configured: Prometheus (``OPSAGENT_PROMETHEUS__URL``), Loki
+    (``OPSAGENT_LOKI__URL``) and log files (``OPSAGENT_LOGS_DIR``); empty when none is set."""
+    from opsagent.evidence.logs import FileLogSource, LokiSource
+    from opsagent.evidence.prometheus import PrometheusSource
+
+    sources: list[EvidenceSource] = []
+    if settings.prometheus.url:
+        sources.append(PrometheusSource(settings.prometheus))
+    if settings.loki.url:
+        sources.append(LokiSource(settings.loki))
+    if settings.logs_dir is not None:
+        sources.append(FileLogSource(settings.logs_dir, limit=settings.loki.limit))
+    return sources
+
+
 def build_reasoner(settings: Settings, name: str | None = None) -> Reasoner:
     """The reasoner asked for; by default the LLM when one is configured, else the offline engine."""
     wanted = name or ("llm" if settings.llm.configured else "offline")

@@ -1,0 +1,237 @@
+"""Live metrics from Prometheus: the signal catalogue's PromQL templates as range queries.
+
+Each template is filled from the alert's labels and run as one ``query_range``; each result series
+becomes a ``MetricSeries`` named after the catalogue entry, attributed to the service its
+``service`` label names, and classified exactly like a recorded column of the same name, so the
+engine ranks live and recorded evidence alike.
+
+Failures never crash an investigation: a query Prometheus rejects (bad PromQL, timeout, too many
+samples) becomes an ``EvidenceGap`` naming the signal and quoting Prometheus's own error; when
+every query fails, or Prometheus cannot be reached, the whole source fails with ``PrometheusError``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from opsagent.analysis.signals import classify_signal, unit_of
+from opsagent.config import PrometheusSettings
+from opsagent.domain import EvidenceGap, Incident, MetricSeries
+from opsagent.errors import PrometheusError
+from opsagent.evidence.base import Collected
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDERS = ("service", "namespace", "pod", "job")
+# Statuses worth retrying: overload and gateway trouble pass; a 400/422 (bad query) never will.
+_TRANSIENT_STATUSES = (429, 502, 503, 504)
+# RE2 metacharacters: a label value goes into a =~ matcher and must match only itself.
+_RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+_API_ERROR = re.compile(r'"errorType":\s*"([^"]*)",\s*"error":\s*"((?:[^"\\]|\\.)*)"')
+_STATUS = re.compile(r"HTTP Status Code (\d+)")
+
+
+def regex_literal(value: str) -> str:
+    """``value`` as an RE2 pattern matching only itself, escaped for a double-quoted PromQL string."""
+    return _RE2_SPECIAL.sub(r"\\\\\1", value)
+
+
+def fill_template(template: str, values: dict[str, str], unknown: str = ".*") -> str:
+    """Replace ``{service}``, ``{namespace}``, ``{pod}``, ``{job}``; other braces (PromQL's) stay.
+
+    Known values are escaped as regex literals; unknown ones become ``unknown`` (match anything).
+    """
+    out = template
+    for name in PLACEHOLDERS:
+        value = values.get(name)
+        out = out.replace("{" + name + "}", regex_literal(value) if value else unknown)
+    return out
+
+
+def placeholder_values(incident: Incident) -> dict[str, str]:
+    """Placeholder values from the incident's alerts: the first alert that carries each label."""
+    values: dict[str, str] = {}
+    if incident.namespace:
+        values["namespace"] = incident.namespace
+    if incident.services:
+        values["service"] = incident.services[0]
+    for alert in incident.alerts:
+        for name in PLACEHOLDERS:
+            if name not in values and alert.labels.get(name):
+                values[name] = alert.labels[name]
+    return values
+
+
+@dataclass(frozen=True)
+class QueryRange:
+    """What one investigation asks of Prometheus: a bounded window and a step."""
+
+    start: float
+    end: float
+    step: float
+
+    @property
+    def points(self) -> int:
+        return int((self.end - self.start) // self.step) + 1
+
+
+def plan_range(start: float, end: float, settings: PrometheusSettings) -> QueryRange:
+    """Clamp the window to ``max_range_hours`` (keeping its end, where the incident is) and size the step.
+
+    The step is the window over ``target_points``, at least ``min_step_seconds`` and coarse enough
+    to stay within ``max_points``, rounded up to whole seconds; the start is aligned to the step so
+    that repeated queries of the same incident hit the same evaluation timestamps.
+    """
+    if end <= start:
+        raise PrometheusError(f"empty time window ({start:.0f}..{end:.0f})")
+    start = max(start, end - settings.max_range_hours * 3600.0)
+    span = end - start
+    step = max(
+        settings.min_step_seconds,
+        span / max(settings.target_points, 1),
+        span / max(settings.max_points - 1, 1),
+    )
+    step = float(math.ceil(step))
+    aligned = math.ceil(start / step) * step
+    return QueryRange(start=aligned, end=end, step=step)
+
+
+def _upstream_message(exc: Exception) -> str:
+    """Prometheus's own words for a failure: its ``errorType: error`` when it sent one."""
+    text = str(exc)
+    found = _API_ERROR.search(text.replace("\\\\", "\\"))
+    status = _STATUS.search(text)
+    prefix = f"HTTP {status.group(1)}: " if status else ""
+    if found:
+        try:
+            message = json.loads(f'"{found.group(2)}"')
+        except json.JSONDecodeError:
+            message = found.group(2)
+        return f"{prefix}{found.group(1)}: {message}"
+    if isinstance(exc, requests.ConnectionError):
+        return "cannot connect"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    return text[:300]
+
+
+class _UnreachableError(PrometheusError):
+    """Prometheus did not answer at all (connection refused, timeout after retries)."""
+
+
+class PrometheusSource:
+    """Evidence source: the catalogue's signals for the incident's window, from a live Prometheus."""
+
+    name = "metrics"
+
+    def __init__(self, settings: PrometheusSettings, *, client: PrometheusConnect | None = None) -> None:
+        if not settings.url and client is None:
+            raise PrometheusError("no Prometheus URL configured (OPSAGENT_PROMETHEUS__URL)")
+        self._settings = settings
+        retry = Retry(
+            total=max(settings.retries, 0),
+            connect=max(settings.retries, 0),
+            read=max(settings.retries, 0),
+            status=max(settings.retries, 0),
+            backoff_factor=0.3,
+            status_forcelist=_TRANSIENT_STATUSES,
+            allowed_methods=frozenset({"GET", "POST"}),
+            raise_on_status=False,
+        )
+        self._client = client or PrometheusConnect(
+            url=str(settings.url).rstrip("/"),
+            headers=dict(settings.headers) or None,
+            retry=retry,
+            timeout=settings.timeout_seconds,  # requests takes a float despite the int hint
+        )
+
+    def query_range(self, promql: str, window: QueryRange) -> list[dict[str, Any]]:
+        """One range query; ``PrometheusError`` with Prometheus's message on any failure."""
+        try:
+            result: list[dict[str, Any]] = self._client.custom_query_range(
+                promql,
+                start_time=datetime.fromtimestamp(window.start, UTC),
+                end_time=datetime.fromtimestamp(window.end, UTC),
+                step=f"{window.step:g}",
+                # Prometheus's own evaluation timeout, so an expensive query is cut off server-side.
+                params={"timeout": f"{self._settings.timeout_seconds:g}s"},
+            )
+        except (PrometheusApiClientException, requests.RequestException, ValueError, KeyError) as exc:
+            unreachable = isinstance(exc, requests.ConnectionError | requests.Timeout)
+            kind = _UnreachableError if unreachable else PrometheusError
+            raise kind(_upstream_message(exc)) from exc
+        return result
+
+    def series_for(
+        self, signal: str, result: list[dict[str, Any]], fallback_service: str | None
+    ) -> list[MetricSeries]:
+        """Result series → ``MetricSeries``; series of the same service are summed (they are parts)."""
+        per_service: dict[str, dict[float, float]] = {}
+        for item in result:
+            labels: dict[str, str] = item.get("metric") or {}
+            service = labels.get(self._settings.service_label) or fallback_service
+            if not service:
+                continue
+            points = per_service.setdefault(service, {})
+            for stamp, raw in item.get("values") or []:
+                value = float(raw)
+                if math.isfinite(value):
+                    points[float(stamp)] = points.get(float(stamp), 0.0) + value
+        out: list[MetricSeries] = []
+        for service in sorted(per_service)[: self._settings.max_series_per_signal]:
+            points = per_service[service]
+            if not points:
+                continue
+            stamps = sorted(points)
+            out.append(
+                MetricSeries(
+                    service=service,
+                    signal=signal,
+                    kind=classify_signal(signal),
+                    unit=unit_of(signal),
+                    timestamps=stamps,
+                    values=[points[t] for t in stamps],
+                )
+            )
+        return out
+
+    def collect(self, incident: Incident) -> Collected:
+        window = plan_range(incident.window.start_s, incident.window.end_s, self._settings)
+        values = placeholder_values(incident)
+        collected = Collected()
+        failures: list[PrometheusError] = []
+        for signal, template in self._settings.signals.items():
+            promql = fill_template(template, values)
+            try:
+                result = self.query_range(promql, window)
+            except _UnreachableError as exc:
+                # Prometheus itself is gone: asking the remaining signals only multiplies the wait.
+                raise PrometheusError(f"Prometheus at {self._settings.url}: {exc}") from exc
+            except PrometheusError as exc:
+                failures.append(exc)
+                collected.gaps.append(EvidenceGap(source="metrics", reason=f"signal {signal}: {exc}"))
+                continue
+            series = self.series_for(signal, result, values.get("service"))
+            if len(result) > self._settings.max_series_per_signal:
+                collected.gaps.append(
+                    EvidenceGap(
+                        source="metrics",
+                        reason=f"signal {signal}: {len(result)} series, kept the first "
+                        f"{self._settings.max_series_per_signal}",
+                    )
+                )
+            collected.metrics.extend(series)
+        if failures and len(failures) == len(self._settings.signals):
+            raise PrometheusError(f"every query failed; first: {failures[0]}")
+        return collected

@@ -1,0 +1,123 @@
+"""A real Prometheus holding the demo incidents' metrics, backfilled with promtool.
+
+Each recorded column ``<signal>`` of ``metrics/<service>.csv`` becomes the gauge ``demo_<signal>``
+with labels ``service`` and ``namespace`` (the alert's), and the signal catalogue used by the tests
+maps ``<signal>`` back to ``sum by (service) (demo_<signal>{namespace=~"{namespace}"})``: the live
+path (placeholders, range query, step, service label) runs for real and must reproduce the recording.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from opsagent.config import PrometheusSettings
+from opsagent.domain import RecordedIncident
+from opsagent.evals.native import load_native
+
+ROOT = Path(__file__).resolve().parents[2]
+INCIDENTS = ROOT / "examples" / "incidents"
+DEMOS = sorted(p.name for p in INCIDENTS.glob("*") if (p / "incident.yaml").is_file())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def openmetrics(recordings: list[RecordedIncident]) -> str:
+    """Gauges in OpenMetrics text: one family per signal, timestamps in seconds, final ``# EOF``."""
+    families: dict[str, list[str]] = {}
+    for rec in recordings:
+        namespace = rec.incident.namespace or "default"
+        for series in rec.metrics:
+            lines = families.setdefault(series.signal, [])
+            labels = f'namespace="{namespace}",service="{series.service}"'
+            lines.extend(
+                f"demo_{series.signal}{{{labels}}} {v!r} {t:.0f}"
+                for t, v in zip(series.timestamps, series.values, strict=True)
+                if math.isfinite(v)
+            )
+    out: list[str] = []
+    for signal, lines in sorted(families.items()):
+        out.append(f"# TYPE demo_{signal} gauge")
+        out.extend(lines)
+    out.append("# EOF")
+    return "\n".join(out) + "\n"
+
+
+def demo_catalogue(recordings: list[RecordedIncident]) -> dict[str, str]:
+    signals = sorted({s.signal for rec in recordings for s in rec.metrics})
+    return {s: f'sum by (service) (demo_{s}{{namespace=~"{{namespace}}"}})' for s in signals}
+
+
+@dataclass
+class LivePrometheus:
+    url: str
+    settings: PrometheusSettings
+    recordings: dict[str, RecordedIncident]
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePrometheus]:
+    if not shutil.which("prometheus") or not shutil.which("promtool"):
+        pytest.fail("prometheus/promtool missing: run `bash scripts/install-system-deps.sh`")
+    if not DEMOS:
+        pytest.fail(f"no demo incidents under {INCIDENTS}")
+    recordings = {name: load_native(INCIDENTS / name) for name in DEMOS}
+    base = tmp_path_factory.mktemp("prometheus")
+    source = base / "demo.om.txt"
+    source.write_text(openmetrics(list(recordings.values())), encoding="utf-8")
+    data = base / "data"
+    subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+        check=True,
+        capture_output=True,
+    )
+    config = base / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n", encoding="utf-8")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            # Retention counts from the newest block; the demo data is days old.
+            "--storage.tsdb.retention.time=10y",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(base / "prometheus.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = (base / "prometheus.log").read_text()[-2000:]
+                pytest.fail(f"prometheus did not become ready:\n{log}")
+            time.sleep(0.1)
+        settings = PrometheusSettings(url=url, signals=demo_catalogue(list(recordings.values())))
+        yield LivePrometheus(url=url, settings=settings, recordings=recordings)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
