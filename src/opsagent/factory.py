@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.config import Settings
-from opsagent.domain import Runbook
+from opsagent.domain import MetricSeries, Runbook
 from opsagent.evidence.base import EvidenceSource
 from opsagent.evidence.embeddings import make_embedder
 from opsagent.evidence.runbook_index import RunbookIndex, RunbookSource
@@ -12,6 +12,7 @@ from opsagent.evidence.runbooks import load_runbooks
 from opsagent.pipeline import Services
 from opsagent.reasoning.base import Reasoner
 from opsagent.reasoning.offline import OfflineReasoner
+from opsagent.reasoning.tools import PromQLRunner
 
 
 def build_runbook_index(settings: Settings, runbooks: list[Runbook] | None = None) -> RunbookIndex:
@@ -60,10 +61,46 @@ def build_services(
     """Services for ``investigate()``; the runbook source is added to the given evidence sources."""
     index = index or build_runbook_index(settings)
     index.sync()
+    catalog = ActionCatalog.from_runbooks(index.runbooks.values())
     return Services(
         settings=settings,
         sources=[*sources, RunbookSource(index)],
-        catalog=ActionCatalog.from_runbooks(index.runbooks.values()),
-        reasoner=reasoner or build_reasoner(settings),
+        catalog=catalog,
+        reasoner=bind_reasoner(reasoner or build_reasoner(settings), settings, catalog, index),
         runbooks=index,
     )
+
+
+def bind_reasoner(
+    reasoner: Reasoner, settings: Settings, catalog: ActionCatalog, index: RunbookIndex
+) -> Reasoner:
+    """Give the LLM reasoner the services' catalogue and runbook index, the engine's log condensation
+    and, when configured, live PromQL: its tools read the same evidence layer, not a second one."""
+    if reasoner.name != "llm":
+        return reasoner
+    from opsagent.reasoning.llm import LLMReasoner
+
+    if not isinstance(reasoner, LLMReasoner):
+        return reasoner
+    try:
+        from opsagent.analysis.logs import condense_logs
+    except ImportError:  # older engine without the condensation entry point: templates via suspects only
+        condense_logs = None  # type: ignore[assignment]
+    return reasoner.bound(
+        catalog=catalog, runbooks=index, condense_logs=condense_logs, promql=live_promql(settings)
+    )
+
+
+def live_promql(settings: Settings) -> PromQLRunner | None:
+    """Ad-hoc PromQL for the LLM's ``query_metrics`` tool, bounded like the Prometheus source."""
+    if not settings.prometheus.url:
+        return None
+    from opsagent.evidence.prometheus import PrometheusSource, plan_range
+
+    source = PrometheusSource(settings.prometheus)
+
+    def run(promql: str, start: float, end: float) -> list[MetricSeries]:
+        window = plan_range(start, end, settings.prometheus)
+        return source.series_for("promql", source.query_range(promql, window), "unlabelled")
+
+    return run

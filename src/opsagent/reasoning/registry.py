@@ -7,10 +7,16 @@ from opsagent.errors import ConfigError
 from opsagent.reasoning.base import Reasoner
 from opsagent.reasoning.offline import OfflineReasoner
 
-REASONERS = ("offline",)
+REASONERS = ("offline", "llm")
 
 
 def reasoner_by_name(name: str, settings: Settings) -> Reasoner:
     if name == "offline":
         return OfflineReasoner()
+    if name == "llm":
+        # The factory binds the catalogue, runbook index and log condensation (factory.bind_reasoner).
+        from opsagent.reasoning.llm import LLMReasoner, chat_model
+        from opsagent.reasoning.prompts import PromptLibrary
+
+        return LLMReasoner(settings.llm, PromptLibrary(settings.prompts_dir), model=chat_model(settings.llm))
     raise ConfigError(f"unknown reasoner {name!r} (expected one of {', '.join(REASONERS)})")
