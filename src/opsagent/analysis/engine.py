@@ -1,97 +1,261 @@
 """Suspect ranking: which services most likely caused the incident, with the evidence for each.
 
-Steps: split the window into a normal period and the incident; score every series robustly; take
-each service's strongest signals; add log-template shifts; discount services whose anomaly is
-explained by an anomalous service they call (faults propagate from callee to caller); guess the
-fault type from the kinds of signal that moved.
+Steps:
+1. every metric series, and per-service self-time / error-share series condensed from the spans,
+   become arrays on one footing (``_Series``);
+2. the incident's onset is the change point of the system-wide anomaly curve near the alert
+   (``onset.py``); before it is the normal period;
+3. each series is scored robustly against the normal period (``scoring.py``), weighted by how often
+   its kind moves in a cause rather than a victim;
+4. log templates that appeared or rose sharply are scored per service (``logs.py``);
+5. a service's score combines its strongest channels (metrics, traces, logs);
+6. topology: a service whose anomaly an anomalous callee explains is discounted (faults propagate
+   from callee to caller), using the bundle's topology plus the call edges seen in spans;
+7. the fault type comes from the specific signal kinds that moved first (``faults.py``).
+
+Every suspect carries the evidence that made it rank, as citable ``EvidenceItem``s.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 
+from opsagent.analysis.faults import KIND_TO_FAULT, KindEvidence, classify
 from opsagent.analysis.logs import TemplateShift, template_shifts
-from opsagent.analysis.scoring import SeriesScore, score_series
-from opsagent.domain import (
-    EvidenceBundle,
-    EvidenceItem,
-    FaultType,
-    MetricSeries,
-    SignalKind,
-    Suspect,
-    Topology,
+from opsagent.analysis.onset import anomaly_curve, change_point
+from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
+from opsagent.analysis.scoring import (
+    ONSET_Z,
+    Baseline,
+    SeriesScore,
+    direction,
+    robust_baseline,
+    score_arrays,
+    signed_z,
+    unit_family,
 )
+from opsagent.analysis.traces import trace_series
+from opsagent.domain import EvidenceBundle, EvidenceItem, FaultType, SignalKind, Suspect
 
-# The incident window starts this long before the alert, so a fault that began before the alert
-# fired is not counted as normal; capped at a quarter of the history so some normal period is left.
+FloatArray = npt.NDArray[np.float64]
+
+# Without onset detection the incident window starts this long before the alert, so a fault that
+# began before the alert fired is not counted as normal; capped at a quarter of the history so
+# some normal period is left.
 ALERT_LEAD_SECONDS = 15 * 60
 MAX_LEAD_SHARE = 0.25
+# Onset search range around the alert: back to half the history before it (alerts lag faults by
+# their `for:` duration and evaluation windows), forward to half the time after it (an alert time
+# that is only the nominal start of a recording). The normal period keeps at least MIN_NORMAL_POINTS.
+ONSET_BACK_SHARE = 0.5
+ONSET_FORWARD_SHARE = 0.5
+MIN_NORMAL_POINTS = 3
+# Weight of a signal kind as root-cause evidence. Traffic moves in victims as much as in causes
+# (a failing callee drops its callers' downstream calls), host-level and unclassified signals are
+# shared or ambiguous: they count, but less than the kinds a fault moves in the faulty service.
+KIND_WEIGHT: dict[SignalKind, float] = {
+    SignalKind.TRAFFIC: 0.5,
+    SignalKind.OTHER: 0.5,
+    SignalKind.NETWORK: 0.7,
+    SignalKind.SATURATION: 0.8,
+}
+# A signal about the host node rather than the service's own container (same value for every
+# service on that node) says little about which service is at fault.
+HOST_WEIGHT = 0.5
+HOST_PREFIXES = ("node", "host")
+# A service's score: its strongest channel plus fractions of the next ones (corroboration by an
+# independent kind of evidence counts, but less than the evidence itself).
+CHANNEL_WEIGHTS = (1.0, 0.3, 0.1)
+# Within the metric channel, a second signal of another kind adds this share of its score.
+SECOND_SIGNAL_WEIGHT = 0.1
 # A service whose strongest callee is at least this anomalous relative to itself is more likely a
-# victim of that callee than a cause; its score is multiplied by VICTIM_DISCOUNT.
+# victim of that callee than a cause; its score is multiplied by VICTIM_DISCOUNT. 0.7: a callee
+# needs most, not all, of its caller's anomaly, since callers aggregate several callees' troubles.
 PROPAGATION_RATIO = 0.7
 VICTIM_DISCOUNT = 0.5
-# Weight of log evidence against metric evidence (log scores and metric scores are both log-scaled).
-LOG_WEIGHT = 0.5
-# Evidence items kept per suspect.
-EVIDENCE_PER_SUSPECT = 5
-
-_KIND_TO_FAULT: dict[SignalKind, FaultType] = {
-    SignalKind.CPU: FaultType.CPU,
-    SignalKind.MEMORY: FaultType.MEMORY,
-    SignalKind.RESTARTS: FaultType.MEMORY,
-    SignalKind.LATENCY: FaultType.LATENCY_NETWORK,
-    SignalKind.NETWORK: FaultType.LATENCY_NETWORK,
-    SignalKind.ERRORS: FaultType.ERRORS_CODE,
-}
+# A callee must itself be anomalous beyond noise (log1p of 3 sd) to explain anything.
+MIN_EXPLAINING_SCORE = math.log1p(3.0)
+# Evidence items kept per suspect, by kind.
+METRIC_ITEMS = 3
+LOG_ITEMS = 2
+TRACE_ITEMS = 2
 
 
 @dataclass(frozen=True)
 class Split:
-    """Where the normal period ends and the incident window starts (epoch seconds)."""
+    """The normal period [normal_start, normal_end) and the incident [incident_start, window_end]."""
 
+    normal_start: float
     normal_end: float
     incident_start: float
-    window_start: float
     window_end: float
+    detected: bool = False
 
 
-def split_for(bundle: EvidenceBundle) -> Split:
-    inc = bundle.incident
-    start, end = inc.window.start_s, inc.window.end_s
-    alert = inc.alert_time.timestamp() if inc.alert_time else start + (end - start) * 0.75
-    lead = min(ALERT_LEAD_SECONDS, MAX_LEAD_SHARE * max(alert - start, 0.0))
-    cut = alert - lead
-    return Split(normal_end=cut, incident_start=cut, window_start=start, window_end=end)
+@dataclass
+class _Series:
+    id: str
+    service: str
+    signal: str
+    kind: SignalKind
+    family: str
+    source: str  # "metric" | "trace"
+    ts: FloatArray
+    vs: FloatArray
+    weight: float = 1.0
 
 
 @dataclass
 class _Scored:
-    series: MetricSeries
+    series: _Series
     result: SeriesScore
+
+    @property
+    def weighted(self) -> float:
+        return self.result.score * self.series.weight
+
+
+@dataclass
+class _ServiceEvidence:
+    scored: list[_Scored] = field(default_factory=list)
+    shifts: list[TemplateShift] = field(default_factory=list)
+    channels: dict[str, float] = field(default_factory=dict)
+
+
+def _kind_weight(signal: str, kind: SignalKind) -> float:
+    w = KIND_WEIGHT.get(kind, 1.0)
+    if signal.lower().startswith(HOST_PREFIXES):
+        w *= HOST_WEIGHT
+    return w
+
+
+def _prepare(
+    bundle: EvidenceBundle, options: EngineOptions, step: float
+) -> tuple[list[_Series], set[tuple[str, str]]]:
+    """The series to score, and the call edges seen in spans."""
+    out: list[_Series] = []
+    span_edges: set[tuple[str, str]] = set()
+    for m in bundle.metrics:
+        ts = np.asarray(m.timestamps, dtype=np.float64)
+        vs = np.asarray(m.values, dtype=np.float64)
+        finite = np.isfinite(vs) & np.isfinite(ts)
+        if finite.sum() < MIN_NORMAL_POINTS + 1:
+            continue
+        ts, vs = ts[finite], vs[finite]
+        if np.ptp(vs) == 0.0:
+            continue  # a constant series can say nothing
+        out.append(
+            _Series(
+                id=m.id,
+                service=m.service,
+                signal=m.signal,
+                kind=m.kind,
+                family=unit_family(m.signal, m.unit, m.kind),
+                source="metric",
+                ts=ts,
+                vs=vs,
+                weight=_kind_weight(m.signal, m.kind) if options.kind_normalisation else 1.0,
+            )
+        )
+    derived, span_edges = trace_series(bundle.spans, bundle.incident.window.start_s, step)
+    for t in derived if options.traces else []:
+        errors = t.signal == "trace_error_share"
+        out.append(
+            _Series(
+                id=f"trace:{t.service}:{t.signal}",
+                service=t.service,
+                signal=t.signal,
+                kind=SignalKind.ERRORS if errors else SignalKind.LATENCY,
+                family="ratio" if errors else "milliseconds",
+                source="trace",
+                ts=t.timestamps,
+                vs=t.values,
+            )
+        )
+    return out, span_edges
+
+
+def _step(bundle: EvidenceBundle) -> float:
+    """The metrics' sampling interval (median over series), at least one second."""
+    steps = [
+        float(np.median(np.diff(m.timestamps[:200]))) for m in bundle.metrics[:50] if len(m.timestamps) > 2
+    ]
+    return max(float(np.median(steps)), 1.0) if steps else 60.0
+
+
+def _alert_time(bundle: EvidenceBundle) -> float:
+    inc = bundle.incident
+    start, end = inc.window.start_s, inc.window.end_s
+    return inc.alert_time.timestamp() if inc.alert_time else start + (end - start) * 0.75
+
+
+def _fixed_split(bundle: EvidenceBundle) -> Split:
+    start, end = bundle.incident.window.start_s, bundle.incident.window.end_s
+    alert = _alert_time(bundle)
+    lead = min(ALERT_LEAD_SECONDS, MAX_LEAD_SHARE * max(alert - start, 0.0))
+    cut = alert - lead
+    return Split(normal_start=start, normal_end=cut, incident_start=cut, window_end=end)
+
+
+def _detect_split(series: list[_Series], bundle: EvidenceBundle, step: float, normalise: bool) -> Split:
+    """The change point of the anomaly curve near the alert; the fixed split when none is found."""
+    fixed = _fixed_split(bundle)
+    start, end = fixed.normal_start, fixed.window_end
+    alert = _alert_time(bundle)
+    n = int((end - start) // step) + 1
+    if n < 2 * MIN_NORMAL_POINTS or not series:
+        return fixed
+    grid = start + step * np.arange(n, dtype=np.float64)
+    per_series: list[tuple[FloatArray, FloatArray]] = []
+    for s in series:
+        normal = s.vs[s.ts < fixed.normal_end]
+        if normal.size < MIN_NORMAL_POINTS:
+            continue
+        base: Baseline = robust_baseline(normal, s.family, normalise)
+        per_series.append((s.ts, signed_z(s.vs, base, direction(s.kind, s.signal)) * s.weight))
+    curve = anomaly_curve(grid, step, per_series)
+    lo = int((alert - ONSET_BACK_SHARE * max(alert - start, 0.0) - start) // step)
+    hi = math.ceil((alert + ONSET_FORWARD_SHARE * max(end - alert, 0.0) - start) / step)
+    k = change_point(curve, lo, hi, MIN_NORMAL_POINTS)
+    if k is None:
+        return fixed
+    cut = float(grid[k])
+    return Split(normal_start=start, normal_end=cut, incident_start=cut, window_end=end, detected=True)
+
+
+def incident_split(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIONS) -> Split:
+    """Where the normal period ends and the incident starts, as the engine sees it."""
+    if not options.onset_detection:
+        return _fixed_split(bundle)
+    step = _step(bundle)
+    return _detect_split(_prepare(bundle, options, step)[0], bundle, step, options.kind_normalisation)
 
 
 def _fmt_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S") if ts is not None else "?"
 
 
-def _metric_item(entry: _Scored) -> EvidenceItem:
+def _series_item(entry: _Scored) -> EvidenceItem:
     s, r = entry.series, entry.result
     verb = "rose" if r.peak >= r.baseline else "fell"
+    what = s.signal if s.source == "metric" else s.signal.replace("trace_", "span ")
     return EvidenceItem(
         id=s.id,
-        kind="metric",
+        kind="metric" if s.source == "metric" else "trace",
         service=s.service,
         signal=s.signal,
         baseline=round(r.baseline, 6),
         peak=round(r.peak, 6),
         onset=r.onset,
-        score=round(r.score, 3),
+        score=round(entry.weighted, 3),
         summary=(
-            f"{s.signal} {verb} from {r.baseline:.4g} to {r.peak:.4g} ({r.z_max:.1f} robust sd)"
+            f"{what} {verb} from {r.baseline:.4g} to {r.peak:.4g} ({r.z_max:.1f} robust sd)"
             f" from {_fmt_time(r.onset)}"
         ),
     )
@@ -109,89 +273,120 @@ def _log_item(shift: TemplateShift, index: int) -> EvidenceItem:
     )
 
 
-def fault_type_of(scored: list[_Scored]) -> FaultType:
-    """The fault type whose signal kinds moved most (ties: the earliest onset wins)."""
-    best: dict[FaultType, tuple[float, float]] = {}
-    for entry in scored:
-        fault = _KIND_TO_FAULT.get(entry.series.kind)
-        if fault is None:
-            continue
-        onset = entry.result.onset if entry.result.onset is not None else float("inf")
-        current = best.get(fault)
-        if current is None or entry.result.score > current[0]:
-            best[fault] = (entry.result.score, onset)
-    if not best:
-        return FaultType.UNKNOWN
-    return max(best.items(), key=lambda kv: (kv[1][0], -kv[1][1]))[0]
+def _combine(channels: dict[str, float]) -> float:
+    ordered = sorted((v for v in channels.values() if v > 0), reverse=True)
+    return sum(w * v for w, v in zip(CHANNEL_WEIGHTS, ordered, strict=False))
 
 
-def _propagation_adjust(
-    scores: dict[str, float], metric_scores: dict[str, float], topology: Topology
-) -> dict[str, str]:
-    """Discount likely victims in place; return service -> the callee that explains it.
+def _metric_channel(scored: list[_Scored]) -> float:
+    ranked = sorted(scored, key=lambda e: -e.weighted)
+    if not ranked:
+        return 0.0
+    top = ranked[0].weighted
+    other = next((e for e in ranked[1:] if e.series.kind is not ranked[0].series.kind), None)
+    return top + (SECOND_SIGNAL_WEIGHT * other.weighted if other else 0.0)
 
-    Compared on metric evidence only: a caller's logs usually echo its callee's failures
-    ("upstream payment returned 500"), which says nothing about who failed first.
-    """
+
+def _edges(bundle: EvidenceBundle, span_edges: set[tuple[str, str]]) -> dict[str, set[str]]:
+    callees: dict[str, set[str]] = defaultdict(set)
+    for e in bundle.topology.edges:
+        if e.caller != e.callee:
+            callees[e.caller].add(e.callee)
+    for caller, callee in span_edges:
+        callees[caller].add(callee)
+    return callees
+
+
+def _propagation_adjust(scores: dict[str, float], callees: dict[str, set[str]]) -> dict[str, str]:
+    """Discount likely victims in place; return service -> the callee that explains it."""
+    original = dict(scores)
     explained_by: dict[str, str] = {}
-    for service, own in metric_scores.items():
-        callees = [c for c in topology.callees(service) if c in metric_scores and c != service]
-        if not callees or own <= 0:
+    for service, own in original.items():
+        candidates = [c for c in callees.get(service, ()) if c in original and c != service]
+        if not candidates or own <= 0:
             continue
-        top = max(callees, key=lambda c: metric_scores[c])
-        if metric_scores[top] >= PROPAGATION_RATIO * own:
-            scores[service] *= VICTIM_DISCOUNT
+        top = max(candidates, key=lambda c: original[c])
+        if original[top] >= MIN_EXPLAINING_SCORE and original[top] >= PROPAGATION_RATIO * own:
+            scores[service] = own * VICTIM_DISCOUNT
             explained_by[service] = top
     return explained_by
 
 
-def rank_suspects(bundle: EvidenceBundle) -> list[Suspect]:
+def _kind_evidence(ev: _ServiceEvidence) -> list[KindEvidence]:
+    out: list[KindEvidence] = []
+    for e in ev.scored:
+        fault = KIND_TO_FAULT.get(e.series.kind)
+        if fault is not None:
+            out.append(KindEvidence(fault, e.result.z_max, e.result.onset))
+    for shift in ev.shifts:
+        if shift.error:
+            out.append(KindEvidence(FaultType.ERRORS_CODE, shift.z, shift.first_seen))
+    return out
+
+
+def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIONS) -> list[Suspect]:
     """Every service with evidence, most likely root cause first."""
-    split = split_for(bundle)
-    per_service: dict[str, list[_Scored]] = defaultdict(list)
-    for series in bundle.metrics:
-        result = score_series(
-            np.asarray(series.timestamps, dtype=np.float64),
-            np.asarray(series.values, dtype=np.float64),
+    step = _step(bundle)
+    series, span_edges = _prepare(bundle, options, step)
+    if options.onset_detection:
+        split = _detect_split(series, bundle, step, options.kind_normalisation)
+    else:
+        split = _fixed_split(bundle)
+
+    evidence: dict[str, _ServiceEvidence] = defaultdict(_ServiceEvidence)
+    for s in series:
+        result = score_arrays(
+            s.ts,
+            s.vs,
+            split.normal_end,
             split.incident_start,
-            series.kind,
-            series.signal,
-            normal_end=split.normal_end,
+            s.kind,
+            s.signal,
+            s.family,
+            options.kind_normalisation,
         )
         if result is not None:
-            per_service[series.service].append(_Scored(series, result))
+            evidence[s.service].scored.append(_Scored(s, result))
 
-    shifts = template_shifts(
-        bundle.logs,
-        split.incident_start,
-        normal_seconds=split.normal_end - split.window_start,
-        incident_seconds=split.window_end - split.incident_start,
-    )
-    log_by_service: dict[str, list[TemplateShift]] = defaultdict(list)
-    for shift in shifts:
-        log_by_service[shift.service].append(shift)
+    if options.logs and bundle.logs:
+        for shift in template_shifts(
+            bundle.logs,
+            split.incident_start,
+            normal_seconds=split.normal_end - split.normal_start,
+            incident_seconds=split.window_end - split.incident_start,
+            normal_start=split.normal_start,
+        ):
+            evidence[shift.service].shifts.append(shift)
 
-    services = set(per_service) | set(log_by_service)
     scores: dict[str, float] = {}
-    metric_scores: dict[str, float] = {}
-    for service in services:
-        ranked = sorted(per_service.get(service, []), key=lambda e: -e.result.score)
-        metric_score = ranked[0].result.score if ranked else 0.0
-        if len(ranked) > 1:
-            metric_score += 0.1 * ranked[1].result.score
-        log_score = log_by_service[service][0].score if log_by_service.get(service) else 0.0
-        metric_scores[service] = metric_score
-        scores[service] = metric_score + LOG_WEIGHT * max(log_score, 0.0)
+    for service, ev in evidence.items():
+        ev.channels["metric"] = _metric_channel([e for e in ev.scored if e.series.source == "metric"])
+        ev.channels["trace"] = _metric_channel([e for e in ev.scored if e.series.source == "trace"])
+        ev.channels["log"] = ev.shifts[0].score if ev.shifts else 0.0
+        scores[service] = _combine(ev.channels)
 
-    explained_by = _propagation_adjust(scores, metric_scores, bundle.topology)
+    explained_by: dict[str, str] = {}
+    callees: dict[str, set[str]] = {}
+    if options.topology:
+        callees = _edges(bundle, span_edges)
+        explained_by = _propagation_adjust(scores, callees)
+    callers: dict[str, set[str]] = defaultdict(set)
+    for caller, cs in callees.items():
+        for c in cs:
+            callers[c].add(caller)
 
     suspects: list[Suspect] = []
-    for service in services:
-        ranked = sorted(per_service.get(service, []), key=lambda e: -e.result.score)
-        evidence = [_metric_item(e) for e in ranked[: EVIDENCE_PER_SUSPECT - 2] if e.result.z_max > 0]
-        evidence.extend(_log_item(s, i) for i, s in enumerate(log_by_service.get(service, [])[:2]))
+    for service, ev in evidence.items():
+        ranked = sorted(ev.scored, key=lambda e: -e.weighted)
+        items = [
+            _series_item(e) for e in ranked if e.series.source == "metric" and e.result.z_max >= ONSET_Z
+        ][:METRIC_ITEMS]
+        items += [
+            _series_item(e) for e in ranked if e.series.source == "trace" and e.result.z_max >= ONSET_Z
+        ][:TRACE_ITEMS]
+        items += [_log_item(s, i) for i, s in enumerate(ev.shifts[:LOG_ITEMS])]
         if service in explained_by:
-            evidence.append(
+            items.append(
                 EvidenceItem(
                     id=f"topology:{service}",
                     kind="topology",
@@ -199,24 +394,20 @@ def rank_suspects(bundle: EvidenceBundle) -> list[Suspect]:
                     summary=f"calls {explained_by[service]}, which is at least as anomalous: likely a victim",
                 )
             )
-        else:
-            callers = bundle.topology.callers(service)
-            if callers:
-                evidence.append(
-                    EvidenceItem(
-                        id=f"topology:{service}",
-                        kind="topology",
-                        service=service,
-                        summary=f"called by {', '.join(sorted(callers))}; no anomalous callee explains it",
-                    )
+        elif callers.get(service) or callees.get(service):
+            healthy = sorted(c for c in callees.get(service, ()) if c not in explained_by)
+            where = f"called by {', '.join(sorted(callers.get(service, ()))) or 'nobody'}"
+            items.append(
+                EvidenceItem(
+                    id=f"topology:{service}",
+                    kind="topology",
+                    service=service,
+                    summary=f"{where}; calls {', '.join(healthy) or 'nothing'}; no anomalous callee explains it",
                 )
-        suspects.append(
-            Suspect(
-                service=service,
-                score=round(scores[service], 4),
-                fault_type=fault_type_of(ranked[:3]),
-                evidence=evidence,
             )
+        fault = classify(_kind_evidence(ev), ordering=options.fault_ordering)
+        suspects.append(
+            Suspect(service=service, score=round(scores[service], 4), fault_type=fault, evidence=items)
         )
     suspects.sort(key=lambda s: (-s.score, s.service))
     return suspects

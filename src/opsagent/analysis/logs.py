@@ -1,38 +1,71 @@
-"""Log condensation: mine templates, and find new or sharply increased error templates."""
+"""Log condensation: mine templates, and find new or sharply increased templates per service.
+
+Templates come from a masker rather than a learned parser: every token that carries a digit (ids,
+counts, durations, versions, addresses) becomes ``<*>``, long quoted strings become ``<str>``, and
+the template keeps the first ``TEMPLATE_TOKENS`` tokens, where a log statement's constant text
+lives. That is deterministic, needs no training pass over the normal period, and costs one regex
+per distinct message.
+
+A template's shift is scored as a Poisson surprise: with ``n0`` occurrences in the normal period
+the expected incident count is ``(n0 + PRIOR) * T1 / T0``; the signed root of the likelihood-ratio
+statistic ``sqrt(2 * (n1 log(n1 / e) - (n1 - e)))`` reads like a z-score, so log and metric evidence
+share one scale (both enter the ranking as ``log1p(z)``).
+"""
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
-from opsagent.domain import LogRecord
+from opsagent.domain import EvidenceBundle, LogRecord
 
-_MASKS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
-    (re.compile(r"\b(?:0x)?[0-9a-f]{12,}\b", re.I), "<hex>"),
-    (re.compile(r"\b\d+(?:\.\d+)?(?:ms|s|m|h|b|kb|mb|gb|%)?\b", re.I), "<num>"),
-    (re.compile(r"\"[^\"]{24,}\""), "<str>"),
-]
+_QUOTED = re.compile(r"\"[^\"]{24,}\"|'[^']{24,}'")
+_DIGIT_TOKEN = re.compile(r"[^\s,;=:()\[\]{}\"']*\d[^\s,;=:()\[\]{}\"']*")
+_SPACES = re.compile(r"\s+")
 _ERROR_WORDS = re.compile(
-    r"error|exception|fail|fatal|panic|timeout|timed out|refused|denied|unavailable|oom", re.I
+    r"error|exception|fail|fatal|panic|timeout|timed out|refused|denied|unavailable|oom|traceback|"
+    r"\bnull\b|nil pointer|status\s*=?\s*5\d\d|code\s*=\s*(?:internal|unavailable|unknown)",
+    re.I,
 )
-_ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe"}
+_LEVEL_IN_TEXT = re.compile(r"\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC)\b")
+_ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe", "alert", "emerg"}
+# The constant part of a log statement sits at its start; after ~20 tokens come payloads (objects
+# printed whole, stack frames) whose words vary without digits.
+TEMPLATE_TOKENS = 20
 # Templates are capped in length so one huge stack trace doesn't become its own budget problem.
 MAX_TEMPLATE_CHARS = 240
+# Add-half smoothing of the normal count: a template never seen before is not infinitely surprising.
+PRIOR = 0.5
+# A template must at least double its rate to count as a shift.
+MIN_RATE_RATIO = 2.0
+# Error templates are what a failing service writes; other new templates (a deploy, a config
+# reload) are context. The weight scales a non-error template's surprise down.
+NON_ERROR_WEIGHT = 0.5
 
 
 def template_of(message: str) -> str:
-    text = message.strip()
-    for pattern, token in _MASKS:
-        text = pattern.sub(token, text)
-    return text[:MAX_TEMPLATE_CHARS]
+    text = _QUOTED.sub("<str>", message.strip())
+    text = _DIGIT_TOKEN.sub("<*>", text)
+    tokens = _SPACES.split(text)
+    return " ".join(tokens[:TEMPLATE_TOKENS])[:MAX_TEMPLATE_CHARS]
 
 
 def is_error(record: LogRecord) -> bool:
-    return record.level.lower() in _ERROR_LEVELS or bool(_ERROR_WORDS.search(record.message))
+    return (
+        record.level.lower() in _ERROR_LEVELS
+        or bool(_LEVEL_IN_TEXT.search(record.message[:200]))
+        or bool(_ERROR_WORDS.search(record.message))
+    )
+
+
+def poisson_z(observed: float, expected: float) -> float:
+    """Signed root of the Poisson likelihood-ratio statistic (0 when not above expectation)."""
+    if observed <= expected or observed <= 0:
+        return 0.0
+    g = observed * math.log(observed / expected) - (observed - expected)
+    return math.sqrt(max(2.0 * g, 0.0))
 
 
 @dataclass
@@ -44,6 +77,7 @@ class TemplateShift:
     error: bool
     score: float
     first_seen: float
+    z: float = 0.0
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -58,38 +92,51 @@ def template_shifts(
     incident_seconds: float,
     *,
     examples: int = 2,
+    normal_start: float | None = None,
 ) -> list[TemplateShift]:
     """Templates whose rate rose in the incident window (new ones included), strongest first.
 
-    The score is the log of the rate ratio with add-one smoothing, weighted up for error templates:
-    a brand-new error template seen 50 times is the strongest log evidence there is.
+    Records before ``normal_start`` (when given) are ignored. ``score`` is ``log1p(z)``, weighted
+    down for non-error templates.
     """
-    normal: Counter[tuple[str, str]] = Counter()
-    incident: Counter[tuple[str, str]] = Counter()
+    normal: dict[tuple[str, str], int] = defaultdict(int)
+    incident: dict[tuple[str, str], int] = defaultdict(int)
     errors: set[tuple[str, str]] = set()
     first: dict[tuple[str, str], float] = {}
     samples: dict[tuple[str, str], list[str]] = defaultdict(list)
+    cache: dict[str, str] = {}
+    lo = normal_start if normal_start is not None else -math.inf
     for rec in logs:
-        key = (rec.service, template_of(rec.message))
+        if rec.timestamp < lo:
+            continue
+        msg = rec.message
+        tpl = cache.get(msg)
+        if tpl is None:
+            tpl = template_of(msg)
+            if len(cache) < 200_000:
+                cache[msg] = tpl
+        key = (rec.service, tpl)
         if rec.timestamp < split:
             normal[key] += 1
-        else:
-            incident[key] += 1
-            first.setdefault(key, rec.timestamp)
-            if len(samples[key]) < examples:
-                samples[key].append(rec.message[:500])
-            if is_error(rec):
-                errors.add(key)
+            continue
+        incident[key] += 1
+        if key not in first or rec.timestamp < first[key]:
+            first[key] = rec.timestamp
+        if len(samples[key]) < examples:
+            samples[key].append(msg[:500])
+        if key not in errors and is_error(rec):
+            errors.add(key)
     normal_s = max(normal_seconds, 60.0)
     incident_s = max(incident_seconds, 60.0)
     shifts: list[TemplateShift] = []
     for key, count in incident.items():
-        before = normal[key]
-        ratio = (count / incident_s) / ((before + 1) / normal_s)
-        if ratio <= 2.0:
+        before = normal.get(key, 0)
+        expected = (before + PRIOR) * incident_s / normal_s
+        if count < MIN_RATE_RATIO * expected:
             continue
+        z = poisson_z(count, expected)
         is_err = key in errors
-        score = math.log(ratio) * (2.0 if is_err else 0.5) * min(1.0, math.log1p(count) / math.log(10))
+        score = math.log1p(z) * (1.0 if is_err else NON_ERROR_WEIGHT)
         shifts.append(
             TemplateShift(
                 service=key[0],
@@ -99,8 +146,23 @@ def template_shifts(
                 error=is_err,
                 score=score,
                 first_seen=first[key],
+                z=z,
                 examples=samples[key],
             )
         )
     shifts.sort(key=lambda s: -s.score)
     return shifts
+
+
+def condense_logs(bundle: EvidenceBundle) -> list[TemplateShift]:
+    """The bundle's template shifts, split at the engine's onset (for the LLM's log tool)."""
+    from opsagent.analysis.engine import incident_split
+
+    split = incident_split(bundle)
+    return template_shifts(
+        bundle.logs,
+        split.incident_start,
+        normal_seconds=split.normal_end - split.normal_start,
+        incident_seconds=split.window_end - split.incident_start,
+        normal_start=split.normal_start,
+    )

@@ -1,8 +1,11 @@
 """Robust anomaly scoring of one series: the incident window against the normal period.
 
-A series is scored by how far its anomalous-window values stray from the normal period's median,
-in units of a robust scale (IQR) that is floored so constant or near-constant series cannot
-produce huge scores from tiny wobbles.
+A series is scored by how far its incident-window values stray from the normal period's median, in
+units of a robust scale (IQR / 1.349, which is one standard deviation for Gaussian noise). The scale
+is floored twice, so constant or near-constant series cannot produce huge scores from tiny wobbles:
+relative to the series' own level, and by an absolute amount that depends on its unit (a 0.1
+percentage-point move of a utilisation is noise whatever its IQR was). That unit floor is the
+"signal-kind normalisation": bytes, percent, seconds and cores are each floored in their own terms.
 """
 
 from __future__ import annotations
@@ -17,18 +20,29 @@ from opsagent.domain import SignalKind
 
 FloatArray = npt.NDArray[np.float64]
 
-# The smallest scale a series is measured in, relative to its normal level: a 5% wobble is noise.
+# IQR of a Gaussian is 1.349 sd: dividing by it makes z read as "standard deviations".
+IQR_TO_SD = 1.349
+# The smallest scale a series is measured in, relative to its normal level: a 5% wobble of a level
+# is within what load alone moves any service by.
 RELATIVE_FLOOR = 0.05
-# Absolute floors per kind, in the native format's units, for series whose normal level is ~0
-# (an error ratio of 0 going to 0.001 is one failed request, not an incident).
-ABSOLUTE_FLOOR: dict[SignalKind, float] = {
-    SignalKind.ERRORS: 0.005,
-    SignalKind.LATENCY: 0.005,
-    SignalKind.CPU: 0.01,
-    SignalKind.RESTARTS: 0.5,
+# Absolute floors by unit, for series whose normal level is ~0 or perfectly flat. Each is about
+# the smallest move an operator would call a change in that unit.
+UNIT_FLOOR: dict[str, float] = {
+    "percent": 1.0,  # one percentage point (utilisation, success rate, availability)
+    "ratio": 0.01,  # one percent of requests (error ratio)
+    "seconds": 0.002,  # 2 ms: below that, latency percentiles move with scrape jitter alone
+    "milliseconds": 2.0,
+    "bytes": 1024.0 * 1024.0,  # 1 MiB (memory compared in MB, not bytes: zero-IQR bytes dominate)
+    "mebibytes": 1.0,
+    "cores": 0.01,  # 10 millicores
+    "millicores": 10.0,
+    "count": 1.0,  # one event / request
+    # A restart never happens as noise in a healthy container: one restart is 5 sd, the level at
+    # which fault typing counts a signal as moved.
+    "restarts": 0.2,
 }
-DEFAULT_ABSOLUTE_FLOOR = 1e-6
-
+# Without unit normalisation the scale is only kept off zero.
+EPSILON_SCALE = 1e-9
 # Kinds where only a rise is bad; for the rest a move either way counts.
 _RISE_ONLY = {
     SignalKind.LATENCY,
@@ -36,11 +50,71 @@ _RISE_ONLY = {
     SignalKind.MEMORY,
     SignalKind.RESTARTS,
     SignalKind.SATURATION,
+    SignalKind.ERRORS,
+    SignalKind.DISK,
 }
-# Kinds where a fall is what hurts (success rate, availability).
-_FALL_WORDS = ("success", "availability")
-# A point this many scales away is "moved" (for the onset of a series).
+# Signals where a fall is what hurts (success rate, availability), whatever their kind.
+_FALL_WORDS = ("success", "availability", "avail")
+# A point this many robust sd away is "moved" (for the onset of a series): 3 sd is the usual
+# control-chart limit, rare under noise but reached by any real shift.
 ONSET_Z = 3.0
+# With more incident points than this, the peak is the second-highest point, so one scrape glitch
+# cannot make a series; with fewer, every point is needed.
+SECOND_PEAK_MIN_POINTS = 4
+
+
+def unit_family(signal: str, unit: str, kind: SignalKind) -> str:
+    """The unit a series is measured in, from its declared unit or its name."""
+    u = unit.lower()
+    s = signal.lower()
+    if u in ("%", "percent") or "percent" in s or "(%)" in s or s.endswith("_pct") or "availability" in s:
+        return "percent"
+    if u == "ratio" or s.endswith("_ratio") or "ratio" in s:
+        return "ratio"
+    if u in ("bytes", "b") or "bytes" in s or s.endswith("_mem"):
+        return "bytes"
+    if "(mi)" in s or u in ("mi", "mib"):
+        return "mebibytes"
+    if u in ("ms", "milliseconds") or s.endswith("_ms") or "(ms)" in s:
+        return "milliseconds"
+    if u in ("s", "seconds") or "seconds" in s or "(s)" in s or kind is SignalKind.LATENCY:
+        return "seconds"
+    if "(m)" in s or "millicore" in s:
+        return "millicores"
+    if "cores" in s:
+        return "cores"
+    if kind is SignalKind.RESTARTS:
+        return "restarts"
+    if kind is SignalKind.TRAFFIC:
+        return "count"
+    return ""
+
+
+def direction(kind: SignalKind, signal: str) -> int:
+    """+1 when only rises matter, -1 when only falls matter, 0 for both."""
+    lowered = signal.lower()
+    if any(word in lowered for word in _FALL_WORDS):
+        return -1
+    if kind in _RISE_ONLY:
+        return 1
+    return 0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    median: float
+    scale: float
+
+
+def robust_baseline(normal: FloatArray, family: str, normalise: bool = True) -> Baseline:
+    """(median, scale) of the normal period, the scale floored as documented above."""
+    median = float(np.median(normal))
+    q75, q25 = np.percentile(normal, [75, 25])
+    iqr_sd = float(q75 - q25) / IQR_TO_SD
+    if not normalise:
+        return Baseline(median, max(float(q75 - q25), EPSILON_SCALE))
+    floor = max(RELATIVE_FLOOR * abs(median), UNIT_FLOOR.get(family, EPSILON_SCALE))
+    return Baseline(median, max(iqr_sd, floor))
 
 
 @dataclass(frozen=True)
@@ -50,24 +124,61 @@ class SeriesScore:
     baseline: float
     peak: float
     onset: float | None
+    peak_time: float
 
 
-def direction(kind: SignalKind, signal: str) -> int:
-    """+1 when only rises matter, -1 when only falls matter, 0 for both."""
-    lowered = signal.lower()
-    if any(word in lowered for word in _FALL_WORDS):
-        return -1
-    if kind in _RISE_ONLY or kind is SignalKind.ERRORS:
-        return 1
-    return 0
+def signed_z(values: FloatArray, base: Baseline, sign: int) -> FloatArray:
+    z = (values - base.median) / base.scale
+    if sign > 0:
+        return z
+    if sign < 0:
+        return -z
+    return np.abs(z)
 
 
-def robust_scale(normal: FloatArray, kind: SignalKind) -> tuple[float, float]:
-    """(median, scale) of the normal period, the scale floored as documented above."""
-    median = float(np.median(normal))
-    q75, q25 = np.percentile(normal, [75, 25])
-    floor = max(RELATIVE_FLOOR * abs(median), ABSOLUTE_FLOOR.get(kind, DEFAULT_ABSOLUTE_FLOOR))
-    return median, max(float(q75 - q25), floor)
+def score_arrays(
+    ts: FloatArray,
+    vs: FloatArray,
+    normal_end: float,
+    incident_start: float,
+    kind: SignalKind,
+    signal: str,
+    family: str,
+    normalise: bool = True,
+) -> SeriesScore | None:
+    """Score the points at or after ``incident_start`` against those before ``normal_end``.
+
+    ``ts``/``vs`` must be finite. None when either period has too few points to say anything.
+    """
+    normal_mask = ts < normal_end
+    inc_mask = ts >= incident_start
+    if normal_mask.sum() < 3 or not inc_mask.any():
+        return None
+    base = robust_baseline(vs[normal_mask], family, normalise)
+    inc_ts, inc_vs = ts[inc_mask], vs[inc_mask]
+    z_all = signed_z(vs, base, direction(kind, signal))
+    z = z_all[inc_mask]
+    order = np.argsort(z)
+    best = int(order[-1])
+    z_eff = float(z[order[-2]]) if z.size >= SECOND_PEAK_MIN_POINTS else float(z[best])
+    moved = np.nonzero(z >= ONSET_Z)[0]
+    onset: float | None = None
+    if moved.size:
+        # A series can move before the system-wide onset (a leak ramps before anything fails):
+        # its own onset is the start of the run of moved points that reaches into the incident.
+        i = int(np.nonzero(inc_mask)[0][moved[0]])
+        while i > 0 and z_all[i - 1] >= ONSET_Z:
+            i -= 1
+        onset = float(ts[i])
+    return SeriesScore(
+        # log compression: a 1000-sigma move is stronger evidence than a 10-sigma one, not 100x stronger
+        score=math.log1p(max(z_eff, 0.0)),
+        z_max=z_eff,
+        baseline=base.median,
+        peak=float(inc_vs[best]),
+        onset=onset,
+        peak_time=float(inc_ts[best]),
+    )
 
 
 def score_series(
@@ -77,32 +188,16 @@ def score_series(
     kind: SignalKind,
     signal: str,
     normal_end: float | None = None,
+    unit: str = "",
 ) -> SeriesScore | None:
     """Score the values at or after ``split`` against those before ``normal_end`` (default: split)."""
     finite = np.isfinite(values)
-    ts, vs = timestamps[finite], values[finite]
-    normal_mask = ts < (normal_end if normal_end is not None else split)
-    anomalous_mask = ts >= split
-    if normal_mask.sum() < 3 or anomalous_mask.sum() < 1:
-        return None
-    median, scale = robust_scale(vs[normal_mask], kind)
-    z = (vs[anomalous_mask] - median) / scale
-    sign = direction(kind, signal)
-    if sign > 0:
-        signed = z
-    elif sign < 0:
-        signed = -z
-    else:
-        signed = np.abs(z)
-    best = int(np.argmax(signed))
-    z_max = float(signed[best])
-    moved = np.nonzero(signed >= ONSET_Z)[0]
-    onset = float(ts[anomalous_mask][moved[0]]) if moved.size else None
-    return SeriesScore(
-        # log compression: a 1000-sigma move is stronger evidence than a 10-sigma one, not 100x stronger
-        score=math.log1p(max(z_max, 0.0)),
-        z_max=z_max,
-        baseline=median,
-        peak=float(vs[anomalous_mask][best]),
-        onset=onset,
+    return score_arrays(
+        timestamps[finite],
+        values[finite],
+        normal_end if normal_end is not None else split,
+        split,
+        kind,
+        signal,
+        unit_family(signal, unit, kind),
     )

@@ -1,0 +1,56 @@
+"""Fault-type classification: which kinds of signal moved first and most for a suspect.
+
+CPU, memory and error signals are specific: each points at one kind of fault. Latency is generic:
+CPU starvation, memory pressure (GC, swapping) and failing dependencies all slow a service down,
+so a latency rise alone says "latency/network" only when no specific signal moved. Among the
+specific classes that moved, the one that moved first is the cause and the others its consequences
+(a leak raises memory minutes before the OOM kill raises errors); a tie goes to the strongest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opsagent.domain import FaultType, SignalKind
+
+KIND_TO_FAULT: dict[SignalKind, FaultType] = {
+    SignalKind.CPU: FaultType.CPU,
+    SignalKind.MEMORY: FaultType.MEMORY,
+    SignalKind.RESTARTS: FaultType.MEMORY,
+    SignalKind.LATENCY: FaultType.LATENCY_NETWORK,
+    SignalKind.NETWORK: FaultType.LATENCY_NETWORK,
+    SignalKind.ERRORS: FaultType.ERRORS_CODE,
+}
+SPECIFIC = (FaultType.CPU, FaultType.MEMORY, FaultType.ERRORS_CODE)
+# A class counts as moved at 5 robust sd: above the 3 sd of a single noisy point, so one control-
+# chart excursion of an unrelated signal doesn't decide the type.
+MOVED_Z = 5.0
+
+
+@dataclass(frozen=True)
+class KindEvidence:
+    fault: FaultType
+    z: float
+    onset: float | None
+
+
+def classify(evidence: list[KindEvidence], ordering: bool = True, tie_seconds: float = 0.0) -> FaultType:
+    """The fault type of one suspect from its per-signal evidence."""
+    best: dict[FaultType, tuple[float, float]] = {}
+    for item in evidence:
+        onset = item.onset if item.onset is not None else float("inf")
+        z, first = best.get(item.fault, (0.0, float("inf")))
+        best[item.fault] = (max(z, item.z), min(first, onset) if item.z >= MOVED_Z else first)
+    if not best:
+        return FaultType.UNKNOWN
+    if not ordering:
+        return max(best.items(), key=lambda kv: kv[1][0])[0]
+    moved = {f: v for f, v in best.items() if f in SPECIFIC and v[0] >= MOVED_Z}
+    if moved:
+        earliest = min(v[1] for v in moved.values())
+        early = {f: v for f, v in moved.items() if v[1] <= earliest + tie_seconds}
+        return max(early.items(), key=lambda kv: kv[1][0])[0]
+    latency = best.get(FaultType.LATENCY_NETWORK)
+    if latency is not None and latency[0] >= MOVED_Z:
+        return FaultType.LATENCY_NETWORK
+    return max(best.items(), key=lambda kv: kv[1][0])[0]

@@ -1,0 +1,33 @@
+"""Switches and parameters of the statistical engine.
+
+Every technique can be turned off on its own, so its contribution can be measured (``scripts/ablation.py``):
+the defaults are what the engine runs with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    # Floor each series' robust scale by its unit (percent points, seconds, bytes, cores...) and
+    # its own level, and weigh signal kinds by how often they move in a cause rather than a victim.
+    # Off: the plain IQR scale with a tiny epsilon, every kind weighted 1 (BARO-like).
+    kind_normalisation: bool = True
+    # Find the incident's onset as the change point of the whole system's anomaly curve near the
+    # alert, instead of trusting the alert time minus a fixed lead.
+    onset_detection: bool = True
+    # Discount services whose anomaly an anomalous callee explains; favour anomalous services
+    # whose callees are healthy. Graph from the bundle's topology plus the call edges in spans.
+    topology: bool = True
+    # New or sharply increased log templates per service (error templates weighted up).
+    logs: bool = True
+    # Per-service self time and error share of spans, against the normal period.
+    traces: bool = True
+    # Fault type from the specific cause signals (cpu, memory, errors) that moved first; latency
+    # is the residual class. Off: the kind of the single strongest signal decides.
+    fault_ordering: bool = True
+
+
+DEFAULT_OPTIONS = EngineOptions()
