@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "opsagent.commands.investigate",
     "opsagent.commands.runbooks",
     "opsagent.commands.record",
+    "opsagent.commands.serve",
 ]
 
 for _module in COMMAND_MODULES:

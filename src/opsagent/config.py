@@ -124,6 +124,17 @@ class PolicyRule(BaseModel):
     max_risk: Risk = Risk.HIGH
 
 
+ApiRole = Literal["viewer", "responder", "admin"]
+
+
+class ApiToken(BaseModel):
+    """A bearer token for the HTTP API, from configuration (``OPSAGENT_API_TOKENS``, a JSON list)."""
+
+    name: str = Field(min_length=1)
+    token: SecretStr
+    role: ApiRole = "viewer"
+
+
 class AutonomySettings(BaseModel):
     """Policy of the autonomy gate beyond the global level (``OPSAGENT_AUTONOMY_LEVEL``)."""
 
@@ -160,6 +171,20 @@ class Settings(BaseSettings):
     logs_dir: Path | None = None
     webhook_token: SecretStr | None = None
     source_timeout_seconds: float = 20.0
+    # The service (``opsagent serve`` / ``opsagent worker``).
+    api_tokens: list[ApiToken] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
+    database_pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    # In-process investigation workers (without OPSAGENT_REDIS_URL); more queue up in the database.
+    workers: int = Field(default=2, ge=1)
+    # Beyond this many unfinished investigations, requests for more are refused (503) until it drains.
+    queue_max_pending: int = Field(default=1_000, ge=1)
+    # A running investigation whose worker stops renewing this lease is handed to another worker.
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+    redis_queue: str = "opsagent-investigations"
 
     @field_validator("autonomy_level", mode="before")
     @classmethod

@@ -10,8 +10,13 @@ third-party exception type. HTTP status mapping lives only in ``api/errors.py``.
     │   ├── IncidentFormatError     recorded-incident folder / dataset is unusable
     │   ├── RunbookFormatError      runbook front matter is malformed
     │   ├── AlertPayloadError       Alertmanager payload is malformed
+    │   ├── PayloadTooLargeError    a request body over the configured limit
     │   └── ActionValidationError   action unknown or parameters outside its schema
     ├── NotFoundError               an incident, action or conversation that does not exist
+    ├── ConflictError               the request clashes with the current state (e.g. nothing to report yet)
+    ├── AuthError                   missing or unknown credentials
+    │   └── PermissionDeniedError   known caller, role too low
+    ├── QueueFullError              too many unfinished investigations; retry later
     ├── SourceError                 an evidence source failed (becomes an EvidenceGap)
     │   ├── PrometheusError
     │   ├── LogSourceError
@@ -68,8 +73,28 @@ class ActionValidationError(InputError):
     """An action is not in the catalogue, or its parameters do not match its schema."""
 
 
+class PayloadTooLargeError(InputError):
+    """A request body exceeds the configured limit."""
+
+
 class NotFoundError(OpsAgentError):
     """The thing asked for does not exist."""
+
+
+class ConflictError(OpsAgentError):
+    """The request is valid but the current state does not allow it."""
+
+
+class AuthError(OpsAgentError):
+    """The caller gave no credentials, or credentials nobody issued."""
+
+
+class PermissionDeniedError(AuthError):
+    """The caller is known but their role does not allow this."""
+
+
+class QueueFullError(OpsAgentError):
+    """The investigation queue is at its limit; the caller should retry later."""
 
 
 class SourceError(OpsAgentError):

@@ -1,0 +1,54 @@
+"""``create_app(settings)``: the FastAPI application; the lifespan builds and closes the services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from opsagent import __version__
+from opsagent.api import errors
+from opsagent.api.limits import BodyLimitMiddleware
+from opsagent.api.routes import alerts, chat, health, incidents, users
+from opsagent.api.runtime import Runtime
+from opsagent.config import Settings
+from opsagent.evidence.base import EvidenceSource
+
+# Routers under /v1. Append a router here to add routes (e.g. actions and approvals).
+V1_ROUTERS: list[APIRouter] = [
+    alerts.router,
+    incidents.router,
+    chat.router,
+    users.router,
+]
+
+
+def create_app(settings: Settings, *, sources: list[EvidenceSource] | None = None) -> FastAPI:
+    """The app for ``settings``. ``sources`` replaces the live evidence sources (recordings, tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings, sources=sources)
+        app.state.runtime = runtime
+        app.state.metrics = runtime.metrics
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="opsagent",
+        version=__version__,
+        description=(
+            "Incident analysis for on-call engineers: Alertmanager webhook, incidents, reports and chat. "
+            "Authenticate with `Authorization: Bearer <token>`."
+        ),
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    for router in V1_ROUTERS:
+        app.include_router(router, prefix="/v1")
+    return app

@@ -1,0 +1,47 @@
+"""The HTML report: the JSON report (``report.to_json``) rendered through an escaped template."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, select_autoescape
+
+from opsagent.domain import Investigation
+from opsagent.report import to_json
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ r.incident.title }}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
+.meta{color:#666}code{background:#f4f4f4;padding:0 .2rem}
+</style></head><body>
+<h1>{{ r.incident.title }}</h1>
+<p class="meta">Incident <code>{{ r.incident.id }}</code> · autonomy {{ r.autonomy_level }} ·
+reasoner {{ r.reasoner }} · {{ "%.2f"|format(r.seconds) }}s</p>
+<p>{{ r.summary }}</p>
+{% if r.root_causes %}<h2>Likely root causes</h2><ol>
+{% for rc in r.root_causes %}<li><strong>{{ rc.service }}</strong> — {{ rc.fault_type }},
+confidence {{ "%.2f"|format(rc.confidence) }}<ul>
+{% for e in rc.evidence %}<li><code>{{ e.id }}</code>: {{ e.summary }}</li>{% endfor %}</ul></li>
+{% endfor %}</ol>{% endif %}
+{% if r.runbooks %}<h2>Runbooks</h2><ul>
+{% for b in r.runbooks %}<li><strong>{{ b.title }}</strong> (<code>{{ b.id }}</code>,
+score {{ "%.2f"|format(b.score) }})</li>{% endfor %}</ul>{% endif %}
+{% if r.remediation %}<h2>Remediation</h2><ol>
+{% for step in r.remediation %}<li>{{ step }}</li>{% endfor %}</ol>{% endif %}
+{% if r.actions %}<h2>Actions</h2><table><tr><th>action</th><th>risk</th><th>target</th>
+<th>decision</th><th>why</th></tr>
+{% for a in r.actions %}<tr><td>{{ a.id }}</td><td>{{ a.risk }}</td><td>{{ a.target }}</td>
+<td>{{ a.decision }}</td><td>{{ a.reason }}</td></tr>{% endfor %}</table>{% endif %}
+{% if r.gaps %}<h2>Missing evidence</h2><ul>
+{% for g in r.gaps %}<li>{{ g.source }}: {{ g.reason }}</li>{% endfor %}</ul>{% endif %}
+{% if r.notes %}<h2>Notes</h2><ul>{% for n in r.notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
+</body></html>
+"""
+
+_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+_template = _env.from_string(_TEMPLATE)
+
+
+def to_html(inv: Investigation) -> str:
+    """A standalone HTML page; every value from alerts, logs or an LLM is escaped."""
+    return _template.render(r=to_json(inv))

@@ -1,0 +1,183 @@
+"""Chat: one turn per request, streamed as Server-Sent Events (or one JSON answer); conversations are stored."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from opsagent.api.deps import Principal, ResponderUser, RuntimeDep, SessionDep
+from opsagent.api.errors import ERROR_SCHEMA
+from opsagent.api.runtime import Runtime
+from opsagent.api.schemas import ChatAnswer, ChatEventOut, ChatMessageOut, ChatRequest, ConversationOut
+from opsagent.chat import ChatEvent, ChatMessage, chat_turn
+from opsagent.domain import Investigation
+from opsagent.errors import OpsAgentError
+from opsagent.pipeline import investigate
+from opsagent.store import repo
+from opsagent.store.models import ConversationRow
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["chat"])
+
+_ERRS: dict[int | str, dict[str, Any]] = {
+    c: {"content": {"application/json": {"schema": ERROR_SCHEMA}}} for c in (400, 401, 403, 404, 413, 422)
+}
+
+
+@dataclass
+class _Turn:
+    conversation_id: str
+    message: str
+    history: list[ChatMessage]
+    incident_id: str | None
+    investigation: Investigation | None
+    texts: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    saved: bool = False
+
+
+def _prepare(runtime: Runtime, body: ChatRequest, user: Principal) -> _Turn:
+    """Find or start the conversation and store the question before answering it."""
+    with runtime.store.session() as s:
+        if body.incident_id is not None:
+            repo.get_incident_row(s, body.incident_id)
+        conv = repo.get_or_create_conversation(
+            s, body.conversation_id, incident_id=body.incident_id, user_name=user.name
+        )
+        history = [
+            ChatMessage(role="assistant" if m.role == "assistant" else "user", content=m.content)
+            for m in repo.messages_of(s, conv.id)
+        ]
+        repo.append_message(s, conv.id, "user", body.message)
+        incident_id = body.incident_id or conv.incident_id
+        inv = repo.latest_result(s, incident_id) if incident_id else None
+        return _Turn(conv.id, body.message, history, incident_id, inv)
+
+
+def _events(runtime: Runtime, turn: _Turn) -> Iterator[ChatEvent]:
+    inv = turn.investigation
+    if turn.incident_id is not None and inv is None:
+        # The incident has no finished investigation yet: run one now and keep it.
+        with runtime.store.session() as s:
+            incident = repo.load_incident(s, turn.incident_id)
+        inv = investigate(incident, runtime.services)
+        with runtime.store.session() as s:
+            repo.store_finished(s, turn.incident_id, inv, trigger="chat")
+        runtime.metrics.chat_tokens(inv)
+    yield from chat_turn(turn.message, turn.history, runtime.services, investigation=inv)
+
+
+def _answer(runtime: Runtime, turn: _Turn) -> Iterator[ChatEvent]:
+    """The turn's events, recorded as they pass; the assistant message is stored however it ends."""
+    try:
+        try:
+            for event in _events(runtime, turn):
+                if event.event == "text":
+                    turn.texts.append(str(event.data.get("delta", "")))
+                elif event.event == "done":
+                    event = event.model_copy(
+                        update={"data": {**event.data, "conversation_id": turn.conversation_id}}
+                    )
+                else:
+                    turn.events.append(event.model_dump(mode="json"))
+                yield event
+        except Exception as exc:  # the stream must end with done whatever broke underneath
+            message = str(exc) if isinstance(exc, OpsAgentError) else "internal error"
+            if not isinstance(exc, OpsAgentError):
+                log.exception("chat turn failed")
+            error = ChatEvent(event="error", data={"message": f"the answer failed: {message}"})
+            turn.events.append(error.model_dump(mode="json"))
+            yield error
+            yield ChatEvent(event="done", data={"conversation_id": turn.conversation_id})
+    finally:
+        _save(runtime, turn)
+
+
+def _save(runtime: Runtime, turn: _Turn) -> None:
+    if turn.saved:
+        return
+    turn.saved = True
+    try:
+        with runtime.store.session() as s:
+            repo.append_message(s, turn.conversation_id, "assistant", "".join(turn.texts), turn.events)
+    except OpsAgentError:
+        log.warning("could not store the answer of conversation %s", turn.conversation_id)
+
+
+async def _sse(runtime: Runtime, turn: _Turn) -> AsyncIterator[dict[str, str]]:
+    async for event in iterate_in_threadpool(_answer(runtime, turn)):
+        yield {"event": event.event, "data": json.dumps(event.data)}
+
+
+def _collect(runtime: Runtime, turn: _Turn) -> ChatAnswer:
+    events = [ChatEventOut(event=e.event, data=e.data) for e in _answer(runtime, turn)]
+    return ChatAnswer(conversation_id=turn.conversation_id, message="".join(turn.texts), events=events)
+
+
+@router.post(
+    "/chat",
+    summary="Ask about an incident (or anything going on); one turn of a stored conversation",
+    description=(
+        "Streams Server-Sent Events by default: `evidence`, then `tool_call` and `text` (`{delta}`) events, "
+        "`findings`, and `done` (with `conversation_id`); `error` when something failed. With "
+        '`"stream": false` the answer is one JSON document. Pass `conversation_id` to continue a '
+        "conversation, `incident_id` to talk about an incident."
+    ),
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the answer",
+            "content": {
+                "text/event-stream": {"schema": {"type": "string"}},
+                "application/json": {
+                    "schema": ChatAnswer.model_json_schema(ref_template="#/components/schemas/{model}")
+                },
+            },
+        },
+        **_ERRS,
+    },
+)
+async def chat(body: ChatRequest, runtime: RuntimeDep, user: ResponderUser) -> Response:
+    turn = await run_in_threadpool(_prepare, runtime, body, user)
+    if not body.stream:
+        answer = await run_in_threadpool(_collect, runtime, turn)
+        return JSONResponse(
+            answer.model_dump(mode="json"), headers={"X-Conversation-Id": turn.conversation_id}
+        )
+    return EventSourceResponse(_sse(runtime, turn), headers={"X-Conversation-Id": turn.conversation_id})
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationOut,
+    summary="A stored conversation",
+    responses={c: _ERRS[c] for c in (401, 403, 404)},
+)
+def get_conversation(
+    conversation_id: Annotated[str, Path(min_length=1, max_length=64)],
+    session: SessionDep,
+    user: ResponderUser,
+) -> ConversationOut:
+    conv = session.get(ConversationRow, conversation_id)
+    if conv is None:
+        from opsagent.errors import NotFoundError
+
+        raise NotFoundError(f"conversation {conversation_id!r} does not exist")
+    return ConversationOut(
+        id=conv.id,
+        incident_id=conv.incident_id,
+        created_at=conv.created_at,
+        updated_at=conv.updated_at,
+        messages=[
+            ChatMessageOut(seq=m.seq, role=m.role, content=m.content, created_at=m.created_at)
+            for m in repo.messages_of(session, conv.id)
+        ],
+    )

@@ -1,0 +1,166 @@
+"""Incidents: list, detail, report, and asking for an investigation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+
+from opsagent.api.deps import ResponderUser, RuntimeDep, SessionDep, ViewerUser
+from opsagent.api.errors import ERROR_SCHEMA
+from opsagent.api.report_html import to_html
+from opsagent.api.schemas import (
+    AlertOut,
+    AuditEntry,
+    IncidentDetail,
+    IncidentOut,
+    IncidentPage,
+    InvestigationOut,
+    InvestigationQueued,
+)
+from opsagent.report import to_json, to_markdown
+from opsagent.store import repo
+from opsagent.store.models import AlertRow, InvestigationRow
+
+router = APIRouter(tags=["incidents"])
+
+IncidentId = Annotated[str, Path(min_length=1, max_length=64, description="e.g. inc-3f1c2a9be07d4c55")]
+
+
+def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: {"content": {"application/json": {"schema": ERROR_SCHEMA}}} for c in codes}
+
+
+@router.get(
+    "/incidents",
+    response_model=IncidentPage,
+    summary="Incidents, newest first",
+    responses=_err(401, 403, 422),
+)
+def list_incidents(
+    session: SessionDep,
+    user: ViewerUser,
+    status: Literal["open", "resolved"] | None = None,
+    service: Annotated[str | None, Query(max_length=255)] = None,
+    since: Annotated[datetime | None, Query(description="created at or after")] = None,
+    until: Annotated[datetime | None, Query(description="created before")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> IncidentPage:
+    rows, total = repo.list_incidents(
+        session, status=status, service=service, since=since, until=until, limit=limit, offset=offset
+    )
+    return IncidentPage(items=[IncidentOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def _audit(alerts: list[AlertRow], investigations: list[InvestigationRow]) -> list[AuditEntry]:
+    entries = [
+        AuditEntry(
+            at=a.received_at, actor="alertmanager", event="alert_received", detail=f"{a.name} {a.status}"
+        )
+        for a in alerts
+    ]
+    entries += [
+        AuditEntry(at=a.resolved_at, actor="alertmanager", event="alert_resolved", detail=a.name)
+        for a in alerts
+        if a.resolved_at is not None
+    ]
+    for inv in investigations:
+        who = inv.requested_by or ("alert" if inv.trigger == "alert" else inv.trigger)
+        entries.append(AuditEntry(at=inv.created_at, actor=who, event="investigation_queued", detail=inv.id))
+        if inv.finished_at is not None:
+            entries.append(
+                AuditEntry(
+                    at=inv.finished_at,
+                    actor=inv.worker or "worker",
+                    event=f"investigation_{inv.status}",
+                    detail=inv.id if inv.status == "done" else f"{inv.id}: {inv.error or ''}",
+                )
+            )
+    return sorted(entries, key=lambda e: e.at)
+
+
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetail,
+    summary="An incident: alerts, evidence summary, findings, actions, audit trail",
+    responses=_err(401, 403, 404),
+)
+def get_incident(incident_id: IncidentId, session: SessionDep, user: ViewerUser) -> IncidentDetail:
+    row = repo.get_incident_row(session, incident_id)
+    alerts = repo.alerts_of(session, incident_id)
+    investigations = repo.investigations_of(session, incident_id)
+    inv = repo.latest_result(session, incident_id)
+    base = IncidentOut.of(row).model_dump()
+    return IncidentDetail(
+        **base,
+        alerts=[AlertOut.of(a) for a in alerts],
+        evidence=inv.evidence if inv else None,
+        findings=inv.findings if inv else None,
+        suspects=inv.suspects if inv else [],
+        runbooks=inv.runbooks if inv else [],
+        gaps=inv.gaps if inv else [],
+        actions=inv.decisions if inv else [],
+        investigations=[InvestigationOut.of(i) for i in investigations],
+        audit=_audit(alerts, investigations),
+    )
+
+
+@router.get(
+    "/incidents/{incident_id}/report",
+    summary="The latest investigation's report",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/markdown": {}, "text/html": {}, "application/json": {}},
+            "description": "the report in the format asked for",
+        },
+        **_err(401, 403, 404, 409),
+    },
+)
+def get_report(
+    incident_id: IncidentId,
+    session: SessionDep,
+    user: ViewerUser,
+    format: Literal["markdown", "html", "json"] = "markdown",
+) -> Response:
+    inv = repo.require_result(session, incident_id)
+    if format == "json":
+        return JSONResponse(to_json(inv))
+    if format == "html":
+        return HTMLResponse(to_html(inv))
+    return PlainTextResponse(to_markdown(inv), media_type="text/markdown; charset=utf-8")
+
+
+@router.post(
+    "/incidents/{incident_id}/investigate",
+    status_code=202,
+    response_model=InvestigationQueued,
+    summary="Queue an investigation (reuses one that is still queued or running)",
+    responses=_err(401, 403, 404, 503),
+)
+def investigate_incident(
+    incident_id: IncidentId, runtime: RuntimeDep, user: ResponderUser
+) -> InvestigationQueued:
+    with runtime.store.session() as s:
+        inv_id, created = repo.request_investigation(
+            s, incident_id, requested_by=user.name, max_pending=runtime.settings.queue_max_pending
+        )
+        status = repo.get_investigation_row(s, inv_id).status
+    if created:
+        runtime.queue.submit([inv_id])
+    return InvestigationQueued(investigation_id=inv_id, status=status, created=created)
+
+
+@router.get(
+    "/investigations/{investigation_id}",
+    response_model=InvestigationOut,
+    summary="One investigation's state",
+    responses=_err(401, 403, 404),
+)
+def get_investigation(
+    investigation_id: Annotated[str, Path(min_length=1, max_length=64)], session: SessionDep, user: ViewerUser
+) -> InvestigationOut:
+    return InvestigationOut.of(repo.get_investigation_row(session, investigation_id))

@@ -1,0 +1,74 @@
+"""What the app holds for its lifetime: store, services, queue, metrics. Built and closed by the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from opsagent.api.metrics import Metrics
+from opsagent.config import Settings
+from opsagent.domain import AutonomyLevel, Incident
+from opsagent.evidence.base import EvidenceSource
+from opsagent.jobs import JobQueue, Runner, build_queue, build_services
+from opsagent.pipeline import Services
+from opsagent.store import Store, repo
+
+log = logging.getLogger(__name__)
+
+
+def effective_level(settings: Settings, incident: Incident) -> AutonomyLevel:
+    """The global level, lowered by any per-service override for the incident's services."""
+    level = settings.autonomy_level
+    for service in incident.services:
+        override = settings.autonomy.service_levels.get(service)
+        if override is not None and override.rank < level.rank:
+            level = override
+    return level
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    services: Services
+    queue: JobQueue
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings, *, sources: list[EvidenceSource] | None = None) -> Runtime:
+        store = Store(settings)
+        try:
+            store.migrate()
+            services = build_services(settings, sources)
+            metrics = Metrics()
+            runner = Runner(store, services, on_finished=metrics.job_finished)
+            queue = build_queue(store, runner)
+            queue.start()
+        except BaseException:
+            store.close()
+            raise
+        metrics.track_queue(queue.depth)
+        return cls(settings=settings, store=store, services=services, queue=queue, metrics=metrics)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.store.close()
+
+    def ingest(self, incident: Incident) -> repo.IngestResult:
+        """Store one delivery's alerts durably, then wake a worker if an investigation was queued."""
+        auto = effective_level(self.settings, incident) is not AutonomyLevel.L0
+        with self.store.session() as s:
+            result = repo.ingest_incident(s, incident, auto_investigate=auto)
+        if result.investigation_id:
+            self.queue.submit([result.investigation_id])
+        m = self.metrics
+        if result.created:
+            m.incidents.inc()
+        if result.new_alerts:
+            m.alerts.labels(result="new").inc(result.new_alerts)
+        if result.duplicates:
+            m.alerts.labels(result="duplicate").inc(result.duplicates)
+        if result.resolved:
+            m.alerts.labels(result="resolved").inc(result.resolved)
+        m.webhook_requests.labels(outcome="accepted").inc()
+        return result

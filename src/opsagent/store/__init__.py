@@ -1,0 +1,11 @@
+"""Persistence: SQLAlchemy 2 models on one declarative ``Base``, repository functions, Alembic migrations.
+
+Adding tables (e.g. actions and audit): put the models in a new module ``opsagent/store/<name>.py`` on
+``opsagent.store.base.Base`` and add an Alembic revision under ``store/migrations/versions`` whose
+``down_revision`` is the current head. Every module of this package is imported before migrations run
+(``load_models``), so nothing else needs registering.
+"""
+
+from opsagent.store.db import Store
+
+__all__ = ["Store"]

@@ -1,0 +1,650 @@
+"""Repository functions over a ``Session``: what the API and the job queue ask of the database.
+
+Idempotence rests on constraints, not on reads before writes: alerts are inserted with
+``ON CONFLICT DO NOTHING`` on (fingerprint, starts_at), incidents on their id, and automatic
+investigations on their unique ``trigger_key``. Two concurrent deliveries of the same payload
+therefore store it once and queue at most one investigation, whichever commits first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from opsagent.domain import Alert, Incident, Investigation, TimeWindow
+from opsagent.errors import ConflictError, NotFoundError
+from opsagent.store.base import utcnow
+from opsagent.store.models import (
+    AlertRow,
+    ChatMessageRow,
+    ConversationRow,
+    IncidentRow,
+    InvestigationRow,
+    TokenRow,
+    UserRow,
+)
+
+UNFINISHED = ("queued", "running")
+
+
+def _insert(session: Session, model: type[Any]) -> Any:
+    """A dialect-specific INSERT that supports ``on_conflict_do_nothing``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+# --------------------------------------------------------------------------------------------- alerts
+
+
+@dataclass
+class IngestResult:
+    incident_id: str
+    created: bool = False
+    reopened: bool = False
+    new_alerts: int = 0
+    duplicates: int = 0
+    resolved: int = 0
+    investigation_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def ingest_incident(
+    session: Session, incident: Incident, *, auto_investigate: bool, now: datetime | None = None
+) -> IngestResult:
+    """Store an incident's alerts (from one webhook delivery); queue its automatic investigation.
+
+    Firing alerts already stored are counted as duplicates; resolved alerts mark the stored alert
+    resolved (or are stored resolved). An incident whose alerts are all resolved is resolved; a
+    resolved incident with a new firing alert is reopened as a new episode.
+    """
+    now = now or utcnow()
+    result = IngestResult(incident_id=incident.id)
+    firing = [a for a in incident.alerts if a.status == "firing"]
+    inserted = session.execute(
+        _insert(session, IncidentRow)
+        .values(
+            id=incident.id,
+            title=incident.title[:500],
+            origin=incident.origin,
+            group_key=incident.group_key,
+            status="open" if firing else "resolved",
+            service=(incident.services[0] if incident.services else None),
+            namespace=incident.namespace,
+            question=incident.question,
+            window_start=incident.window.start,
+            window_end=incident.window.end,
+            alert_time=incident.alert_time,
+            episode=1,
+            created_at=now,
+            updated_at=now,
+            resolved_at=None if firing else now,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(IncidentRow.id)
+    ).first()
+    result.created = inserted is not None
+
+    for alert in incident.alerts:
+        _ingest_alert(session, incident.id, alert, now, result)
+
+    if not result.created:
+        if result.new_alerts:
+            _extend_window(session, incident, now)
+        if firing and result.new_alerts:
+            reopened = session.execute(
+                update(IncidentRow)
+                .where(IncidentRow.id == incident.id, IncidentRow.status == "resolved")
+                .values(status="open", episode=IncidentRow.episode + 1, resolved_at=None, updated_at=now)
+                .returning(IncidentRow.id)
+            ).first()
+            result.reopened = reopened is not None
+    if result.resolved and not result.created:
+        still_firing = session.scalar(
+            select(func.count())
+            .select_from(AlertRow)
+            .where(AlertRow.incident_id == incident.id, AlertRow.status == "firing")
+        )
+        if not still_firing:
+            session.execute(
+                update(IncidentRow)
+                .where(IncidentRow.id == incident.id, IncidentRow.status == "open")
+                .values(status="resolved", resolved_at=now, updated_at=now)
+            )
+
+    starts_episode = (result.created and bool(firing)) or result.reopened
+    if auto_investigate and starts_episode:
+        episode = session.scalar(select(IncidentRow.episode).where(IncidentRow.id == incident.id)) or 1
+        result.investigation_id = create_investigation(
+            session, incident.id, trigger="alert", trigger_key=f"auto:{incident.id}:{episode}", now=now
+        )
+    return result
+
+
+def _ingest_alert(
+    session: Session, incident_id: str, alert: Alert, now: datetime, result: IngestResult
+) -> None:
+    if alert.status == "resolved":
+        updated = session.execute(
+            update(AlertRow)
+            .where(
+                AlertRow.fingerprint == alert.fingerprint,
+                AlertRow.starts_at == alert.starts_at,
+                AlertRow.status == "firing",
+            )
+            .values(status="resolved", ends_at=alert.ends_at, resolved_at=now)
+            .returning(AlertRow.id)
+        ).first()
+        if updated is not None:
+            result.resolved += 1
+            return
+    row = session.execute(
+        _insert(session, AlertRow)
+        .values(
+            incident_id=incident_id,
+            fingerprint=alert.fingerprint,
+            starts_at=alert.starts_at,
+            ends_at=alert.ends_at,
+            name=alert.name[:255],
+            status=alert.status,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            generator_url=alert.generator_url,
+            received_at=now,
+            resolved_at=now if alert.status == "resolved" else None,
+        )
+        .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
+        .returning(AlertRow.id)
+    ).first()
+    if row is None:
+        result.duplicates += 1
+    else:
+        result.new_alerts += 1
+
+
+def _extend_window(session: Session, incident: Incident, now: datetime) -> None:
+    start, end = incident.window.start, incident.window.end
+    session.execute(
+        update(IncidentRow)
+        .where(IncidentRow.id == incident.id)
+        .values(
+            window_start=case((IncidentRow.window_start > start, start), else_=IncidentRow.window_start),
+            window_end=case((IncidentRow.window_end < end, end), else_=IncidentRow.window_end),
+            updated_at=now,
+        )
+    )
+
+
+def store_question_incident(session: Session, incident: Incident) -> None:
+    """Store an incident that came from a chat question (no alerts)."""
+    session.execute(
+        _insert(session, IncidentRow)
+        .values(
+            id=incident.id,
+            title=incident.title[:500],
+            origin=incident.origin,
+            status="open",
+            service=incident.service_hint,
+            namespace=incident.namespace,
+            question=incident.question,
+            window_start=incident.window.start,
+            window_end=incident.window.end,
+            alert_time=incident.alert_time,
+            created_at=incident.created_at,
+            updated_at=incident.created_at,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+# ------------------------------------------------------------------------------------------ incidents
+
+
+def get_incident_row(session: Session, incident_id: str) -> IncidentRow:
+    row = session.get(IncidentRow, incident_id)
+    if row is None:
+        raise NotFoundError(f"incident {incident_id!r} does not exist")
+    return row
+
+
+def alerts_of(session: Session, incident_id: str) -> list[AlertRow]:
+    return list(
+        session.scalars(
+            select(AlertRow)
+            .where(AlertRow.incident_id == incident_id)
+            .order_by(AlertRow.starts_at, AlertRow.id)
+        )
+    )
+
+
+def load_incident(session: Session, incident_id: str) -> Incident:
+    """The domain ``Incident`` as stored, with all its alerts, for ``pipeline.investigate``."""
+    row = get_incident_row(session, incident_id)
+    alerts = [
+        Alert(
+            fingerprint=a.fingerprint,
+            name=a.name,
+            status="resolved" if a.status == "resolved" else "firing",
+            labels=a.labels,
+            annotations=a.annotations,
+            starts_at=a.starts_at,
+            ends_at=a.ends_at,
+            generator_url=a.generator_url,
+        )
+        for a in alerts_of(session, incident_id)
+    ]
+    origin = row.origin if row.origin in ("alertmanager", "chat", "recorded", "manual") else "manual"
+    return Incident(
+        id=row.id,
+        title=row.title,
+        origin=origin,
+        group_key=row.group_key,
+        alerts=alerts,
+        window=TimeWindow(start=row.window_start, end=row.window_end),
+        alert_time=row.alert_time,
+        namespace=row.namespace,
+        service_hint=row.service if row.origin == "chat" else None,
+        question=row.question,
+        created_at=row.created_at,
+    )
+
+
+def list_incidents(
+    session: Session,
+    *,
+    status: str | None = None,
+    service: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[IncidentRow], int]:
+    """A page of incidents, newest first, and the total number matching the filters."""
+    conditions: list[ColumnElement[bool]] = []
+    if status:
+        conditions.append(IncidentRow.status == status)
+    if service:
+        conditions.append(IncidentRow.service == service)
+    if since:
+        conditions.append(IncidentRow.created_at >= since)
+    if until:
+        conditions.append(IncidentRow.created_at < until)
+    query: Select[IncidentRow] = select(IncidentRow).where(*conditions)
+    total = session.scalar(select(func.count()).select_from(IncidentRow).where(*conditions)) or 0
+    rows = session.scalars(
+        query.order_by(IncidentRow.created_at.desc(), IncidentRow.id).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+# ------------------------------------------------------------------------------------- investigations
+
+
+def create_investigation(
+    session: Session,
+    incident_id: str,
+    *,
+    trigger: str,
+    trigger_key: str | None = None,
+    requested_by: str | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Queue an investigation; None when ``trigger_key`` was already used (someone queued it first)."""
+    now = now or utcnow()
+    inv_id = new_id()
+    row = session.execute(
+        _insert(session, InvestigationRow)
+        .values(
+            id=inv_id,
+            incident_id=incident_id,
+            trigger=trigger,
+            trigger_key=trigger_key,
+            requested_by=requested_by,
+            status="queued",
+            attempts=0,
+            created_at=now,
+            prompt_tokens=0,
+            completion_tokens=0,
+        )
+        .on_conflict_do_nothing(index_elements=["trigger_key"])
+        .returning(InvestigationRow.id)
+    ).first()
+    return inv_id if row is not None else None
+
+
+def request_investigation(
+    session: Session, incident_id: str, *, requested_by: str | None, max_pending: int
+) -> tuple[str, bool]:
+    """A person asks for an investigation: reuse an unfinished one, else queue one. (id, created)."""
+    get_incident_row(session, incident_id)
+    existing = session.scalar(
+        select(InvestigationRow.id)
+        .where(InvestigationRow.incident_id == incident_id, InvestigationRow.status.in_(UNFINISHED))
+        .order_by(InvestigationRow.created_at.desc())
+        .limit(1)
+    )
+    if existing is not None:
+        return existing, False
+    if pending_count(session) >= max_pending:
+        from opsagent.errors import QueueFullError
+
+        raise QueueFullError(f"{max_pending} investigations are already waiting; retry later")
+    inv_id = create_investigation(session, incident_id, trigger="manual", requested_by=requested_by)
+    assert inv_id is not None  # no trigger_key, so no conflict is possible
+    return inv_id, True
+
+
+def pending_count(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(InvestigationRow).where(InvestigationRow.status.in_(UNFINISHED))
+        )
+        or 0
+    )
+
+
+def queued_count(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(InvestigationRow).where(InvestigationRow.status == "queued")
+        )
+        or 0
+    )
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        InvestigationRow.status == "queued",
+        (InvestigationRow.status == "running") & (InvestigationRow.lease_until < now),
+    )
+
+
+def claim(
+    session: Session, inv_id: str, *, worker: str, lease_seconds: float, now: datetime | None = None
+) -> bool:
+    """Take a queued (or abandoned) investigation; False when someone else has it or it is finished."""
+    now = now or utcnow()
+    row = session.execute(
+        update(InvestigationRow)
+        .where(InvestigationRow.id == inv_id, _claimable(now))
+        .values(
+            status="running",
+            attempts=InvestigationRow.attempts + 1,
+            worker=worker[:255],
+            lease_until=now + timedelta(seconds=lease_seconds),
+            started_at=now,
+        )
+        .returning(InvestigationRow.id)
+    ).first()
+    return row is not None
+
+
+def claim_next(
+    session: Session, *, worker: str, lease_seconds: float, now: datetime | None = None
+) -> str | None:
+    """Take the oldest claimable investigation, if any (``SKIP LOCKED`` on PostgreSQL)."""
+    now = now or utcnow()
+    query = (
+        select(InvestigationRow.id)
+        .where(_claimable(now))
+        .order_by(InvestigationRow.created_at, InvestigationRow.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    inv_id = session.scalar(query)
+    if inv_id is None:
+        return None
+    return inv_id if claim(session, inv_id, worker=worker, lease_seconds=lease_seconds, now=now) else None
+
+
+def renew_lease(session: Session, inv_id: str, *, worker: str, lease_seconds: float) -> bool:
+    """Extend a running investigation's lease; False if it was taken over meanwhile."""
+    row = session.execute(
+        update(InvestigationRow)
+        .where(
+            InvestigationRow.id == inv_id,
+            InvestigationRow.status == "running",
+            InvestigationRow.worker == worker[:255],
+        )
+        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        .returning(InvestigationRow.id)
+    ).first()
+    return row is not None
+
+
+def finish_investigation(session: Session, inv_id: str, inv: Investigation, *, worker: str) -> bool:
+    """Store the result; False if another worker took the job over (its result will be stored instead)."""
+    top = inv.findings.root_causes[0] if inv.findings.root_causes else None
+    row = session.execute(
+        update(InvestigationRow)
+        .where(
+            InvestigationRow.id == inv_id,
+            InvestigationRow.status == "running",
+            InvestigationRow.worker == worker[:255],
+        )
+        .values(
+            status="done",
+            finished_at=utcnow(),
+            lease_until=None,
+            error=None,
+            autonomy_level=inv.autonomy_level.value,
+            reasoner=inv.findings.reasoner[:64],
+            top_service=top.service[:255] if top else None,
+            top_fault=top.fault_type.value if top else None,
+            confidence=top.confidence if top else None,
+            seconds=inv.seconds,
+            prompt_tokens=inv.trace.prompt_tokens,
+            completion_tokens=inv.trace.completion_tokens,
+            result=inv.model_dump(mode="json"),
+        )
+        .returning(InvestigationRow.id)
+    ).first()
+    return row is not None
+
+
+def fail_investigation(session: Session, inv_id: str, error: str, *, worker: str, max_attempts: int) -> str:
+    """Record a failed attempt: back to ``queued`` while attempts remain, else ``failed``. New status."""
+    row = session.get(InvestigationRow, inv_id)
+    if row is None or row.status != "running" or row.worker != worker[:255]:
+        return row.status if row is not None else "missing"
+    row.error = error[:2000]
+    row.lease_until = None
+    if row.attempts >= max_attempts:
+        row.status = "failed"
+        row.finished_at = utcnow()
+    else:
+        row.status = "queued"
+    return row.status
+
+
+def requeue_expired(session: Session, *, max_attempts: int, now: datetime | None = None) -> list[str]:
+    """Running investigations whose worker vanished (lease expired): queue again, or fail at the limit."""
+    now = now or utcnow()
+    expired = (InvestigationRow.status == "running") & (InvestigationRow.lease_until < now)
+    session.execute(
+        update(InvestigationRow)
+        .where(expired, InvestigationRow.attempts >= max_attempts)
+        .values(status="failed", finished_at=now, lease_until=None, error="worker lost too many times")
+    )
+    rows = session.execute(
+        update(InvestigationRow)
+        .where(expired)
+        .values(status="queued", lease_until=None, error="worker lost; queued again")
+        .returning(InvestigationRow.id)
+    ).all()
+    return [r[0] for r in rows]
+
+
+def queued_ids(session: Session, limit: int = 10_000) -> list[str]:
+    return list(
+        session.scalars(
+            select(InvestigationRow.id)
+            .where(InvestigationRow.status == "queued")
+            .order_by(InvestigationRow.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def get_investigation_row(session: Session, inv_id: str) -> InvestigationRow:
+    row = session.get(InvestigationRow, inv_id)
+    if row is None:
+        raise NotFoundError(f"investigation {inv_id!r} does not exist")
+    return row
+
+
+def investigations_of(session: Session, incident_id: str) -> list[InvestigationRow]:
+    return list(
+        session.scalars(
+            select(InvestigationRow)
+            .where(InvestigationRow.incident_id == incident_id)
+            .order_by(InvestigationRow.created_at.desc(), InvestigationRow.id)
+        )
+    )
+
+
+def latest_result(session: Session, incident_id: str) -> Investigation | None:
+    """The newest finished investigation of an incident, as the domain model."""
+    row = session.scalars(
+        select(InvestigationRow)
+        .where(InvestigationRow.incident_id == incident_id, InvestigationRow.status == "done")
+        .order_by(InvestigationRow.finished_at.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.result is None:
+        return None
+    return Investigation.model_validate(row.result)
+
+
+def require_result(session: Session, incident_id: str) -> Investigation:
+    get_incident_row(session, incident_id)
+    inv = latest_result(session, incident_id)
+    if inv is None:
+        raise ConflictError(f"incident {incident_id!r} has no finished investigation yet")
+    return inv
+
+
+def store_finished(session: Session, incident_id: str, inv: Investigation, *, trigger: str) -> str:
+    """Record an investigation run outside the queue (e.g. by the chat endpoint)."""
+    inv_id = create_investigation(session, incident_id, trigger=trigger)
+    assert inv_id is not None
+    worker = f"inline:{inv_id}"
+    claim(session, inv_id, worker=worker, lease_seconds=60)
+    finish_investigation(session, inv_id, inv, worker=worker)
+    return inv_id
+
+
+# ---------------------------------------------------------------------------------------- users, tokens
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(session: Session, name: str, role: str) -> str:
+    """Create a user with one token; returns the token (only its hash is stored)."""
+    if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+        raise ConflictError(f"user {name!r} already exists")
+    user = UserRow(name=name, role=role, disabled=False)
+    session.add(user)
+    session.flush()
+    return issue_token(session, user.id)
+
+
+def issue_token(session: Session, user_id: int) -> str:
+    token = "oa_" + secrets.token_urlsafe(32)
+    session.add(TokenRow(user_id=user_id, token_sha256=hash_token(token)))
+    return token
+
+
+def get_user(session: Session, name: str) -> UserRow:
+    user = session.scalar(select(UserRow).where(UserRow.name == name))
+    if user is None:
+        raise NotFoundError(f"user {name!r} does not exist")
+    return user
+
+
+def list_users(session: Session) -> list[UserRow]:
+    return list(session.scalars(select(UserRow).order_by(UserRow.name)))
+
+
+def disable_user(session: Session, name: str) -> None:
+    user = get_user(session, name)
+    user.disabled = True
+    session.execute(
+        update(TokenRow)
+        .where(TokenRow.user_id == user.id, TokenRow.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def user_for_token(session: Session, token: str) -> UserRow | None:
+    return session.scalar(
+        select(UserRow)
+        .join(TokenRow, TokenRow.user_id == UserRow.id)
+        .where(
+            TokenRow.token_sha256 == hash_token(token),
+            TokenRow.revoked_at.is_(None),
+            UserRow.disabled.is_(False),
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------ chat
+
+
+def get_or_create_conversation(
+    session: Session, conversation_id: str | None, *, incident_id: str | None, user_name: str
+) -> ConversationRow:
+    if conversation_id is not None:
+        conv = session.get(ConversationRow, conversation_id)
+        if conv is None:
+            raise NotFoundError(f"conversation {conversation_id!r} does not exist")
+        if incident_id and not conv.incident_id:
+            conv.incident_id = incident_id
+        return conv
+    conv = ConversationRow(id=new_id(), incident_id=incident_id, user_name=user_name)
+    session.add(conv)
+    session.flush()
+    return conv
+
+
+def messages_of(session: Session, conversation_id: str) -> list[ChatMessageRow]:
+    return list(
+        session.scalars(
+            select(ChatMessageRow)
+            .where(ChatMessageRow.conversation_id == conversation_id)
+            .order_by(ChatMessageRow.seq)
+        )
+    )
+
+
+def append_message(
+    session: Session, conversation_id: str, role: str, content: str, events: list[Any] | None = None
+) -> int:
+    seq = (
+        session.scalar(
+            select(func.max(ChatMessageRow.seq)).where(ChatMessageRow.conversation_id == conversation_id)
+        )
+        or 0
+    ) + 1
+    session.add(
+        ChatMessageRow(conversation_id=conversation_id, seq=seq, role=role, content=content, events=events)
+    )
+    session.execute(
+        update(ConversationRow).where(ConversationRow.id == conversation_id).values(updated_at=utcnow())
+    )
+    return seq
