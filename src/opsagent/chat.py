@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, JsonValue
 
-from opsagent.domain import Investigation
-from opsagent.errors import OpsAgentError
+from opsagent.domain import EvidenceBundle, Investigation
+from opsagent.errors import LLMError, OpsAgentError
 from opsagent.intake import incident_from_question
 from opsagent.pipeline import Services, investigate
 
@@ -123,7 +123,123 @@ def chat_turn(
             yield _done(None, started, "none")
             return
     yield evidence_event(inv)
+    if services.settings.llm.configured:
+        yield from _llm_answer(message, history, services, inv, started)
+        return
     for i, part in enumerate(offline_answer(inv)):
         yield ChatEvent(event="text", data={"delta": ("\n\n" if i else "") + part})
     yield findings_event(inv)
     yield _done(inv, started, "offline")
+
+
+# Read-only tools the chat may use: the investigation's suspects and the runbook library.
+CHAT_TOOLS = ("get_suspects", "search_runbooks")
+
+
+def _investigation_json(inv: Investigation) -> dict[str, JsonValue]:
+    """The investigation, condensed for the chat prompt (the report minus the bulky parts)."""
+    from opsagent.reasoning.tools import TOP_SUSPECTS, runbook_json, suspect_json
+
+    f = inv.findings
+    return {
+        "incident": {"id": inv.incident.id, "title": inv.incident.title, "question": inv.incident.question},
+        "autonomy_level": inv.autonomy_level.value,
+        "reasoner": f.reasoner,
+        "summary": f.summary,
+        "root_causes": [
+            {
+                "service": rc.service,
+                "fault_type": rc.fault_type.value,
+                "confidence": rc.confidence,
+                "evidence": [{"id": e.id, "summary": e.summary} for e in rc.evidence],
+            }
+            for rc in f.root_causes
+        ],
+        "suspects": [suspect_json(s) for s in inv.suspects[:TOP_SUSPECTS]],
+        "runbooks": [runbook_json(r, steps=6) for r in inv.runbooks[:3]],
+        "remediation": list(f.remediation),
+        "actions": [
+            {"action": d.action.action_id, "target": d.action.target.service, "decision": d.outcome.value}
+            for d in inv.decisions
+        ],
+        "gaps": [{"source": g.source, "reason": g.reason} for g in inv.gaps],
+        "notes": list(f.notes),
+    }
+
+
+def _llm_answer(
+    message: str,
+    history: list[ChatMessage],
+    services: Services,
+    inv: Investigation,
+    started: float,
+) -> Iterator[ChatEvent]:
+    """Stream the model's answer over the investigation; on failure, the offline answer, said so."""
+    from langchain.agents import create_agent
+    from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+
+    from opsagent.reasoning.llm import Budget, BudgetMiddleware, chat_model, langchain_tools, llm_error
+    from opsagent.reasoning.prompts import PromptLibrary
+    from opsagent.reasoning.tools import Toolbox
+
+    settings = services.settings
+    budget = Budget(settings.llm)
+    try:
+        library = PromptLibrary(settings.prompts_dir)
+        system = library.get("chat-system")
+        context = library.get("chat-context")
+        box = Toolbox(
+            bundle=EvidenceBundle(incident=inv.incident, runbooks=inv.runbooks),
+            suspects=inv.suspects,
+            runbooks=services.runbooks,
+        )
+        agent: Any = create_agent(
+            chat_model(settings.llm),
+            tools=langchain_tools(box, library.tools(), CHAT_TOOLS),
+            system_prompt=system.render() + "\n\n" + context.render(investigation=_investigation_json(inv)),
+            middleware=[BudgetMiddleware(budget, None)],
+        )
+        messages: list[BaseMessage] = [
+            HumanMessage(m.content) if m.role == "user" else AIMessage(m.content) for m in history
+        ]
+        messages.append(HumanMessage(message))
+        for mode, payload in agent.stream(
+            {"messages": messages},
+            config={"recursion_limit": 2 * settings.llm.max_steps + 1},
+            stream_mode=["messages", "updates"],
+        ):
+            if mode == "messages":
+                chunk, meta = payload
+                if isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "model" and chunk.text:
+                    yield ChatEvent(event="text", data={"delta": chunk.text})
+            elif mode == "updates":
+                for update in payload.values():
+                    for msg in (update or {}).get("messages", []):
+                        if isinstance(msg, AIMessage):
+                            for call in msg.tool_calls:
+                                yield ChatEvent(
+                                    event="tool_call", data={"name": call["name"], "args": call["args"]}
+                                )
+    except Exception as exc:  # a failing LLM must not end the chat stream badly
+        err = exc if isinstance(exc, OpsAgentError) else llm_error(exc)
+        if not isinstance(err, LLMError):
+            log.warning("chat LLM path failed: %s", err)
+        yield ChatEvent(
+            event="error", data={"message": f"LLM unavailable ({err}); answering from the engine's findings"}
+        )
+        for i, part in enumerate(offline_answer(inv)):
+            yield ChatEvent(event="text", data={"delta": ("\n\n" if i else "") + part})
+        yield findings_event(inv)
+        yield _done(inv, started, "offline", fell_back=True)
+        return
+    yield findings_event(inv)
+    yield _done(
+        inv,
+        started,
+        "llm",
+        model=settings.llm.model,
+        prompt_tokens=budget.prompt_tokens,
+        completion_tokens=budget.completion_tokens,
+        steps=budget.steps,
+        prompts=[p.record.model_dump() for p in (system, context)],
+    )

@@ -14,6 +14,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "opsagent.commands.investigate",
     "opsagent.commands.runbooks",
+    "opsagent.commands.ask",
     "opsagent.commands.record",
     "opsagent.commands.serve",
 ]
