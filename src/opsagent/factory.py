@@ -19,7 +19,12 @@ def build_runbook_index(settings: Settings, runbooks: list[Runbook] | None = Non
     books = runbooks if runbooks is not None else load_runbooks(settings.runbooks_dir)
     return RunbookIndex(
         books,
-        make_embedder(settings.embedding),
+        make_embedder(
+            settings.embedding,
+            model=settings.embedding_model,
+            base_url=settings.embedding_base_url,
+            api_key=settings.embedding_api_key.get_secret_value() if settings.embedding_api_key else None,
+        ),
         chroma_path=settings.chroma_path,
         chroma_url=settings.chroma_url,
     )

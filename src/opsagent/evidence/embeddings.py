@@ -92,7 +92,64 @@ class HashingEmbedding:
         return out
 
 
-def make_embedder(kind: str) -> Embedder:
+class OpenAIEmbedding:
+    """Any OpenAI-compatible ``/embeddings`` endpoint (OpenAI, vLLM, Ollama, LiteLLM, TEI)."""
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None) -> None:
+        from openai import OpenAI
+
+        self.name = f"openai-{_safe(model)}"
+        self._model = model
+        self._client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=30.0, max_retries=2)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        try:
+            response = self._client.embeddings.create(model=self._model, input=texts)
+        except Exception as exc:  # the SDK's error tree is not ours
+            raise RunbookIndexError(f"embedding endpoint failed: {exc}") from exc
+        vectors = np.array(
+            [d.embedding for d in sorted(response.data, key=lambda d: d.index)], dtype=np.float64
+        )
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        out: list[list[float]] = (vectors / np.clip(norms, 1e-12, None)).tolist()
+        return out
+
+
+class SentenceTransformerEmbedding:
+    """A sentence-transformers model (needs ``pip install sentence-transformers``, which brings torch)."""
+
+    def __init__(self, model: str) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise RunbookIndexError(
+                "embedding 'sentence-transformers' needs the sentence-transformers package installed"
+            ) from exc
+        self.name = f"st-{_safe(model)}"
+        self._model = SentenceTransformer(model)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        vectors = self._model.encode(texts, normalize_embeddings=True)
+        out: list[list[float]] = np.asarray(vectors, dtype=np.float64).tolist()
+        return out
+
+
+def _safe(model: str) -> str:
+    # Collection names carry the embedder's name: Chroma allows [a-zA-Z0-9._-] only.
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.")[:40] or "model"
+
+
+def make_embedder(
+    kind: str, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None
+) -> Embedder:
+    """The embedding named by settings: ``minilm`` (default, offline), ``hashing`` (tests),
+    ``openai`` (an OpenAI-compatible endpoint) or ``sentence-transformers``."""
     if kind == "hashing":
         return HashingEmbedding()
+    if kind == "openai":
+        if not model:
+            raise RunbookIndexError("embedding 'openai' needs OPSAGENT_EMBEDDING_MODEL")
+        return OpenAIEmbedding(model, base_url=base_url, api_key=api_key)
+    if kind == "sentence-transformers":
+        return SentenceTransformerEmbedding(model or "sentence-transformers/all-MiniLM-L6-v2")
     return MiniLMEmbedding()
