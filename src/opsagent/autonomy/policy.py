@@ -1,16 +1,26 @@
-"""The autonomy gate: ``decide()`` is a pure function of the action, level, policy and confidence.
+"""The autonomy gate: ``decide()`` is a pure function of (action, target, level, policy, confidence, history).
 
 Rules that hold at every level (DESIGN.md): default deny — an action runs without approval only
 where a policy rule covers both the action and its target; the kill switch drops everything to L1;
 a per-service level can only lower the global one. Read-only diagnostics change nothing, so they
-run automatically from L1 up without needing a rule.
+run automatically from L1 up without needing a rule, and rate limits, blast radius, maintenance
+windows and dry-run do not hold them back either.
+
+Everything that varies with time (the clock, what already ran, how much of the target is busy) comes
+in through ``history`` and ``target``; the gate reads no clock and no store, so the same inputs give the
+same decision in the pipeline, in the runner and in the table tests.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
-from opsagent.config import AutonomySettings, PolicyRule
+from pydantic import BaseModel, ConfigDict
+
+from opsagent.config import AutonomySettings, MaintenanceWindow, PolicyRule
 from opsagent.domain import AutonomyLevel, Decision, DecisionOutcome, ProposedAction, Risk
 
 _RISK_ORDER = {Risk.READ: 0, Risk.LOW: 1, Risk.MEDIUM: 2, Risk.HIGH: 3}
@@ -23,6 +33,54 @@ _AUTOMATIC_UP_TO: dict[AutonomyLevel, Risk | None] = {
     AutonomyLevel.L4: Risk.MEDIUM,
     AutonomyLevel.L5: Risk.HIGH,
 }
+# Connection details of the executors are not policy: rotating a token must not change the version.
+_NOT_POLICY = {"http", "kubernetes", "script_dir", "script_timeout_seconds"}
+
+
+class ActionRecord(BaseModel):
+    """One action that ran (or is running) on a target; ``finished_at`` is None until verified/done."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action_id: str
+    service: str
+    namespace: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    automatic: bool = True
+
+
+class History(BaseModel):
+    """What the gate knows about time and about what already happened.
+
+    ``now`` is None when the caller has no clock to offer (the investigation's first pass): the gate
+    then cannot tell whether a maintenance window is open, and treats a configured one as open.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    now: datetime | None = None
+    actions: tuple[ActionRecord, ...] = ()
+
+
+class TargetState(BaseModel):
+    """How busy the target is right now: its replicas and how many are being restarted or replaced."""
+
+    model_config = ConfigDict(frozen=True)
+
+    replicas: int | None = None
+    replicas_acted_on: int = 0
+
+
+_NO_HISTORY = History()
+_UNKNOWN_TARGET = TargetState()
+
+
+def policy_version(policy: AutonomySettings) -> str:
+    """A short stable hash of the policy (rules, thresholds, limits, windows), recorded with decisions."""
+    data = policy.model_dump(mode="json", exclude=_NOT_POLICY)
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def effective_level(level: AutonomyLevel, service: str, policy: AutonomySettings) -> AutonomyLevel:
@@ -50,17 +108,100 @@ def covering_rule(action: ProposedAction, policy: AutonomySettings) -> PolicyRul
     return next((rule for rule in policy.rules if _covers(rule, action)), None)
 
 
+def window_open(window: MaintenanceWindow, action: ProposedAction, now: datetime) -> bool:
+    """Whether ``window`` covers the action's target at ``now`` (an aware datetime)."""
+    namespace = action.target.namespace or ""
+    if not any(fnmatchcase(action.target.service, pat) for pat in window.services):
+        return False
+    if not any(fnmatchcase(namespace, pat) for pat in window.namespaces):
+        return False
+    if window.start is not None or window.end is not None:
+        after_start = window.start is None or now >= window.start
+        before_end = window.end is None or now < window.end
+        if after_start and before_end:
+            return True
+    if window.days and window.from_time is not None and window.to_time is not None:
+        utc = now.astimezone(UTC)
+        clock = utc.time()
+        start, end = window.from_time.replace(tzinfo=None), window.to_time.replace(tzinfo=None)
+        if start <= end:
+            return utc.isoweekday() in window.days and start <= clock < end
+        # Spans midnight: the evening belongs to the listed day, the early morning to the day after.
+        if clock >= start:
+            return utc.isoweekday() in window.days
+        if clock < end:
+            return (utc - timedelta(days=1)).isoweekday() in window.days
+    return False
+
+
+def _limits_reason(
+    action: ProposedAction, policy: AutonomySettings, target: TargetState, history: History
+) -> str | None:
+    """Why rate limits, blast radius or a maintenance window hold an automatic action back, if they do."""
+    service = action.target.service
+    if policy.maintenance_windows:
+        if history.now is None:
+            return "maintenance windows are configured and the time is unknown"
+        for window in policy.maintenance_windows:
+            if window_open(window, action, history.now):
+                return f"maintenance window open on {service}" + (
+                    f" ({window.reason})" if window.reason else ""
+                )
+    in_flight = [r for r in history.actions if r.finished_at is None]
+    if history.now is not None:
+        since = history.now - timedelta(seconds=policy.rate_window_seconds)
+        recent = [r for r in history.actions if r.started_at >= since]
+    else:
+        recent = list(history.actions)
+    window_text = f"{policy.rate_window_seconds:g}s"
+    on_service = sum(1 for r in recent if r.service == service)
+    if on_service >= policy.max_actions_per_service:
+        return f"rate limit: {on_service} actions on {service} within {window_text} (max {policy.max_actions_per_service})"
+    same_action = sum(1 for r in recent if r.action_id == action.action_id)
+    if same_action >= policy.max_actions_per_action:
+        return (
+            f"rate limit: {same_action} runs of {action.action_id} within {window_text} "
+            f"(max {policy.max_actions_per_action})"
+        )
+    busy = {r.service for r in in_flight}
+    if service in busy:
+        return f"blast radius: another action on {service} is still running or being verified"
+    if len(busy | {service}) > policy.max_concurrent_services:
+        return (
+            f"blast radius: {len(busy)} other services are being acted on "
+            f"(max {policy.max_concurrent_services} at once)"
+        )
+    if target.replicas is not None and target.replicas > 0:
+        share = target.replicas_acted_on / target.replicas
+        if share > policy.max_replica_share:
+            return (
+                f"blast radius: {target.replicas_acted_on}/{target.replicas} replicas of {service} "
+                f"are already being acted on (max share {policy.max_replica_share:.0%})"
+            )
+    return None
+
+
 def decide(
     action: ProposedAction,
     level: AutonomyLevel,
     policy: AutonomySettings,
     confidence: float,
+    *,
+    target: TargetState = _UNKNOWN_TARGET,
+    history: History = _NO_HISTORY,
 ) -> Decision:
-    """What the gate does with one proposed action at this level, and why."""
+    """What the gate does with one proposed action at this level, and why.
+
+    ``execute`` means "runs without asking a person"; with ``dry_run`` set on the decision it means
+    "would run". An approved action may run when the gate answers ``execute`` or ``await_approval``,
+    never when it answers ``not_proposed`` or ``denied``.
+    """
     lvl = effective_level(level, action.target.service, policy)
 
-    def result(outcome: DecisionOutcome, reason: str, verify: bool = False) -> Decision:
-        return Decision(action=action, outcome=outcome, level=lvl, reason=reason, verify_after=verify)
+    def result(outcome: DecisionOutcome, reason: str, verify: bool = False, dry: bool = False) -> Decision:
+        return Decision(
+            action=action, outcome=outcome, level=lvl, reason=reason, verify_after=verify, dry_run=dry
+        )
 
     if lvl is AutonomyLevel.L0:
         return result(DecisionOutcome.NOT_PROPOSED, "L0: evidence only, no actions")
@@ -89,9 +230,11 @@ def decide(
             DecisionOutcome.AWAIT_APPROVAL,
             f"confidence {confidence:.2f} below the threshold {policy.confidence_threshold:.2f}",
         )
+    held = _limits_reason(action, policy, target, history)
+    if held is not None:
+        return result(DecisionOutcome.AWAIT_APPROVAL, held)
     verify = lvl.rank >= AutonomyLevel.L4.rank
-    return result(
-        DecisionOutcome.EXECUTE,
-        f"{lvl.value}: {action.risk.value}-risk action covered by policy, confidence {confidence:.2f}",
-        verify,
-    )
+    why = f"{lvl.value}: {action.risk.value}-risk action covered by policy, confidence {confidence:.2f}"
+    if policy.dry_run:
+        return result(DecisionOutcome.EXECUTE, f"dry run, nothing changed: {why}", verify, dry=True)
+    return result(DecisionOutcome.EXECUTE, why, verify)

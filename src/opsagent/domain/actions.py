@@ -108,3 +108,5 @@ class Decision(BaseModel):
     level: AutonomyLevel
     reason: str
     verify_after: bool = False
+    # Dry-run mode: ``execute`` means "would run"; the runner records it and changes nothing.
+    dry_run: bool = False

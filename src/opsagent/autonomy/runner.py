@@ -1,0 +1,437 @@
+"""``ActionRunner``: turns an investigation's proposed actions into runs, approval requests and audit lines.
+
+For each proposal, in order: validate it against the catalogue (unknown actions and parameters outside
+the schema are denied — whoever proposed them, an LLM or a log line); read the kill switch and the
+ledger of recent actions; ask ``decide()``; write the decision to the audit log; then run it, queue it
+for approval, or leave it. A run writes ``execution_started`` to the audit log before the executor is
+called, and at L4/L5 is verified afterwards, rolled back and escalated when verification fails.
+
+An approved request runs through ``run_approved()``, which asks ``decide()`` again with the level,
+policy and kill switch of *that* moment: approval is consent, not a bypass of a lowered level.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from pydantic import JsonValue
+
+from opsagent.autonomy.approvals import ActionRequest, ActionStatus, ActionStore, history_from
+from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditEntry, AuditKind, AuditLog
+from opsagent.autonomy.catalog import ActionCatalog
+from opsagent.autonomy.executors import ExecutionResult, Executors
+from opsagent.autonomy.killswitch import KillSwitch
+from opsagent.autonomy.policy import TargetState, decide, policy_version
+from opsagent.autonomy.verify import Verifier, VerifyResult
+from opsagent.config import AutonomySettings
+from opsagent.domain import (
+    ActionSpec,
+    ActionTarget,
+    AutonomyLevel,
+    Decision,
+    DecisionOutcome,
+    Investigation,
+    ProposedAction,
+    Risk,
+)
+from opsagent.errors import ActionValidationError, ExecutorError, InputError, OpsAgentError, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class Escalator(Protocol):
+    """Pages a person: an automatic action failed, or its verification did."""
+
+    def escalate(self, request: ActionRequest, reason: str) -> None: ...
+
+
+class LogEscalator:
+    """The default until a notifier is wired in: a warning in the log (and the audit entry the runner writes)."""
+
+    def escalate(self, request: ActionRequest, reason: str) -> None:
+        log.warning("escalation for incident %s, action %s: %s", request.incident_id, request.id, reason)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        *,
+        level: AutonomyLevel,
+        policy: AutonomySettings,
+        catalog: ActionCatalog,
+        executors: Executors,
+        store: ActionStore,
+        audit: AuditLog,
+        kill_switch: KillSwitch,
+        verifier: Verifier | None = None,
+        escalator: Escalator | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        # level and policy are read on every decision: whoever reloads configuration may replace them.
+        self.level = level
+        self.policy = policy
+        self.catalog = catalog
+        self._executors = executors
+        self._store = store
+        self._audit = audit
+        self._kill = kill_switch
+        self._verifier = verifier
+        self._escalator: Escalator = escalator or LogEscalator()
+        self._clock = clock
+
+    # ------------------------------------------------------------------------------------ policy
+
+    def current_policy(self) -> AutonomySettings:
+        """The configured policy with the shared kill switch folded in."""
+        if self._kill.state().on and not self.policy.kill_switch:
+            return self.policy.model_copy(update={"kill_switch": True})
+        return self.policy
+
+    def _decide(self, action: ProposedAction, confidence: float) -> tuple[Decision, str]:
+        policy = self.current_policy()
+        now = self._clock()
+        history = history_from(self._store, now, policy.rate_window_seconds)
+        # Only changing actions need the target's state; reads skip the round trip to the cluster.
+        target = (
+            self._executors.inspector.target_state(action.target)
+            if action.risk is not Risk.READ
+            else TargetState()
+        )
+        decision = decide(action, self.level, policy, confidence, history=history, target=target)
+        return decision, policy_version(policy)
+
+    # ------------------------------------------------------------------------------------- audit
+
+    def _write(
+        self,
+        kind: AuditKind,
+        req: ActionRequest,
+        reason: str,
+        *,
+        actor: str = SYSTEM_ACTOR,
+        level: str | None = None,
+        version: str | None = None,
+        outcome: str | None = None,
+        detail: dict[str, JsonValue] | None = None,
+    ) -> None:
+        self._audit.append(
+            AuditEntry(
+                kind=kind,
+                reason=reason,
+                actor=actor,
+                at=self._clock(),
+                incident_id=req.incident_id,
+                request_id=req.id,
+                action_id=req.action.action_id,
+                service=req.action.target.service,
+                namespace=req.action.target.namespace,
+                level=level or req.level.value,
+                policy_version=version,
+                confidence=req.confidence,
+                outcome=outcome or req.status.value,
+                detail=detail or {},
+            )
+        )
+
+    # ---------------------------------------------------------------------------------- proposals
+
+    def process(self, investigation: Investigation) -> list[ActionRequest]:
+        """Handle every action the investigation proposes, in order. Returns the requests it created."""
+        findings = investigation.findings
+        confidence = findings.root_causes[0].confidence if findings.root_causes else 0.0
+        return [
+            self.handle(investigation.incident.id, action, confidence, source=findings.reasoner)
+            for action in findings.actions
+        ]
+
+    def handle(
+        self, incident_id: str, action: ProposedAction, confidence: float, *, source: str = "engine"
+    ) -> ActionRequest:
+        """Validate, decide, audit, and run or queue one proposed action."""
+        now = self._clock()
+        try:
+            # The catalogue sets the risk: a proposal cannot talk its way down to "read".
+            action = self.catalog.propose(
+                action.action_id,
+                action.target,
+                action.params,
+                reason=action.reason,
+                runbook_id=action.runbook_id,
+            )
+        except ActionValidationError as exc:
+            return self._deny(incident_id, action, confidence, f"rejected proposal from {source}: {exc}")
+        decision, version = self._decide(action, confidence)
+        status = {
+            DecisionOutcome.EXECUTE: ActionStatus.DRY_RUN if decision.dry_run else ActionStatus.RUNNING,
+            DecisionOutcome.AWAIT_APPROVAL: ActionStatus.PENDING,
+            DecisionOutcome.NOT_PROPOSED: ActionStatus.NOT_PROPOSED,
+            DecisionOutcome.DENIED: ActionStatus.DENIED,
+        }[decision.outcome]
+        req = ActionRequest(
+            id=uuid.uuid4().hex[:12],
+            incident_id=incident_id,
+            action=action,
+            confidence=confidence,
+            level=self.level,
+            status=status,
+            reason=decision.reason,
+            automatic=decision.outcome is DecisionOutcome.EXECUTE,
+            created_at=now,
+            expires_at=(
+                now + timedelta(seconds=self.policy.approval_ttl_seconds)
+                if status is ActionStatus.PENDING
+                else None
+            ),
+        )
+        # The decision is on record before anything else happens to the request.
+        self._write(
+            "decision",
+            req,
+            decision.reason,
+            level=decision.level.value,
+            version=version,
+            outcome=decision.outcome.value,
+            detail={"dry_run": decision.dry_run, "source": source, "params": action.params},
+        )
+        self._store.add(req)
+        if status is ActionStatus.RUNNING:
+            return self._execute(req, decision, version, actor=SYSTEM_ACTOR)
+        return req
+
+    def _deny(
+        self, incident_id: str, action: ProposedAction, confidence: float, reason: str
+    ) -> ActionRequest:
+        req = ActionRequest(
+            id=uuid.uuid4().hex[:12],
+            incident_id=incident_id,
+            action=action,
+            confidence=confidence,
+            level=self.level,
+            status=ActionStatus.DENIED,
+            reason=reason,
+            created_at=self._clock(),
+            finished_at=self._clock(),
+        )
+        self._write(
+            "decision",
+            req,
+            reason,
+            version=policy_version(self.policy),
+            outcome=DecisionOutcome.DENIED.value,
+        )
+        self._store.add(req)
+        return req
+
+    # ---------------------------------------------------------------------------------- approvals
+
+    def run_approved(self, request_id: str, actor: str) -> ActionRequest:
+        """Run an approved request after checking it again against the catalogue and today's policy."""
+        req = self._store.get(request_id)
+        if req.status is not ActionStatus.APPROVED:
+            raise InputError(f"action request {request_id} is {req.status.value}, not approved")
+        try:
+            action = self.catalog.propose(
+                req.action.action_id,
+                req.action.target,
+                req.action.params,
+                reason=req.action.reason,
+                runbook_id=req.action.runbook_id,
+            )
+        except ActionValidationError as exc:
+            return self._block(req, f"no longer valid: {exc}", None, None)
+        decision, version = self._decide(action, req.confidence)
+        if decision.outcome in (DecisionOutcome.NOT_PROPOSED, DecisionOutcome.DENIED):
+            return self._block(req, f"blocked at execution time: {decision.reason}", decision, version)
+        if decision.dry_run or self.current_policy().dry_run:
+            req.status, req.finished_at = ActionStatus.DRY_RUN, self._clock()
+            self._write(
+                "decision",
+                req,
+                f"dry run, approved but not run: {decision.reason}",
+                actor=actor,
+                version=version,
+            )
+            self._store.save(req)
+            return req
+        # Approved actions are verified like automatic ones wherever the level verifies.
+        decision = decision.model_copy(update={"verify_after": decision.level.rank >= AutonomyLevel.L4.rank})
+        return self._execute(req, decision, version, actor=actor)
+
+    def _block(
+        self, req: ActionRequest, reason: str, decision: Decision | None, version: str | None
+    ) -> ActionRequest:
+        req.status, req.finished_at, req.result = ActionStatus.BLOCKED, self._clock(), reason
+        self._write(
+            "blocked",
+            req,
+            reason,
+            level=decision.level.value if decision else None,
+            version=version,
+            outcome=decision.outcome.value if decision else ActionStatus.BLOCKED.value,
+        )
+        self._store.save(req)
+        return req
+
+    # ---------------------------------------------------------------------------------- execution
+
+    def _execute(self, req: ActionRequest, decision: Decision, version: str, *, actor: str) -> ActionRequest:
+        spec = self.catalog.get(req.action.action_id)
+        req.status, req.started_at = ActionStatus.RUNNING, self._clock()
+        try:
+            self._write(
+                "execution_started",
+                req,
+                f"running {spec.id} via {spec.executor}",
+                actor=actor,
+                level=decision.level.value,
+                version=version,
+                detail={"params": req.action.params, "executor": spec.executor},
+            )
+        except StoreError as exc:
+            # No audit line, no action.
+            req.status, req.finished_at, req.result = ActionStatus.FAILED, self._clock(), f"not run: {exc}"
+            self._store.save(req)
+            return req
+        self._store.save(req)
+        result = self._run(spec, req.action, req.id)
+        self._write(
+            "execution_result",
+            req,
+            result.summary,
+            actor=actor,
+            level=decision.level.value,
+            version=version,
+            outcome="ok" if result.ok else "failed",
+            detail={"output": result.output, **result.detail},
+        )
+        req.result = result.summary
+        if not result.ok:
+            req.status, req.finished_at = ActionStatus.FAILED, self._clock()
+            self._store.save(req)
+            if decision.level.rank >= AutonomyLevel.L3.rank:
+                self._escalate(req, f"{spec.id} failed: {result.summary}")
+            return req
+        if decision.verify_after and spec.verify is not None and self._verifier is not None:
+            req.status = ActionStatus.VERIFYING
+            self._store.save(req)
+            return self._verify(req, spec, decision, version)
+        req.status, req.finished_at = ActionStatus.SUCCEEDED, self._clock()
+        self._store.save(req)
+        return req
+
+    def _run(self, spec: ActionSpec, action: ProposedAction, request_id: str) -> ExecutionResult:
+        try:
+            return self._executors.for_spec(spec).run(spec, action, request_id=request_id)
+        except ExecutorError as exc:
+            return ExecutionResult(ok=False, summary=str(exc))
+        except OpsAgentError as exc:  # pragma: no cover - executors raise ExecutorError; belt and braces
+            return ExecutionResult(ok=False, summary=f"{type(exc).__name__}: {exc}")
+
+    def _verify(
+        self, req: ActionRequest, spec: ActionSpec, decision: Decision, version: str
+    ) -> ActionRequest:
+        assert self._verifier is not None and spec.verify is not None
+        outcome: VerifyResult = self._verifier.verify(spec.verify, req.action)
+        self._write(
+            "verification",
+            req,
+            outcome.reason,
+            level=decision.level.value,
+            version=version,
+            outcome=outcome.status,
+            detail={
+                "query": outcome.query,
+                "attempts": outcome.attempts,
+                "seconds": round(outcome.seconds, 3),
+            },
+        )
+        if outcome.status == "passed":
+            req.status, req.finished_at = ActionStatus.SUCCEEDED, self._clock()
+            self._store.save(req)
+            return req
+        req.status, req.finished_at = ActionStatus.FAILED, self._clock()
+        req.result = f"{req.result}; verification {outcome.status}: {outcome.reason}"
+        if outcome.status == "failed" and spec.rollback:
+            self._rollback(req, spec.rollback, version, decision)
+        self._store.save(req)
+        self._escalate(req, f"verification of {spec.id} {outcome.status}: {outcome.reason}")
+        return req
+
+    def _rollback(self, req: ActionRequest, rollback_id: str, version: str, decision: Decision) -> None:
+        """Run the catalogued rollback on the same target; its parameters come from the original's."""
+        if self.current_policy().kill_switch:
+            self._write(
+                "rollback", req, "rollback skipped: kill switch on", outcome="skipped", version=version
+            )
+            return
+        try:
+            defaults = self.catalog.default_params(rollback_id, req.action.target)
+            spec = self.catalog.get(rollback_id)
+            props = spec.params.get("properties")
+            shared = {k: v for k, v in req.action.params.items() if isinstance(props, dict) and k in props}
+            action = self.catalog.propose(
+                rollback_id,
+                req.action.target,
+                {**defaults, **shared},
+                reason=f"rollback of {req.action.action_id} ({req.id})",
+                runbook_id=req.action.runbook_id,
+            )
+        except ActionValidationError as exc:
+            self._write("rollback", req, f"rollback not possible: {exc}", outcome="failed", version=version)
+            return
+        self._write(
+            "rollback",
+            req,
+            f"rolling back with {rollback_id}",
+            outcome="started",
+            version=version,
+            level=decision.level.value,
+            detail={"params": action.params},
+        )
+        result = self._run(spec, action, f"{req.id}-rollback")
+        self._write(
+            "rollback",
+            req,
+            result.summary,
+            outcome="ok" if result.ok else "failed",
+            version=version,
+            level=decision.level.value,
+            detail={"output": result.output},
+        )
+        if result.ok:
+            req.status = ActionStatus.ROLLED_BACK
+
+    def _escalate(self, req: ActionRequest, reason: str) -> None:
+        self._write("escalation", req, reason, outcome="escalated")
+        try:
+            self._escalator.escalate(req, reason)
+        except OpsAgentError as exc:
+            log.error("escalation failed for %s: %s", req.id, exc)
+
+
+def proposal(
+    action_id: str,
+    service: str,
+    params: dict[str, JsonValue] | None = None,
+    *,
+    namespace: str | None = None,
+    reason: str = "",
+    runbook_id: str | None = None,
+) -> ProposedAction:
+    """A raw, unvalidated proposal (as an LLM or a person would make it); the runner validates it."""
+    return ProposedAction(
+        action_id=action_id,
+        risk=Risk.HIGH,
+        target=ActionTarget(service=service, namespace=namespace),
+        params=params or {},
+        reason=reason,
+        runbook_id=runbook_id,
+    )

@@ -1,0 +1,148 @@
+"""Verification after an automatic action (L4, L5): does the action's PromQL condition hold?
+
+A condition holds when the instant query returns at least one sample, as with an alerting rule
+(``... < 0.01`` returns nothing while the ratio is too high). The verifier polls until the condition
+holds or the action's ``wait`` runs out. When Prometheus cannot answer, the result is "unknown", not
+"failed": the runner then escalates without rolling back, since nothing says the action did harm.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Literal, Protocol
+
+import httpx
+from pydantic import BaseModel, JsonValue
+
+from opsagent.domain import ProposedAction, VerifySpec
+from opsagent.errors import ConfigError
+
+VerifyStatus = Literal["passed", "failed", "unknown"]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+class VerifyResult(BaseModel):
+    status: VerifyStatus
+    query: str
+    reason: str
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+class Verifier(Protocol):
+    def verify(self, spec: VerifySpec, action: ProposedAction) -> VerifyResult: ...
+
+
+def parse_duration(text: str) -> float:
+    """``"5m"`` → 300.0; plain numbers are seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigError(f"bad duration {text!r} (expected e.g. 30s, 5m, 1h)")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _escape(value: str) -> str:
+    # Inside a PromQL double-quoted string: a quote or backslash in a value must not end the string.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def render_condition(promql: str, action: ProposedAction) -> str:
+    """Fill ``{service}``, ``{namespace}`` and ``{<param>}`` placeholders; label matchers stay untouched."""
+    values: dict[str, str] = {
+        "service": action.target.service,
+        "namespace": action.target.namespace or "default",
+    }
+    params: Mapping[str, JsonValue] = action.params
+    for name, value in params.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            values[name] = str(value)
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return _escape(values[name]) if name in values else match.group(0)
+
+    return _PLACEHOLDER.sub(fill, promql)
+
+
+class PrometheusVerifier:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_seconds: float = 10.0,
+        poll_seconds: float = 15.0,
+        max_wait_seconds: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = httpx.Client(
+            base_url=url.rstrip("/"), timeout=httpx.Timeout(timeout_seconds), headers=dict(headers or {})
+        )
+        self._poll = poll_seconds
+        self._max_wait = max_wait_seconds
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _holds(self, query: str) -> bool | None:
+        """True/False from Prometheus; None when it could not answer."""
+        try:
+            response = self._client.get("/api/v1/query", params={"query": query})
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        if response.status_code != 200 or body.get("status") != "success":
+            return None
+        data = body.get("data") or {}
+        result = data.get("result")
+        if data.get("resultType") == "scalar" and isinstance(result, list) and len(result) == 2:
+            # A bare comparison with `bool` gives a scalar: it holds when non-zero.
+            try:
+                return float(result[1]) != 0.0
+            except (TypeError, ValueError):
+                return None
+        if isinstance(result, list):
+            return len(result) > 0
+        return None
+
+    def verify(self, spec: VerifySpec, action: ProposedAction) -> VerifyResult:
+        query = render_condition(spec.promql, action)
+        wait = parse_duration(spec.wait)
+        if self._max_wait is not None:
+            wait = min(wait, self._max_wait)
+        started = time.monotonic()
+        deadline = started + wait
+        attempts = 0
+        last: bool | None = None
+        while True:
+            attempts += 1
+            last = self._holds(query)
+            elapsed = time.monotonic() - started
+            if last:
+                return VerifyResult(
+                    status="passed", query=query, reason="condition holds", attempts=attempts, seconds=elapsed
+                )
+            if time.monotonic() >= deadline:
+                break
+            self._sleep(min(self._poll, max(0.0, deadline - time.monotonic())))
+        elapsed = time.monotonic() - started
+        if last is None:
+            return VerifyResult(
+                status="unknown",
+                query=query,
+                reason="Prometheus could not evaluate the condition",
+                attempts=attempts,
+                seconds=elapsed,
+            )
+        return VerifyResult(
+            status="failed",
+            query=query,
+            reason=f"condition did not hold within {wait:g}s",
+            attempts=attempts,
+            seconds=elapsed,
+        )
