@@ -162,3 +162,11 @@ def test_record_without_a_live_source_says_what_to_set(
     result = CliRunner().invoke(app, ["record", "--alert", str(alert), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "OPSAGENT_PROMETHEUS__URL" in result.output
+
+
+def test_the_default_catalogue_is_valid_promql(prometheus: LivePrometheus) -> None:
+    # The demo data has none of these metrics: every query must parse and come back empty.
+    source = PrometheusSource(PrometheusSettings(url=prometheus.url))
+    bundle = collect(prometheus.recordings[DEMOS[0]].incident, [source])
+    assert bundle.gaps == []
+    assert bundle.metrics == []
