@@ -297,6 +297,7 @@ def test_the_values_compose_sets_validate(tmp_path: Path, monkeypatch: pytest.Mo
     settings = Settings()
     assert settings.llm.configured
     assert settings.webhook_token is not None
+    assert [t.role for t in settings.api_tokens] == ["admin"]
     assert settings.database_url is not None and settings.database_url.startswith("postgresql+psycopg://")
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.chroma_url == "http://chroma:8000"
