@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "opsagent.commands.ask",
     "opsagent.commands.record",
     "opsagent.commands.serve",
+    "opsagent.commands.approvals",
 ]
 
 for _module in COMMAND_MODULES:

@@ -157,7 +157,7 @@ def test_rejected_and_expired_requests_never_run(target: Target):
     later = datetime.now(UTC) + timedelta(minutes=5)
     from opsagent.autonomy.approvals import Approvals
 
-    late = Approvals(runner._store, runner._audit, clock=lambda: later)
+    late = Approvals(runner.store, runner.audit, clock=lambda: later)
     assert [r.id for r in late.expire_due()] == [expired.id]
     for rid in (rejected.id, expired.id):
         try:

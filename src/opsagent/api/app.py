@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from opsagent import __version__
-from opsagent.api import errors
+from opsagent.api import errors, routes_actions
 from opsagent.api.limits import BodyLimitMiddleware
 from opsagent.api.routes import alerts, chat, health, incidents, users
 from opsagent.api.runtime import Runtime
@@ -21,6 +21,7 @@ V1_ROUTERS: list[APIRouter] = [
     incidents.router,
     chat.router,
     users.router,
+    routes_actions.router,
 ]
 
 

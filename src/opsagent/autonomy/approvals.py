@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from opsagent.autonomy.audit import AuditEntry, AuditLog
 from opsagent.autonomy.policy import ActionRecord, History
 from opsagent.domain import AutonomyLevel, ProposedAction
-from opsagent.errors import InputError, NotFoundError
+from opsagent.errors import ConflictError, InputError, NotFoundError
 
 
 class ActionStatus(StrEnum):
@@ -206,7 +206,7 @@ class Approvals:
         self.expire_due()
         req = self._store.get(request_id)
         if req.status is not ActionStatus.PENDING:
-            raise InputError(f"action request {request_id} is {req.status.value}, not pending")
+            raise ConflictError(f"action request {request_id} is {req.status.value}, not pending")
         now = self._clock()
         req.status = ActionStatus.APPROVED if approve else ActionStatus.REJECTED
         req.decided_by, req.decided_at, req.decision_note = actor, now, reason

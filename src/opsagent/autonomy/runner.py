@@ -38,7 +38,7 @@ from opsagent.domain import (
     ProposedAction,
     Risk,
 )
-from opsagent.errors import ActionValidationError, ExecutorError, InputError, OpsAgentError, StoreError
+from opsagent.errors import ActionValidationError, ConflictError, ExecutorError, OpsAgentError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,14 @@ class ActionRunner:
         self._verifier = verifier
         self._escalator: Escalator = escalator or LogEscalator()
         self._clock = clock
+
+    @property
+    def store(self) -> ActionStore:
+        return self._store
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._audit
 
     # ------------------------------------------------------------------------------------ policy
 
@@ -236,7 +244,7 @@ class ActionRunner:
         """Run an approved request after checking it again against the catalogue and today's policy."""
         req = self._store.get(request_id)
         if req.status is not ActionStatus.APPROVED:
-            raise InputError(f"action request {request_id} is {req.status.value}, not approved")
+            raise ConflictError(f"action request {request_id} is {req.status.value}, not approved")
         try:
             action = self.catalog.propose(
                 req.action.action_id,

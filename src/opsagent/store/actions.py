@@ -15,7 +15,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from opsagent.autonomy.approvals import IN_FLIGHT, ActionRequest, ActionStatus
 from opsagent.autonomy.audit import AuditEntry, entry_hash
+from opsagent.autonomy.catalog import ActionCatalog
+from opsagent.autonomy.executors import Executors
 from opsagent.autonomy.killswitch import KillSwitchState
+from opsagent.autonomy.runner import ActionRunner
+from opsagent.autonomy.verify import PrometheusVerifier
+from opsagent.config import Settings
 from opsagent.errors import NotFoundError
 from opsagent.store.base import Base, JSONType, UTCDateTime, utcnow
 from opsagent.store.db import Store
@@ -266,3 +271,27 @@ class SqlKillSwitch:
                 state.reason,
                 state.changed_at,
             )
+
+
+def build_action_runner(settings: Settings, store: Store, catalog: ActionCatalog) -> ActionRunner:
+    """The runner on the database seams, with the executors and verifier the settings configure."""
+    policy = settings.autonomy
+    verifier = None
+    if settings.prometheus.url:
+        verifier = PrometheusVerifier(
+            settings.prometheus.url,
+            timeout_seconds=settings.prometheus.timeout_seconds,
+            poll_seconds=policy.verify_poll_seconds,
+            max_wait_seconds=policy.verify_max_wait_seconds,
+            headers=settings.prometheus.headers,
+        )
+    return ActionRunner(
+        level=settings.autonomy_level,
+        policy=policy,
+        catalog=catalog,
+        executors=Executors.from_settings(policy),
+        store=SqlActionStore(store),
+        audit=SqlAuditLog(store),
+        kill_switch=SqlKillSwitch(store),
+        verifier=verifier,
+    )

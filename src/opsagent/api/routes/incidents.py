@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from opsagent.api.deps import ResponderUser, RuntimeDep, SessionDep, ViewerUser
 from opsagent.api.errors import ERROR_SCHEMA
 from opsagent.api.report_html import to_html
+from opsagent.api.routes_actions import incident_audit
 from opsagent.api.schemas import (
     AlertOut,
     AuditEntry,
@@ -104,7 +105,9 @@ def get_incident(incident_id: IncidentId, session: SessionDep, user: ViewerUser)
         gaps=inv.gaps if inv else [],
         actions=inv.decisions if inv else [],
         investigations=[InvestigationOut.of(i) for i in investigations],
-        audit=_audit(alerts, investigations),
+        audit=sorted(
+            _audit(alerts, investigations) + incident_audit(session, incident_id), key=lambda e: e.at
+        ),
     )
 
 
