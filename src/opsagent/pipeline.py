@@ -30,7 +30,7 @@ from opsagent.domain import (
     Suspect,
 )
 from opsagent.errors import ActionValidationError, SourceError
-from opsagent.evidence.base import EvidenceSource, collect
+from opsagent.evidence.base import EvidenceSource, QueryableSource, collect
 from opsagent.reasoning.base import Reasoner, Reasoning
 from opsagent.reasoning.offline import OfflineReasoner, best_runbooks
 
@@ -95,6 +95,28 @@ def _refine_runbooks(bundle: EvidenceBundle, suspects: list[Suspect], search: Ru
     bundle.runbooks = sorted(merged.values(), key=lambda r: -r.score)[: max(5, len(bundle.runbooks))]
 
 
+def _run_runbook_queries(bundle: EvidenceBundle, sources: list[EvidenceSource]) -> None:
+    """Run the PromQL the matched runbooks declare, so their diagnosis steps arrive as evidence."""
+    queries: dict[str, str] = {}
+    for book in bundle.runbooks:
+        for query in book.queries:
+            queries.setdefault(query.name, query.promql)
+    have = {m.signal for m in bundle.metrics}
+    queries = {name: promql for name, promql in queries.items() if name not in have}
+    if not queries:
+        return
+    for source in sources:
+        if not isinstance(source, QueryableSource):
+            continue
+        try:
+            part = source.run_queries(bundle.incident, queries)
+        except SourceError as exc:
+            bundle.gaps.append(EvidenceGap(source=source.name, reason=f"runbook queries: {exc}"))
+            continue
+        bundle.metrics.extend(part.metrics)
+        bundle.gaps.extend(part.gaps)
+
+
 def propose_from_runbook(
     findings: Findings, runbooks: list[RunbookMatch], catalog: ActionCatalog, namespace: str | None
 ) -> tuple[list[ProposedAction], list[str]]:
@@ -147,6 +169,7 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     settings = services.settings
     level = settings.autonomy_level
     bundle = collect(incident, services.sources, timeout_seconds=settings.source_timeout_seconds)
+    _run_runbook_queries(bundle, services.sources)
     summary = EvidenceSummary(
         metrics=len(bundle.metrics),
         log_lines=len(bundle.logs),

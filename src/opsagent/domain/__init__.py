@@ -26,7 +26,7 @@ from opsagent.domain.findings import EvidenceItem, FaultType, Findings, RootCaus
 from opsagent.domain.incident import Alert, Incident, TimeWindow
 from opsagent.domain.investigation import EvidenceSummary, Investigation, PromptRecord, ReasonerTrace
 from opsagent.domain.recorded import GroundTruth, RecordedIncident
-from opsagent.domain.runbook import Runbook
+from opsagent.domain.runbook import Runbook, RunbookQuery
 
 __all__ = [
     "ActionSpec",
@@ -56,6 +56,7 @@ __all__ = [
     "RootCause",
     "Runbook",
     "RunbookMatch",
+    "RunbookQuery",
     "SignalKind",
     "Span",
     "Suspect",

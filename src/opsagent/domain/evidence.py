@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsagent.domain.actions import ActionSpec
 from opsagent.domain.incident import Incident
+from opsagent.domain.runbook import RunbookQuery
 
 SourceName = Literal["metrics", "logs", "traces", "topology", "runbooks"]
 
@@ -98,6 +99,7 @@ class RunbookMatch(BaseModel):
     remediation: list[str] = Field(default_factory=list)
     actions: list[ActionSpec] = Field(default_factory=list)
     fault_types: list[str] = Field(default_factory=list)
+    queries: list[RunbookQuery] = Field(default_factory=list)
 
 
 class EvidenceGap(BaseModel):

@@ -48,6 +48,15 @@ class EvidenceSource(Protocol):
     def collect(self, incident: Incident) -> Collected: ...
 
 
+@runtime_checkable
+class QueryableSource(Protocol):
+    """A source that can also run named queries it is handed (those a runbook declares)."""
+
+    name: str
+
+    def run_queries(self, incident: Incident, queries: dict[str, str]) -> Collected: ...
+
+
 def _merge_topology(into: Topology, extra: Topology) -> Topology:
     services = list(dict.fromkeys([*into.services, *extra.services]))
     edges = list(dict.fromkeys([*into.edges, *extra.edges]))

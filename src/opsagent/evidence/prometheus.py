@@ -207,11 +207,18 @@ class PrometheusSource:
         return out
 
     def collect(self, incident: Incident) -> Collected:
+        return self._run(incident, self._settings.signals)
+
+    def run_queries(self, incident: Incident, queries: dict[str, str]) -> Collected:
+        """Extra queries (those the matched runbooks declare), with the same bounds and gaps."""
+        return self._run(incident, queries)
+
+    def _run(self, incident: Incident, signals: dict[str, str]) -> Collected:
         window = plan_range(incident.window.start_s, incident.window.end_s, self._settings)
         values = placeholder_values(incident)
         collected = Collected()
         failures: list[PrometheusError] = []
-        for signal, template in self._settings.signals.items():
+        for signal, template in signals.items():
             promql = fill_template(template, values)
             try:
                 result = self.query_range(promql, window)
@@ -232,6 +239,6 @@ class PrometheusSource:
                     )
                 )
             collected.metrics.extend(series)
-        if failures and len(failures) == len(self._settings.signals):
+        if failures and len(failures) == len(signals):
             raise PrometheusError(f"every query failed; first: {failures[0]}")
         return collected

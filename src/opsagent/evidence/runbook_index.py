@@ -278,6 +278,7 @@ class RunbookIndex:
             remediation=book.remediation,
             actions=book.actions,
             fault_types=book.fault_types,
+            queries=book.queries,
         )
 
 

@@ -89,6 +89,7 @@ def parse_runbook(path: Path) -> Runbook:
             signals=meta.get("signals") or [],
             fault_types=meta.get("fault_types") or [],
             actions=actions,
+            queries=meta.get("queries") or [],
             symptoms=sections.get("symptoms", []),
             diagnosis=sections.get("diagnosis", []),
             remediation=sections.get("remediation", []),
