@@ -31,6 +31,7 @@ from opsagent.analysis.logs import TemplateShift, template_shifts
 from opsagent.analysis.onset import anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.scoring import (
+    LATENCY_CEILING_SECONDS,
     ONSET_Z,
     Baseline,
     SeriesScore,
@@ -50,12 +51,19 @@ FloatArray = npt.NDArray[np.float64]
 # some normal period is left.
 ALERT_LEAD_SECONDS = 15 * 60
 MAX_LEAD_SHARE = 0.25
-# Onset search range around the alert: back to half the history before it (alerts lag faults by
-# their `for:` duration and evaluation windows), forward to half the time after it (an alert time
-# that is only the nominal start of a recording). The normal period keeps at least MIN_NORMAL_POINTS.
+# Onset search range around the alert: back at most ONSET_MAX_LEAD_SECONDS (an alert's `for:`
+# duration plus evaluation interval; searching further finds older, unrelated shifts such as a
+# previous incident or a seam in the recording), forward to half the time after it (an alert time
+# that is only the nominal start of a fault whose effect shows a few samples later).
+# The normal period keeps at least MIN_NORMAL_POINTS.
+ONSET_MAX_LEAD_SECONDS = 5 * 60
 ONSET_BACK_SHARE = 0.5
 ONSET_FORWARD_SHARE = 0.5
 MIN_NORMAL_POINTS = 3
+# With the recent baseline on, a point must also stray from the median of the last 3 normal points:
+# the fewest whose median ignores one outlier, and short enough to follow a level that drifted
+# (a normal period recorded apart from the incident, or a previous fault still fading).
+RECENT_POINTS = 3
 # Weight of a signal kind as root-cause evidence. Traffic moves in victims as much as in causes
 # (a failing callee drops its callers' downstream calls), host-level and unclassified signals are
 # shared or ambiguous: they count, but less than the kinds a fault moves in the faulty service.
@@ -69,6 +77,10 @@ KIND_WEIGHT: dict[SignalKind, float] = {
 # service on that node) says little about which service is at fault.
 HOST_WEIGHT = 0.5
 HOST_PREFIXES = ("node", "host")
+# A client-side latency (the time a service waits for the services it calls) measures its callees
+# more than itself: as evidence against the service that records it, it counts half.
+CLIENT_WEIGHT = 0.5
+CLIENT_PREFIXES = ("client", "outbound", "upstream")
 # A service's score: its strongest channel plus fractions of the next ones (corroboration by an
 # independent kind of evidence counts, but less than the evidence itself).
 CHANNEL_WEIGHTS = (1.0, 0.3, 0.1)
@@ -108,6 +120,7 @@ class _Series:
     source: str  # "metric" | "trace"
     ts: FloatArray
     vs: FloatArray
+    sign: int = 1
     weight: float = 1.0
 
 
@@ -130,9 +143,25 @@ class _ServiceEvidence:
 
 def _kind_weight(signal: str, kind: SignalKind) -> float:
     w = KIND_WEIGHT.get(kind, 1.0)
-    if signal.lower().startswith(HOST_PREFIXES):
+    lowered = signal.lower()
+    if lowered.startswith(HOST_PREFIXES):
         w *= HOST_WEIGHT
+    if kind is SignalKind.LATENCY and lowered.startswith(CLIENT_PREFIXES):
+        w *= CLIENT_WEIGHT
     return w
+
+
+def _idle_times(bundle: EvidenceBundle) -> dict[str, FloatArray]:
+    """Per service, the timestamps at which a request-count series of it reads zero."""
+    out: dict[str, FloatArray] = {}
+    for m in bundle.metrics:
+        if m.kind is SignalKind.TRAFFIC and "request" in m.signal.lower():
+            vs = np.asarray(m.values, dtype=np.float64)
+            zero = np.asarray(m.timestamps, dtype=np.float64)[vs == 0.0]
+            if zero.size:
+                prev = out.get(m.service)
+                out[m.service] = zero if prev is None else np.union1d(prev, zero)
+    return out
 
 
 def _prepare(
@@ -141,25 +170,43 @@ def _prepare(
     """The series to score, and the call edges seen in spans."""
     out: list[_Series] = []
     span_edges: set[tuple[str, str]] = set()
+    idle = _idle_times(bundle)
     for m in bundle.metrics:
         ts = np.asarray(m.timestamps, dtype=np.float64)
         vs = np.asarray(m.values, dtype=np.float64)
         finite = np.isfinite(vs) & np.isfinite(ts)
+        if m.kind is SignalKind.ERRORS and m.service in idle:
+            # an error share (or availability) of zero requests is undefined, whatever was recorded
+            finite &= ~np.isin(ts, idle[m.service])
         if finite.sum() < MIN_NORMAL_POINTS + 1:
             continue
         ts, vs = ts[finite], vs[finite]
+        family = unit_family(m.signal, m.unit, m.kind)
+        if options.kind_normalisation and m.kind is SignalKind.LATENCY:
+            ceiling = LATENCY_CEILING_SECONDS * (1000.0 if family == "milliseconds" else 1.0)
+            keep = vs < ceiling
+            ts, vs = ts[keep], vs[keep]
+            if vs.size < MIN_NORMAL_POINTS + 1:
+                continue
         if np.ptp(vs) == 0.0:
             continue  # a constant series can say nothing
+        sign = direction(m.kind, m.signal)
+        if m.kind is SignalKind.ERRORS and sign < 0:
+            # A success rate or availability: score its complement, the error share, so the floors
+            # and the relative scale are those of the (small) error level, not of ~100%.
+            vs = (100.0 if family == "error_percent" else 1.0) - vs
+            sign = 1
         out.append(
             _Series(
                 id=m.id,
                 service=m.service,
                 signal=m.signal,
                 kind=m.kind,
-                family=unit_family(m.signal, m.unit, m.kind),
+                family=family,
                 source="metric",
                 ts=ts,
                 vs=vs,
+                sign=sign,
                 weight=_kind_weight(m.signal, m.kind) if options.kind_normalisation else 1.0,
             )
         )
@@ -218,9 +265,10 @@ def _detect_split(series: list[_Series], bundle: EvidenceBundle, step: float, no
         if normal.size < MIN_NORMAL_POINTS:
             continue
         base: Baseline = robust_baseline(normal, s.family, normalise)
-        per_series.append((s.ts, signed_z(s.vs, base, direction(s.kind, s.signal)) * s.weight))
+        per_series.append((s.ts, signed_z(s.vs, base, s.sign) * s.weight))
     curve = anomaly_curve(grid, step, per_series)
-    lo = int((alert - ONSET_BACK_SHARE * max(alert - start, 0.0) - start) // step)
+    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+    lo = int((alert - back - start) // step)
     hi = math.ceil((alert + ONSET_FORWARD_SHARE * max(end - alert, 0.0) - start) / step)
     k = change_point(curve, lo, hi, MIN_NORMAL_POINTS)
     if k is None:
@@ -344,6 +392,8 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             s.signal,
             s.family,
             options.kind_normalisation,
+            sign=s.sign,
+            recent_points=RECENT_POINTS if options.recent_baseline else 0,
         )
         if result is not None:
             evidence[s.service].scored.append(_Scored(s, result))

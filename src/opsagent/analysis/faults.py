@@ -25,6 +25,10 @@ SPECIFIC = (FaultType.CPU, FaultType.MEMORY, FaultType.ERRORS_CODE)
 # A class counts as moved at 5 robust sd: above the 3 sd of a single noisy point, so one control-
 # chart excursion of an unrelated signal doesn't decide the type.
 MOVED_Z = 5.0
+# Memory and CPU often move in the same sample: a memory fault burns CPU (allocation, GC,
+# swapping), while a CPU fault leaves memory near its level (a few sd of bookkeeping). When both
+# moved at once, memory decides if it moved far beyond that: 20 sd.
+MEMORY_OVER_CPU_Z = 20.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,9 @@ def classify(evidence: list[KindEvidence], ordering: bool = True, tie_seconds: f
     if moved:
         earliest = min(v[1] for v in moved.values())
         early = {f: v for f, v in moved.items() if v[1] <= earliest + tie_seconds}
+        memory = early.get(FaultType.MEMORY)
+        if memory is not None and FaultType.CPU in early and memory[0] >= MEMORY_OVER_CPU_Z:
+            return FaultType.MEMORY
         return max(early.items(), key=lambda kv: kv[1][0])[0]
     latency = best.get(FaultType.LATENCY_NETWORK)
     if latency is not None and latency[0] >= MOVED_Z:

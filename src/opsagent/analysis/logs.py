@@ -34,6 +34,9 @@ _ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe",
 # The constant part of a log statement sits at its start; after ~20 tokens come payloads (objects
 # printed whole, stack frames) whose words vary without digits.
 TEMPLATE_TOKENS = 20
+# Characters of a message that are masked and searched for error words: a log statement says what
+# happened at its start; the rest is payload.
+TEMPLATE_SCAN_CHARS = 400
 # Templates are capped in length so one huge stack trace doesn't become its own budget problem.
 MAX_TEMPLATE_CHARS = 240
 # Add-half smoothing of the normal count: a template never seen before is not infinitely surprising.
@@ -46,7 +49,8 @@ NON_ERROR_WEIGHT = 0.5
 
 
 def template_of(message: str) -> str:
-    text = _QUOTED.sub("<str>", message.strip())
+    # The template keeps TEMPLATE_TOKENS tokens: masking past the first ~400 characters is wasted work.
+    text = _QUOTED.sub("<str>", message[:TEMPLATE_SCAN_CHARS].strip())
     text = _DIGIT_TOKEN.sub("<*>", text)
     tokens = _SPACES.split(text)
     return " ".join(tokens[:TEMPLATE_TOKENS])[:MAX_TEMPLATE_CHARS]
@@ -56,7 +60,7 @@ def is_error(record: LogRecord) -> bool:
     return (
         record.level.lower() in _ERROR_LEVELS
         or bool(_LEVEL_IN_TEXT.search(record.message[:200]))
-        or bool(_ERROR_WORDS.search(record.message))
+        or bool(_ERROR_WORDS.search(record.message[:TEMPLATE_SCAN_CHARS]))
     )
 
 

@@ -18,6 +18,9 @@ class EngineOptions:
     # Find the incident's onset as the change point of the whole system's anomaly curve near the
     # alert, instead of trusting the alert time minus a fixed lead.
     onset_detection: bool = True
+    # A point must stray from the last few normal points as well as from the whole normal period,
+    # so a level that drifted before the onset is not scored as the incident.
+    recent_baseline: bool = True
     # Discount services whose anomaly an anomalous callee explains; favour anomalous services
     # whose callees are healthy. Graph from the bundle's topology plus the call edges in spans.
     topology: bool = True

@@ -29,7 +29,11 @@ RELATIVE_FLOOR = 0.05
 # the smallest move an operator would call a change in that unit.
 UNIT_FLOOR: dict[str, float] = {
     "percent": 1.0,  # one percentage point (utilisation, success rate, availability)
-    "ratio": 0.01,  # one percent of requests (error ratio)
+    "ratio": 0.01,  # one point of a 0-1 utilisation
+    # Error shares (error ratios, and success rates / availability turned into their complement):
+    # half a percent of requests failing is the smallest change worth a look.
+    "error_ratio": 0.005,
+    "error_percent": 0.5,
     "seconds": 0.002,  # 2 ms: below that, latency percentiles move with scrape jitter alone
     "milliseconds": 2.0,
     "bytes": 1024.0 * 1024.0,  # 1 MiB (memory compared in MB, not bytes: zero-IQR bytes dominate)
@@ -41,6 +45,14 @@ UNIT_FLOOR: dict[str, float] = {
     # which fault typing counts a signal as moved.
     "restarts": 0.2,
 }
+# Latency percentiles at or above this are no measurement but a histogram's overflow bucket or a
+# "no data" sentinel (some exporters report 3600 s): no request waits ten minutes for an answer
+# it still counts as a latency. Such points are treated as missing.
+LATENCY_CEILING_SECONDS = 600.0
+# z of the 95th percentile of a Gaussian; the tail scale needs enough points for a 95th percentile
+# to be more than the maximum.
+TAIL_TO_SD = 1.645
+TAIL_MIN_POINTS = 10
 # Without unit normalisation the scale is only kept off zero.
 EPSILON_SCALE = 1e-9
 # Kinds where only a rise is bad; for the rest a move either way counts.
@@ -61,12 +73,18 @@ ONSET_Z = 3.0
 # With more incident points than this, the peak is the second-highest point, so one scrape glitch
 # cannot make a series; with fewer, every point is needed.
 SECOND_PEAK_MIN_POINTS = 4
+# Fewest normal points a baseline is computed from: two points give a level; the scale then rests
+# on the floors (short recordings, e.g. five 5-minute buckets around an issue, have no more).
+MIN_NORMAL = 2
 
 
 def unit_family(signal: str, unit: str, kind: SignalKind) -> str:
     """The unit a series is measured in, from its declared unit or its name."""
     u = unit.lower()
     s = signal.lower()
+    if kind is SignalKind.ERRORS:
+        percent = u in ("%", "percent") or "percent" in s or "(%)" in s or "availability" in s
+        return "error_percent" if percent else "error_ratio"
     if u in ("%", "percent") or "percent" in s or "(%)" in s or s.endswith("_pct") or "availability" in s:
         return "percent"
     if u == "ratio" or s.endswith("_ratio") or "ratio" in s:
@@ -85,7 +103,7 @@ def unit_family(signal: str, unit: str, kind: SignalKind) -> str:
         return "cores"
     if kind is SignalKind.RESTARTS:
         return "restarts"
-    if kind is SignalKind.TRAFFIC:
+    if kind is SignalKind.TRAFFIC or "syscall" in s or s.endswith(("_total", "_count", "_ops")):
         return "count"
     return ""
 
@@ -114,7 +132,12 @@ def robust_baseline(normal: FloatArray, family: str, normalise: bool = True) -> 
     if not normalise:
         return Baseline(median, max(float(q75 - q25), EPSILON_SCALE))
     floor = max(RELATIVE_FLOOR * abs(median), UNIT_FLOOR.get(family, EPSILON_SCALE))
-    return Baseline(median, max(iqr_sd, floor))
+    # Upper-tail scale: for Gaussian noise (q95 - median) / 1.645 is one sd again, so it changes
+    # nothing; for a spiky series that is flat most of the time (low-traffic latency percentiles
+    # jumping to a timeout now and then) it is the spikes' height, so a spike like the normal
+    # period's own is not scored as thousands of sd.
+    tail = (float(np.percentile(normal, 95)) - median) / TAIL_TO_SD if normal.size >= TAIL_MIN_POINTS else 0.0
+    return Baseline(median, max(iqr_sd, floor, tail))
 
 
 @dataclass(frozen=True)
@@ -145,19 +168,31 @@ def score_arrays(
     signal: str,
     family: str,
     normalise: bool = True,
+    sign: int | None = None,
+    recent_points: int = 0,
 ) -> SeriesScore | None:
     """Score the points at or after ``incident_start`` against those before ``normal_end``.
 
     ``ts``/``vs`` must be finite. None when either period has too few points to say anything.
+    ``sign`` overrides the direction read from kind and name. With ``recent_points``, a point must
+    also stray from the median of the last that many normal points (in the same scale), so a level
+    that drifted before the incident is not mistaken for it.
     """
     normal_mask = ts < normal_end
     inc_mask = ts >= incident_start
-    if normal_mask.sum() < 3 or not inc_mask.any():
+    if normal_mask.sum() < MIN_NORMAL or not inc_mask.any():
         return None
-    base = robust_baseline(vs[normal_mask], family, normalise)
+    normal = vs[normal_mask]
+    base = robust_baseline(normal, family, normalise)
     inc_ts, inc_vs = ts[inc_mask], vs[inc_mask]
-    z_all = signed_z(vs, base, direction(kind, signal))
+    sign = direction(kind, signal) if sign is None else sign
+    z_all = signed_z(vs, base, sign)
     z = z_all[inc_mask]
+    if recent_points and normal.size > recent_points:
+        # Only the strength: the onset stays measured against the whole normal period, since a
+        # ramp that began just before the onset is in the recent points and would hide its start.
+        recent = Baseline(float(np.median(normal[-recent_points:])), base.scale)
+        z = np.minimum(z, signed_z(inc_vs, recent, sign))
     order = np.argsort(z)
     best = int(order[-1])
     z_eff = float(z[order[-2]]) if z.size >= SECOND_PEAK_MIN_POINTS else float(z[best])

@@ -10,6 +10,8 @@ from opsagent.domain import SignalKind
 # signal catalogues and the public datasets' column names.
 _RULES: list[tuple[re.Pattern[str], SignalKind]] = [
     (re.compile(r"restart|oom"), SignalKind.RESTARTS),
+    # before the saturation rule's "load": a workload is a request rate
+    (re.compile(r"workload"), SignalKind.TRAFFIC),
     (re.compile(r"error|fail|5xx|availability|success"), SignalKind.ERRORS),
     (re.compile(r"lat|duration|response_time|_p\d\d|p50|p90|p95|p99|seconds$"), SignalKind.LATENCY),
     (re.compile(r"cpu"), SignalKind.CPU),
