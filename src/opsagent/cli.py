@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "opsagent.commands.record",
     "opsagent.commands.serve",
     "opsagent.commands.approvals",
+    "opsagent.commands.eval",
 ]
 
 for _module in COMMAND_MODULES:

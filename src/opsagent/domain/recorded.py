@@ -26,3 +26,6 @@ class RecordedIncident(BaseModel):
     topology: Topology = Field(default_factory=Topology)
     truth: GroundTruth | None = None
     source_path: str = ""
+    # How the dataset names the case (e.g. ``carts-cpu/1``); reports use it. Unlike
+    # ``incident.id`` it may reveal the answer, so it never reaches a reasoner.
+    case_id: str = ""

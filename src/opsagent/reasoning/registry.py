@@ -7,12 +7,16 @@ from opsagent.errors import ConfigError
 from opsagent.reasoning.base import Reasoner
 from opsagent.reasoning.offline import OfflineReasoner
 
-REASONERS = ("offline", "llm")
+REASONERS = ("offline", "llm", "baro")
 
 
 def reasoner_by_name(name: str, settings: Settings) -> Reasoner:
     if name == "offline":
         return OfflineReasoner()
+    if name == "baro":
+        from opsagent.reasoning.baro import BaroReasoner
+
+        return BaroReasoner()
     if name == "llm":
         # The factory binds the catalogue, runbook index and log condensation (factory.bind_reasoner).
         from opsagent.reasoning.llm import LLMReasoner, chat_model

@@ -1,0 +1,410 @@
+"""Importer for the Nezha dataset (IntelligentDDS/Nezha, FSE 2023): Online Boutique and Train Ticket.
+
+Layout of one day: ``rca_data/<day>/<day>-fault_list.json`` (per hour, faults injected one after
+another), ``metric/<pod>_metric.csv`` (one row per minute), ``log/HH_MM_log.csv`` and
+``trace/HH_MM_trace.csv`` (one file per minute, only around faults), and for Online Boutique
+``metric/dependency.csv`` (call-graph edges).
+
+How a case is built:
+
+* One case per injected fault. ``inject_time`` is read as UTC (it matches the metric, log and trace
+  epochs); ``inject_timestamp`` is ignored because it is 8 hours off on some days. The injection
+  is ``alert_time``.
+* The window runs from ``LOOKBACK`` before the injection (or the first metric row) to
+  ``LOOKAHEAD`` after it, and always stops before the next injection: faults follow each other
+  about every 8 minutes and a window that reached the next one would mix two incidents.
+* A pod's service is its name without the last two ``-`` segments (the ReplicaSet hash and the
+  pod suffix); metrics, logs and spans are attributed to services.
+* Call graph: Online Boutique from ``dependency.csv``; Train Ticket from the window's spans
+  (the parent span's service calls the child span's service).
+* The days are large (hundreds of MB of logs and traces): only the minute files that overlap the
+  window are read, and parsed files are cached per process, since neighbouring cases share them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from opsagent.analysis.signals import classify_signal, unit_of
+from opsagent.domain import (
+    Edge,
+    FaultType,
+    GroundTruth,
+    Incident,
+    LogRecord,
+    MetricSeries,
+    RecordedIncident,
+    Span,
+    TimeWindow,
+    Topology,
+)
+from opsagent.errors import IncidentFormatError
+from opsagent.evals.cases import CaseRef, opaque_incident_id, utc
+from opsagent.evals.tables import numeric_table, rows
+
+FORMAT = "nezha"
+LOOKBACK = timedelta(minutes=30)
+LOOKAHEAD = timedelta(minutes=10)
+# The window ends this long before the next injection.
+NEXT_FAULT_MARGIN = timedelta(seconds=1)
+# Parsed minute files kept per process (each Online Boutique trace file is ~25k spans).
+_FILE_CACHE = 24
+
+FAULT_TYPES: dict[str, FaultType] = {
+    "cpu_contention": FaultType.CPU,
+    "cpu_consumed": FaultType.CPU,
+    "network_delay": FaultType.LATENCY_NETWORK,
+    "return": FaultType.ERRORS_CODE,
+    "exception": FaultType.ERRORS_CODE,
+}
+
+# Dataset column → signal name in our naming (kind and unit readable from the name).
+_SIGNALS: dict[str, str] = {
+    "CpuUsage(m)": "cpu_usage_millicores",
+    "CpuUsageRate(%)": "cpu_utilisation_percent",
+    "MemoryUsage(Mi)": "memory_mebibytes",
+    "MemoryUsageRate(%)": "memory_utilisation_percent",
+    "SyscallRead": "syscall_read",
+    "SyscallWrite": "syscall_write",
+    "NetworkReceiveBytes": "network_receive_bytes",
+    "NetworkTransmitBytes": "network_transmit_bytes",
+    "PodClientLatencyP90(s)": "client_latency_p90_seconds",
+    "PodServerLatencyP90(s)": "server_latency_p90_seconds",
+    "PodClientLatencyP95(s)": "client_latency_p95_seconds",
+    "PodServerLatencyP95(s)": "server_latency_p95_seconds",
+    "PodClientLatencyP99(s)": "client_latency_p99_seconds",
+    "PodServerLatencyP99(s)": "server_latency_p99_seconds",
+    "PodWorkload(Ops)": "workload_ops",
+    "PodSuccessRate(%)": "success_rate_percent",
+    "NodeCpuUsageRate(%)": "node_cpu_utilisation_percent",
+    "NodeMemoryUsageRate(%)": "node_memory_utilisation_percent",
+    "NodeNetworkReceiveBytes": "node_network_receive_bytes",
+}
+_METRIC_SUFFIX = "_metric.csv"
+_LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL|SEVERE|CRITICAL)\b")
+_FLOAT = npt.NDArray[np.float64]
+
+
+def service_of(pod: str) -> str:
+    """``ts-order-service-5b67c48447-mv5hb`` → ``ts-order-service``."""
+    parts = pod.split("-")
+    return "-".join(parts[:-2]) if len(parts) > 2 else pod
+
+
+def _is_day(path: Path) -> bool:
+    return (path / f"{path.name}-fault_list.json").is_file() and (path / "metric").is_dir()
+
+
+def _days(path: Path) -> list[Path]:
+    if _is_day(path):
+        return [path]
+    for base in (path, path / "rca_data"):
+        if base.is_dir():
+            days = sorted(p for p in base.iterdir() if p.is_dir() and _is_day(p))
+            if days:
+                return days
+    return []
+
+
+def detect(path: Path) -> bool:
+    return bool(_days(path))
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: float  # epoch seconds (UTC)
+    pod: str
+    kind: str
+
+
+@dataclass
+class _Day:
+    path: Path
+    dataset: str
+    faults: list[Fault]
+    # pod → (signal names, timestamps, values[signal, row])
+    metrics: dict[str, tuple[list[str], _FLOAT, _FLOAT]]
+    dependency: list[Edge]
+    first_metric: float
+
+
+def _system(day: Path) -> str:
+    pods = [p.name for p in (day / "metric").glob(f"*{_METRIC_SUFFIX}")]
+    return "nezha-tt" if any(p.startswith("ts-") for p in pods) else "nezha-ob"
+
+
+def _read_faults(day: Path) -> list[Fault]:
+    path = day / f"{day.name}-fault_list.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        faults = [
+            Fault(
+                at=datetime.strptime(str(e["inject_time"]), "%Y-%m-%d %H:%M:%S")
+                .replace(tzinfo=UTC)
+                .timestamp(),
+                pod=str(e["inject_pod"]),
+                kind=str(e["inject_type"]),
+            )
+            for entries in raw.values()
+            for e in entries
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise IncidentFormatError(path, f"unusable fault list ({type(exc).__name__}: {exc})") from None
+    return sorted(faults, key=lambda f: f.at)
+
+
+def discover(path: Path) -> list[CaseRef]:
+    refs: list[CaseRef] = []
+    for day in _days(path):
+        dataset = _system(day)
+        for fault in _read_faults(day):
+            stamp = datetime.fromtimestamp(fault.at, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            refs.append(CaseRef(FORMAT, dataset, stamp, str(day), key=str(fault.at)))
+    return refs
+
+
+@functools.lru_cache(maxsize=2)
+def _day(path_text: str) -> _Day:
+    day = Path(path_text)
+    metrics: dict[str, tuple[list[str], _FLOAT, _FLOAT]] = {}
+    first = math.inf
+    for path in sorted((day / "metric").glob(f"*{_METRIC_SUFFIX}")):
+        names, stamps, columns = numeric_table(path, time_column="TimeStamp", skip=("Time", "PodName"))
+        pod = path.name[: -len(_METRIC_SUFFIX)]
+        signals = [_SIGNALS.get(n, re.sub(r"[^a-z0-9]+", "_", n.lower()).strip("_")) for n in names]
+        order = np.argsort(np.asarray(stamps))
+        metrics[pod] = (
+            signals,
+            np.asarray(stamps, dtype=np.float64)[order],
+            np.asarray(columns, dtype=np.float64)[:, order],
+        )
+        first = min(first, float(stamps[int(order[0])]))
+    if not metrics:
+        raise IncidentFormatError(day / "metric", "no <pod>_metric.csv files")
+    dependency: list[Edge] = []
+    dep_path = day / "metric" / "dependency.csv"
+    if dep_path.is_file():
+        headers, body = rows(dep_path)
+        cols = {name: i for i, name in enumerate(headers[0])}
+        if "Source" not in cols or "Target" not in cols:
+            raise IncidentFormatError(dep_path, "expected columns Source,Target")
+        seen: set[Edge] = set()
+        for _, row in body:
+            edge = Edge(caller=row[cols["Source"]], callee=row[cols["Target"]])
+            if edge.caller != edge.callee and edge not in seen:
+                seen.add(edge)
+                dependency.append(edge)
+    return _Day(day, _system(day), _read_faults(day), metrics, dependency, first)
+
+
+def _minute_files(folder: Path, suffix: str, start: float, end: float) -> list[Path]:
+    """Minute files (``HH_MM<suffix>``) that can hold records between start and end."""
+    if not folder.is_dir():
+        return []
+    day = datetime.strptime(folder.parent.name, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    out: list[Path] = []
+    for path in sorted(folder.glob(f"*{suffix}")):
+        stem = path.name[: -len(suffix)]
+        try:
+            hh, mm = (int(x) for x in stem.split("_"))
+        except ValueError:
+            continue
+        minute = day + hh * 3600 + mm * 60
+        # Files hold some records from the minute before their name; allow a minute each side.
+        if minute + 120 >= start and minute - 120 <= end:
+            out.append(path)
+    return out
+
+
+_intern = sys.intern
+
+
+@functools.lru_cache(maxsize=_FILE_CACHE)
+def _trace_file(path_text: str) -> tuple[Span, ...]:
+    path = Path(path_text)
+    headers, body = rows(path)
+    expected = ["TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano"]
+    if headers[0][: len(expected)] != expected or "Duration" not in headers[0]:
+        raise IncidentFormatError(path, "not a Nezha trace file (unexpected header)")
+    dur = headers[0].index("Duration")
+    services: dict[str, str] = {}
+    out: list[Span] = []
+    for line_no, row in body:
+        pod = row[3]
+        service = services.get(pod)
+        if service is None:
+            service = services[pod] = _intern(service_of(pod))
+        try:
+            start = int(row[5]) / 1e9
+            duration_ms = float(row[dur]) / 1000.0
+        except ValueError:
+            raise IncidentFormatError(path, f"line {line_no}: bad start time or duration") from None
+        parent = row[2]
+        out.append(
+            Span(
+                trace_id=_intern(row[0]),
+                span_id=row[1],
+                parent_id=None if parent in ("root", "") else parent,
+                service=service,
+                operation=_intern(row[4]),
+                start=start,
+                duration_ms=duration_ms,
+            )
+        )
+    return tuple(out)
+
+
+def _message_and_level(raw: str) -> tuple[str, str]:
+    """The log line and its level from the dataset's ``Log`` cell (a container-runtime JSON)."""
+    text = raw
+    try:
+        outer = json.loads(raw)
+        if isinstance(outer, dict) and isinstance(outer.get("log"), str):
+            text = outer["log"]
+    except ValueError:
+        pass
+    text = text.rstrip("\n")
+    if text.startswith("{"):
+        try:
+            inner = json.loads(text)
+        except ValueError:
+            inner = None
+        if isinstance(inner, dict):
+            message = str(inner.get("message", inner.get("msg", text)))
+            level = str(inner.get("severity", inner.get("level", "info"))).lower()
+            return message, level
+    match = _LEVEL.search(text[:80])
+    level = match.group(1).lower() if match else "info"
+    return text, {"warning": "warn", "severe": "error", "critical": "fatal"}.get(level, level)
+
+
+@functools.lru_cache(maxsize=_FILE_CACHE)
+def _log_file(path_text: str) -> tuple[LogRecord, ...]:
+    path = Path(path_text)
+    headers, body = rows(path, skip_bad_share=0.01)
+    header = headers[0]
+    if "TimeUnixNano" not in header or "PodName" not in header or "Log" not in header:
+        raise IncidentFormatError(path, "not a Nezha log file (unexpected header)")
+    t_idx, pod_idx, log_idx = header.index("TimeUnixNano"), header.index("PodName"), header.index("Log")
+    services: dict[str, str] = {}
+    out: list[LogRecord] = []
+    for line_no, row in body:
+        pod = row[pod_idx]
+        service = services.get(pod)
+        if service is None:
+            service = services[pod] = _intern(service_of(pod))
+        try:
+            ts = int(row[t_idx]) / 1e9
+        except ValueError:
+            raise IncidentFormatError(path, f"line {line_no}: bad TimeUnixNano") from None
+        message, level = _message_and_level(row[log_idx])
+        out.append(LogRecord(timestamp=ts, service=service, level=_intern(level), message=message))
+    out.sort(key=lambda r: r.timestamp)
+    return tuple(out)
+
+
+def _window(day: _Day, fault: Fault) -> tuple[float, float]:
+    later = [f.at for f in day.faults if f.at > fault.at]
+    end = fault.at + LOOKAHEAD.total_seconds()
+    if later:
+        end = min(end, later[0] - NEXT_FAULT_MARGIN.total_seconds())
+    start = max(fault.at - LOOKBACK.total_seconds(), day.first_metric)
+    return start, end
+
+
+def _metrics(day: _Day, start: float, end: float) -> list[MetricSeries]:
+    out: list[MetricSeries] = []
+    per_service: dict[str, int] = {}
+    for pod in day.metrics:
+        svc = service_of(pod)
+        per_service[svc] = per_service.get(svc, 0) + 1
+    for pod, (signals, stamps, values) in day.metrics.items():
+        lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, end, "right")
+        if hi <= lo:
+            continue
+        svc = service_of(pod)
+        # Several replicas of one service: keep them apart by naming the pod in the signal.
+        suffix = f"[{pod}]" if per_service[svc] > 1 else ""
+        ts = stamps[lo:hi].tolist()
+        for i, signal in enumerate(signals):
+            out.append(
+                MetricSeries(
+                    service=svc,
+                    signal=signal + suffix,
+                    kind=classify_signal(signal),
+                    unit=unit_of(signal),
+                    timestamps=ts,
+                    values=values[i, lo:hi].tolist(),
+                )
+            )
+    return out
+
+
+def _trace_topology(spans: list[Span]) -> list[Edge]:
+    owner = {s.span_id: s.service for s in spans}
+    seen: set[tuple[str, str]] = set()
+    for s in spans:
+        if s.parent_id is None:
+            continue
+        caller = owner.get(s.parent_id)
+        if caller is not None and caller != s.service:
+            seen.add((caller, s.service))
+    return [Edge(caller=a, callee=b) for a, b in sorted(seen)]
+
+
+def load(ref: CaseRef) -> RecordedIncident:
+    day = _day(ref.path)
+    try:
+        at = float(ref.key)
+    except ValueError:
+        raise IncidentFormatError(ref.path, f"bad case key {ref.key!r}") from None
+    fault = next((f for f in day.faults if f.at == at), None)
+    if fault is None:
+        raise IncidentFormatError(ref.path, f"no fault injected at {ref.case_id}")
+    start, end = _window(day, fault)
+    metrics = _metrics(day, start, end)
+    spans = [
+        s
+        for path in _minute_files(day.path / "trace", "_trace.csv", start, end)
+        for s in _trace_file(str(path))
+        if start <= s.start <= end
+    ]
+    logs = [
+        r
+        for path in _minute_files(day.path / "log", "_log.csv", start, end)
+        for r in _log_file(str(path))
+        if start <= r.timestamp <= end
+    ]
+    logs.sort(key=lambda r: r.timestamp)
+    edges = day.dependency if day.dependency else _trace_topology(spans)
+    services = sorted({m.service for m in metrics} | {e.caller for e in edges} | {e.callee for e in edges})
+    incident = Incident(
+        id=opaque_incident_id(day.dataset, ref.case_id),
+        title=f"Recorded {'Train Ticket' if day.dataset == 'nezha-tt' else 'Online Boutique'} incident",
+        origin="recorded",
+        window=TimeWindow(start=utc(start), end=utc(end)),
+        alert_time=utc(fault.at),
+    )
+    return RecordedIncident(
+        dataset=day.dataset,
+        case_id=ref.case_id,
+        incident=incident,
+        metrics=metrics,
+        logs=logs,
+        spans=spans,
+        topology=Topology(services=services, edges=list(edges)),
+        truth=GroundTruth(
+            service=service_of(fault.pod), fault_type=FAULT_TYPES.get(fault.kind), fault_label=fault.kind
+        ),
+        source_path=str(day.path),
+    )

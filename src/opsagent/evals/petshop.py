@@ -1,0 +1,219 @@
+"""Importer for the PetShop dataset (amazon-science/petshop-root-cause-analysis, CLeaR 2024).
+
+Layout: ``<scenario>/graph.csv`` (adjacency matrix, caller row → callee column),
+``<scenario>/noissue/metrics.csv`` (a normal period, absent for ``temporal_traffic*``) and
+``<scenario>/train/issue_N/{metrics.csv,target.json}`` (5 rows of 5-minute buckets around an issue).
+
+How a case is built:
+
+* The issue's 5 buckets carry the incident. The normal period was recorded months later, so it is
+  shifted in time to end one bucket before the issue's first bucket: the engine sees one
+  continuous history, as it would live. Levels may have drifted between the two recordings; that
+  is the dataset's, and kept. Scenarios without a normal period get only the issue's buckets.
+* ``alert_time`` is the violated SLO's timestamp (``target.timestamp``), what a real alert gives.
+* NaN means no traffic in that bucket and stays NaN.
+* The fault kind exists only as the reproduction command; it is mapped to a fault type where it
+  is unambiguous and kept verbatim as ``fault_label``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+
+from opsagent.analysis.signals import classify_signal, unit_of
+from opsagent.domain import (
+    Alert,
+    Edge,
+    FaultType,
+    GroundTruth,
+    Incident,
+    MetricSeries,
+    RecordedIncident,
+    TimeWindow,
+    Topology,
+)
+from opsagent.errors import IncidentFormatError
+from opsagent.evals.cases import CaseRef, opaque_incident_id, utc
+from opsagent.evals.tables import rows, to_float
+
+FORMAT = "petshop"
+DATASET = "petshop"
+BUCKET_SECONDS = 300.0
+# Rows 1-3 name node, metric and statistic; row 4 is the index column's label.
+_HEADER_ROWS = 4
+
+_ALERT_NAMES = {"latency": "SLOLatencyBudgetBurn", "availability": "SLOErrorBudgetBurnFast"}
+# Reproduction command → fault type; first match wins. DynamoDB overload is left unmapped: it
+# shows up as throttling errors or latency depending on the caller.
+_FAULT_RULES: list[tuple[re.Pattern[str], FaultType]] = [
+    (re.compile(r"error", re.I), FaultType.ERRORS_CODE),
+    (re.compile(r"delay|sleep|latency", re.I), FaultType.LATENCY_NETWORK),
+]
+
+
+def _is_scenario(path: Path) -> bool:
+    return (path / "graph.csv").is_file() and (path / "train").is_dir()
+
+
+def detect(path: Path) -> bool:
+    if (path / "target.json").is_file() and (path / "metrics.csv").is_file():
+        return _is_scenario(path.parent.parent)
+    if _is_scenario(path):
+        return True
+    return path.is_dir() and any(_is_scenario(child) for child in path.iterdir() if child.is_dir())
+
+
+def _issue_number(path: Path) -> int:
+    tail = path.name.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 1 << 30
+
+
+def discover(path: Path) -> list[CaseRef]:
+    if (path / "target.json").is_file():
+        issues = [path]
+    elif _is_scenario(path):
+        issues = sorted((path / "train").glob("issue_*"), key=_issue_number)
+    else:
+        issues = []
+        for scenario in sorted(p for p in path.iterdir() if _is_scenario(p)):
+            issues.extend(sorted((scenario / "train").glob("issue_*"), key=_issue_number))
+    refs: list[CaseRef] = []
+    for issue in issues:
+        if not (issue / "target.json").is_file():
+            continue
+        refs.append(CaseRef(FORMAT, DATASET, f"{issue.parent.parent.name}/{issue.name}", str(issue)))
+    return refs
+
+
+def _signal_name(metric: str, statistic: str) -> str:
+    metric, statistic = metric.strip().lower(), statistic.strip().lower()
+    if metric == "latency":
+        return f"latency_{statistic}_seconds"
+    if metric == "requests":
+        return "requests_per_5m"
+    if metric == "availability":
+        return "availability_percent"
+    return f"{metric}_{statistic}".replace(" ", "_")
+
+
+Key = tuple[str, str]  # (node, signal)
+
+
+def read_metrics(path: Path) -> tuple[list[float], dict[Key, list[float]]]:
+    """A PetShop metrics.csv: timestamps and one value list per (node, signal)."""
+    headers, body = rows(path, header_rows=_HEADER_ROWS)
+    nodes, metrics, stats = headers[0], headers[1], headers[2]
+    if len(metrics) != len(nodes) or len(stats) != len(nodes):
+        raise IncidentFormatError(path, "the three header rows (node, metric, statistic) differ in width")
+    keys: list[Key] = [
+        (nodes[i], _signal_name(metrics[i], stats[i])) for i in range(1, len(nodes)) if nodes[i]
+    ]
+    index = [i for i in range(1, len(nodes)) if nodes[i]]
+    stamps: list[float] = []
+    columns: dict[Key, list[float]] = {k: [] for k in keys}
+    for line_no, row in body:
+        stamps.append(to_float(row[0], path, line_no))
+        for key, i in zip(keys, index, strict=True):
+            columns[key].append(to_float(row[i], path, line_no))
+    if not stamps or any(math.isnan(t) for t in stamps):
+        raise IncidentFormatError(path, "no data rows or an empty timestamp")
+    return stamps, columns
+
+
+def read_graph(path: Path) -> Topology:
+    headers, body = rows(path)
+    callees = headers[0][1:]
+    edges: list[Edge] = []
+    services = [c for c in callees if c]
+    for line_no, row in body:
+        caller = row[0]
+        if caller and caller not in services:
+            services.append(caller)
+        for callee, cell in zip(callees, row[1:], strict=True):
+            value = to_float(cell, path, line_no)
+            if callee and caller and caller != callee and not math.isnan(value) and value != 0:
+                edges.append(Edge(caller=caller, callee=callee))
+    return Topology(services=services, edges=edges)
+
+
+def _fault_type(command: str) -> FaultType | None:
+    for pattern, fault in _FAULT_RULES:
+        if pattern.search(command):
+            return fault
+    return None
+
+
+def _read_target(path: Path) -> tuple[str, str, str, float, str]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        target = raw["target"]
+        node = str(raw["root_cause"]["node"])
+        command = str(raw.get("metadata", {}).get("reproducibility", {}).get("command", ""))
+        return str(target["node"]), str(target["metric"]), node, float(target["timestamp"]), command
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IncidentFormatError(path, f"unusable target.json ({type(exc).__name__}: {exc})") from None
+
+
+def load(ref: CaseRef) -> RecordedIncident:
+    issue = Path(ref.path)
+    scenario = issue.parent.parent
+    target_node, target_metric, root_node, alert_ts, command = _read_target(issue / "target.json")
+    stamps, columns = read_metrics(issue / "metrics.csv")
+    normal_path = scenario / "noissue" / "metrics.csv"
+    normal_stamps: list[float] = []
+    normal_columns: dict[Key, list[float]] = {}
+    if normal_path.is_file():
+        raw_stamps, normal_columns = read_metrics(normal_path)
+        # Shift the (later) normal recording to end one bucket before the issue's first bucket.
+        offset = (stamps[0] - BUCKET_SECONDS) - max(raw_stamps)
+        normal_stamps = [t + offset for t in raw_stamps]
+    all_stamps = normal_stamps + stamps
+    order = sorted(range(len(all_stamps)), key=all_stamps.__getitem__)
+    metrics: list[MetricSeries] = []
+    for (node, signal), values in columns.items():
+        before = normal_columns.get((node, signal), [math.nan] * len(normal_stamps))
+        joined = before + values
+        if all(math.isnan(v) for v in joined):
+            continue
+        metrics.append(
+            MetricSeries(
+                service=node,
+                signal=signal,
+                kind=classify_signal(signal),
+                unit=unit_of(signal),
+                timestamps=[all_stamps[i] for i in order],
+                values=[joined[i] for i in order],
+            )
+        )
+    graph_path = scenario / "graph.csv"
+    topology = read_graph(graph_path) if graph_path.is_file() else Topology()
+    alert_name = _ALERT_NAMES.get(target_metric, "SLOViolation")
+    starts_at = utc(alert_ts)
+    alert = Alert(
+        fingerprint=hashlib.sha256(f"{ref.case_id}|{alert_ts}".encode()).hexdigest()[:16],
+        name=alert_name,
+        labels={"alertname": alert_name, "service": target_node, "slo_metric": target_metric},
+        annotations={"summary": f"{target_metric} SLO of {target_node} violated"},
+        starts_at=starts_at,
+    )
+    incident = Incident(
+        id=opaque_incident_id(DATASET, ref.case_id),
+        title=f"{alert_name} {target_node}: {target_metric} SLO violated",
+        origin="recorded",
+        alerts=[alert],
+        window=TimeWindow(start=utc(min(all_stamps)), end=utc(max(all_stamps) + BUCKET_SECONDS)),
+        alert_time=starts_at,
+    )
+    return RecordedIncident(
+        dataset=DATASET,
+        case_id=ref.case_id,
+        incident=incident,
+        metrics=metrics,
+        topology=topology,
+        truth=GroundTruth(service=root_node, fault_type=_fault_type(command), fault_label=command or None),
+        source_path=str(issue),
+    )

@@ -1,0 +1,313 @@
+"""Run recorded cases through the real pipeline and collect what scoring and reports need.
+
+Every case goes through ``pipeline.investigate()`` with services from ``factory.build_services``
+and replay sources, exactly like a live incident. The long-lived parts (runbook index with its
+embedding model, catalogue, reasoner) are built once per process and reused for every case.
+
+With ``jobs > 1`` cases run in worker processes; each worker loads its own cases (only references
+and small results cross process boundaries) and takes consecutive cases in small chunks, so the
+per-process caches of the dataset importers (Nezha's minute files) are reused.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import hashlib
+import json
+import multiprocessing
+import queue
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from opsagent.config import Settings
+from opsagent.domain import AutonomyLevel, Investigation, RecordedIncident
+from opsagent.errors import InputError, OpsAgentError
+from opsagent.evals.cases import CaseRef
+from opsagent.evals.discover import load_case
+from opsagent.evals.replay import replay_sources
+from opsagent.evals.scoring import rank_of
+from opsagent.evidence.embeddings import Embedder
+from opsagent.pipeline import Services
+
+# Root causes and evidence lines kept per case for the reports.
+_KEEP_CAUSES = 5
+_KEEP_EVIDENCE = 4
+_KEEP_RANKING = 20
+
+
+@dataclass
+class CaseResult:
+    """One evaluated case: the stable report fields first, then details for the HTML page."""
+
+    dataset: str
+    id: str
+    truth: dict[str, Any]
+    ranking: list[str]
+    rank_of_truth: int | None
+    seconds: float
+    fault_type_correct: bool | None = None
+    predicted_fault_type: str | None = None
+    load_seconds: float = 0.0
+    tokens: dict[str, int] | None = None
+    error: str | None = None
+    summary: str = ""
+    root_causes: list[dict[str, Any]] = field(default_factory=list)
+    evidence: dict[str, int] = field(default_factory=dict)
+    gaps: list[str] = field(default_factory=list)
+    window: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["tokens"] is None:
+            del data["tokens"]
+        if data["error"] is None:
+            del data["error"]
+        return data
+
+
+def eval_settings(settings: Settings) -> Settings:
+    """Evaluation investigates but never acts: the autonomy level is pinned to L1 (assisted)."""
+    return settings.model_copy(update={"autonomy_level": AutonomyLevel.L1})
+
+
+class CachedEmbedder:
+    """An embedder that answers known texts from a table and embeds only the rest.
+
+    Embedding the whole runbook library takes seconds of CPU; every worker process would pay
+    it again. The table is computed once (and kept on disk between runs, keyed by text hash).
+    """
+
+    def __init__(self, inner: Embedder, known: dict[str, list[float]]) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self.known = dict(known)
+        self.used: set[str] = set()
+        self.computed = 0
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        keys = [_text_key(t) for t in texts]
+        missing = [t for t, k in zip(texts, keys, strict=True) if k not in self.known]
+        if missing:
+            for text, vector in zip(missing, self._inner.embed(missing), strict=True):
+                self.known[_text_key(text)] = vector
+            self.computed += len(missing)
+        self.used.update(keys)
+        return [self.known[k] for k in keys]
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def runbook_vectors(settings: Settings) -> dict[str, list[float]]:
+    """The runbook index's embeddings by text hash: indexed once here, from an on-disk cache when
+    the runbooks have not changed, and handed to every worker."""
+    from opsagent.evidence.embeddings import make_embedder
+    from opsagent.evidence.runbook_index import RunbookIndex
+    from opsagent.evidence.runbooks import load_runbooks
+
+    cache = settings.data_dir / "eval" / f"runbook-vectors-{settings.embedding}.json"
+    try:
+        known = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    embedder = CachedEmbedder(make_embedder(settings.embedding), known if isinstance(known, dict) else {})
+    RunbookIndex(load_runbooks(settings.runbooks_dir), embedder).sync()
+    table = {k: embedder.known[k] for k in embedder.used}
+    if embedder.computed:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(table), encoding="utf-8")
+        except OSError:
+            pass  # only a cache: the next run embeds again
+    return table
+
+
+def build_eval_services(
+    settings: Settings, reasoner_name: str, vectors: dict[str, list[float]] | None = None
+) -> Services:
+    """Services without evidence sources (each case adds its replay sources), built once per process.
+
+    The runbook index lives in memory: worker processes must not share one on-disk Chroma store,
+    and an evaluation must not change the user's index.
+    """
+    from opsagent.evidence.embeddings import make_embedder
+    from opsagent.evidence.runbook_index import RunbookIndex
+    from opsagent.evidence.runbooks import load_runbooks
+    from opsagent.factory import build_reasoner, build_services
+
+    settings = eval_settings(settings)
+    embedder = CachedEmbedder(make_embedder(settings.embedding), vectors or {})
+    index = RunbookIndex(load_runbooks(settings.runbooks_dir), embedder)
+    return build_services(settings, [], index=index, reasoner=build_reasoner(settings, reasoner_name))
+
+
+def _truth_json(recording: RecordedIncident) -> dict[str, Any]:
+    truth = recording.truth
+    if truth is None:
+        return {}
+    return {
+        "service": truth.service,
+        "fault_type": truth.fault_type.value if truth.fault_type else None,
+        "fault_label": truth.fault_label,
+    }
+
+
+def _result(recording: RecordedIncident, inv: Investigation, seconds: float, load_s: float) -> CaseResult:
+    truth = recording.truth
+    ranking = list(inv.findings.ranking)
+    predicted = inv.findings.root_causes[0].fault_type.value if inv.findings.root_causes else None
+    fault_ok: bool | None = None
+    if truth is not None and truth.fault_type is not None:
+        fault_ok = predicted == truth.fault_type.value
+    tokens = None
+    if inv.trace.reasoner == "llm" or inv.trace.prompt_tokens or inv.trace.completion_tokens:
+        tokens = {"prompt": inv.trace.prompt_tokens, "completion": inv.trace.completion_tokens}
+    window = recording.incident.window
+    return CaseResult(
+        dataset=recording.dataset,
+        id=recording.case_id,
+        truth=_truth_json(recording),
+        ranking=ranking[:_KEEP_RANKING],
+        rank_of_truth=rank_of(ranking, truth.service) if truth else None,
+        seconds=round(seconds, 4),
+        fault_type_correct=fault_ok,
+        predicted_fault_type=predicted,
+        load_seconds=round(load_s, 4),
+        tokens=tokens,
+        summary=inv.findings.summary,
+        root_causes=[
+            {
+                "service": rc.service,
+                "fault_type": rc.fault_type.value,
+                "confidence": rc.confidence,
+                "evidence": [e.summary for e in rc.evidence[:_KEEP_EVIDENCE]],
+            }
+            for rc in inv.findings.root_causes[:_KEEP_CAUSES]
+        ],
+        evidence=inv.evidence.model_dump(),
+        gaps=[f"{g.source}: {g.reason}" for g in inv.gaps],
+        window={
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "alert": recording.incident.alert_time.isoformat() if recording.incident.alert_time else "",
+        },
+    )
+
+
+def run_case(ref: CaseRef, services: Services) -> CaseResult:
+    """Load and investigate one case. Unusable input raises InputError; anything else the
+    pipeline throws is recorded on the result (a miss), so one bad case does not end a run."""
+    from opsagent.pipeline import investigate
+
+    started = time.perf_counter()
+    try:
+        recording = load_case(ref)
+    except OpsAgentError as exc:
+        # A plain InputError: it crosses process boundaries intact (IncidentFormatError's
+        # two-argument constructor does not survive pickling).
+        raise InputError(str(exc)) from None
+    load_s = time.perf_counter() - started
+    case_services = services.with_sources([*replay_sources(recording), *services.sources])
+    began = time.perf_counter()
+    try:
+        inv = investigate(recording.incident, case_services)
+    except Exception as exc:
+        return CaseResult(
+            dataset=recording.dataset,
+            id=recording.case_id,
+            truth=_truth_json(recording),
+            ranking=[],
+            rank_of_truth=None,
+            seconds=round(time.perf_counter() - began, 4),
+            load_seconds=round(load_s, 4),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return _result(recording, inv, time.perf_counter() - began, load_s)
+
+
+# --- worker processes -------------------------------------------------------------------------
+
+_worker_services: Services | None = None
+_worker_progress: Any = None
+
+
+def _init_worker(
+    settings: Settings, reasoner_name: str, vectors: dict[str, list[float]], progress: Any
+) -> None:
+    global _worker_services, _worker_progress
+    _worker_progress = progress
+    _worker_services = build_eval_services(settings, reasoner_name, vectors)
+
+
+def _run_chunk(refs: list[CaseRef]) -> list[CaseResult]:
+    assert _worker_services is not None, "worker not initialised"
+    out: list[CaseResult] = []
+    for ref in refs:
+        out.append(run_case(ref, _worker_services))
+        if _worker_progress is not None:
+            _worker_progress.put(1)
+    return out
+
+
+def _chunks(refs: Sequence[CaseRef], jobs: int) -> list[list[CaseRef]]:
+    size = max(1, min(6, -(-len(refs) // (jobs * 4))))
+    return [list(refs[i : i + size]) for i in range(0, len(refs), size)]
+
+
+def run_cases(
+    refs: Sequence[CaseRef],
+    settings: Settings,
+    reasoner_name: str,
+    *,
+    jobs: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[CaseResult]:
+    """Results in the order of ``refs``; raises InputError (naming the file) on unusable input."""
+    advance = on_progress or (lambda _n: None)
+    vectors = runbook_vectors(settings)
+    if jobs <= 1 or len(refs) <= 1:
+        services = build_eval_services(settings, reasoner_name, vectors)
+        results = []
+        for ref in refs:
+            results.append(run_case(ref, services))
+            advance(1)
+        return results
+    # Spawned, not forked: the parent may hold threads (progress display) and native libraries.
+    ctx = multiprocessing.get_context("spawn")
+    progress = ctx.Queue()
+    chunks = _chunks(refs, jobs)
+    results_by_chunk: dict[int, list[CaseResult]] = {}
+    with futures.ProcessPoolExecutor(
+        max_workers=min(jobs, len(chunks)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(settings, reasoner_name, vectors, progress),
+    ) as pool:
+        pending = {pool.submit(_run_chunk, chunk): i for i, chunk in enumerate(chunks)}
+        try:
+            while pending:
+                done, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
+                _drain(progress, advance)
+                for future in done:
+                    index = pending.pop(future)
+                    results_by_chunk[index] = future.result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        _drain(progress, advance)
+    return [r for i in range(len(chunks)) for r in results_by_chunk[i]]
+
+
+def _drain(progress: Any, advance: Callable[[int], None]) -> None:
+    while True:
+        try:
+            advance(progress.get_nowait())
+        except queue.Empty:
+            return
+
+
+__all__ = ["CaseResult", "build_eval_services", "run_case", "run_cases"]

@@ -1,0 +1,119 @@
+"""CSV reading for the dataset importers: every problem is an ``IncidentFormatError`` naming the file.
+
+Public datasets arrive as archives that get cut short, re-saved by spreadsheets or half-extracted; a
+row with the wrong number of fields or a cell that is not a number must say which file and line,
+not surface as a ``ValueError`` from deep inside an importer.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+from opsagent.errors import IncidentFormatError
+
+# Spellings of "no value" in the datasets (PetShop writes nothing when a node had no traffic).
+_MISSING = frozenset({"", "nan", "NaN", "NAN", "null", "None", "inf", "-inf"})
+
+
+def to_float(cell: str, path: Path, line_no: int) -> float:
+    """A cell as a float; a missing value is NaN; anything else that is not a number is an error."""
+    if cell in _MISSING:
+        return math.nan
+    try:
+        return float(cell)
+    except ValueError:
+        raise IncidentFormatError(path, f"line {line_no}: {cell[:40]!r} is not a number") from None
+
+
+def rows(
+    path: Path, *, header_rows: int = 1, skip_bad_share: float = 0.0
+) -> tuple[list[list[str]], Iterator[tuple[int, list[str]]]]:
+    """The header rows and an iterator of (line number, row) that checks every row's width.
+
+    A row with fewer or more fields than the first header row is reported as a truncated or
+    malformed file; an empty file or a missing header is reported too. With ``skip_bad_share``
+    (for free-text logs, where an exporter sometimes glues two lines together) malformed rows in
+    the middle are skipped, as long as they are at most that share of the rows; a malformed last
+    row is still an error, because that is what a truncated file looks like.
+    """
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise IncidentFormatError(path, f"cannot read: {exc.strerror or exc}") from None
+    reader = csv.reader(fh)
+    headers: list[list[str]] = []
+    try:
+        for _ in range(header_rows):
+            row = next(reader, None)
+            if row is None:
+                fh.close()
+                raise IncidentFormatError(path, "empty file or missing header")
+            headers.append(row)
+    except csv.Error as exc:
+        fh.close()
+        raise IncidentFormatError(path, f"not valid CSV: {exc}") from None
+    width = len(headers[0])
+
+    def malformed(line_no: int, fields: int) -> IncidentFormatError:
+        return IncidentFormatError(
+            path, f"line {line_no}: {fields} fields, expected {width} (truncated or malformed file)"
+        )
+
+    def body() -> Iterator[tuple[int, list[str]]]:
+        with fh:
+            line_no = header_rows
+            good = 0
+            bad: list[tuple[int, int]] = []
+            last_bad = False
+            try:
+                for row in reader:
+                    line_no = reader.line_num
+                    if not row:
+                        continue
+                    if len(row) != width:
+                        if skip_bad_share <= 0.0:
+                            raise malformed(line_no, len(row))
+                        bad.append((line_no, len(row)))
+                        last_bad = True
+                        continue
+                    last_bad = False
+                    good += 1
+                    yield line_no, row
+            except csv.Error as exc:
+                raise IncidentFormatError(
+                    path, f"line {line_no}: not valid CSV ({exc}); truncated or malformed file"
+                ) from None
+            if last_bad or len(bad) > skip_bad_share * (good + len(bad)):
+                raise malformed(*bad[-1])
+
+    return headers, body()
+
+
+def numeric_table(
+    path: Path, *, time_column: str, skip: tuple[str, ...] = ()
+) -> tuple[list[str], list[float], list[list[float]]]:
+    """A wide CSV with one time column: (column names, timestamps, one value list per column).
+
+    Columns named in ``skip`` are left out (text columns such as a pod name). Rows must have
+    strictly numeric cells otherwise, and at least one row must exist.
+    """
+    headers, body = rows(path)
+    header = headers[0]
+    if time_column not in header:
+        raise IncidentFormatError(path, f"no {time_column!r} column")
+    t_idx = header.index(time_column)
+    keep = [i for i, name in enumerate(header) if i != t_idx and name not in skip]
+    stamps: list[float] = []
+    columns: list[list[float]] = [[] for _ in keep]
+    for line_no, row in body:
+        stamps.append(to_float(row[t_idx], path, line_no))
+        for col, i in zip(columns, keep, strict=True):
+            col.append(to_float(row[i], path, line_no))
+    if not stamps:
+        raise IncidentFormatError(path, "no data rows")
+    if any(math.isnan(t) for t in stamps):
+        raise IncidentFormatError(path, f"a {time_column!r} cell is empty")
+    return [header[i] for i in keep], stamps, columns
