@@ -35,7 +35,7 @@ class Principal(BaseModel):
     role: ApiRole
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -43,7 +43,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
@@ -100,7 +100,7 @@ AdminUser = Annotated[Principal, Depends(require("admin"))]
 
 async def webhook_caller(request: Request, credentials: WebhookCredentials) -> Principal:
     """Alertmanager (the webhook token) or a responder; checked without a thread hop on the hot path."""
-    runtime = get_runtime(request)
+    runtime: Runtime = request.app.state.runtime
     if credentials is None or not credentials.credentials:
         raise AuthError("missing bearer token (Authorization: Bearer <token>)")
     token = credentials.credentials

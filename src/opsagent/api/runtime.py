@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from opsagent.api.metrics import Metrics
 from opsagent.config import Settings
@@ -12,6 +15,7 @@ from opsagent.evidence.base import EvidenceSource
 from opsagent.jobs import JobQueue, Runner, build_queue, build_services
 from opsagent.pipeline import Services
 from opsagent.store import Store, repo
+from opsagent.store.batch import GroupCommitter
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,11 @@ def effective_level(settings: Settings, incident: Incident) -> AutonomyLevel:
         if override is not None and override.rank < level.rank:
             level = override
     return level
+
+
+def _ingest_one(session: Session, item: tuple[Incident, bool]) -> repo.IngestResult:
+    incident, auto = item
+    return repo.ingest_incident(session, incident, auto_investigate=auto)
 
 
 @dataclass
@@ -50,15 +59,20 @@ class Runtime:
         metrics.track_queue(queue.depth)
         return cls(settings=settings, store=store, services=services, queue=queue, metrics=metrics)
 
+    def __post_init__(self) -> None:
+        self.writer: GroupCommitter[tuple[Incident, bool], repo.IngestResult] = GroupCommitter(
+            self.store, _ingest_one
+        )
+
     def close(self) -> None:
+        self.writer.close()
         self.queue.close()
         self.store.close()
 
-    def ingest(self, incident: Incident) -> repo.IngestResult:
-        """Store one delivery's alerts durably, then wake a worker if an investigation was queued."""
+    async def ingest(self, incident: Incident) -> repo.IngestResult:
+        """Store one delivery's alerts durably (group commit), then wake a worker for a new investigation."""
         auto = effective_level(self.settings, incident) is not AutonomyLevel.L0
-        with self.store.session() as s:
-            result = repo.ingest_incident(s, incident, auto_investigate=auto)
+        result = await asyncio.wrap_future(self.writer.submit((incident, auto)))
         if result.investigation_id:
             self.queue.submit([result.investigation_id])
         m = self.metrics

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from opsagent.domain import Alert, Incident, Investigation, TimeWindow
 from opsagent.errors import ConflictError, NotFoundError
-from opsagent.store.base import utcnow
+from opsagent.store.base import UTCDateTime, utcnow
 from opsagent.store.models import (
     AlertRow,
     ChatMessageRow,
@@ -61,6 +61,74 @@ class IngestResult:
     notes: list[str] = field(default_factory=list)
 
 
+class _IngestStatements:
+    """The webhook's statements, built once per dialect: building and compiling a statement per
+    request costs more than executing it."""
+
+    def __init__(self, dialect: str) -> None:
+        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self.insert_incident = (
+            ins(IncidentRow).on_conflict_do_nothing(index_elements=["id"]).returning(IncidentRow.id)
+        )
+        self.insert_alert = (
+            ins(AlertRow)
+            .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
+            .returning(AlertRow.id)
+        )
+        self.resolve_alert = (
+            update(AlertRow)
+            .where(
+                AlertRow.fingerprint == bindparam("b_fingerprint"),
+                AlertRow.starts_at == bindparam("b_starts_at", type_=UTCDateTime),
+                AlertRow.status == "firing",
+            )
+            .values(
+                status="resolved",
+                ends_at=bindparam("b_ends_at", type_=UTCDateTime),
+                resolved_at=bindparam("b_now", type_=UTCDateTime),
+            )
+            .returning(AlertRow.id)
+        )
+        start = bindparam("b_start", type_=UTCDateTime)
+        end = bindparam("b_end", type_=UTCDateTime)
+        self.extend_window = (
+            update(IncidentRow)
+            .where(IncidentRow.id == bindparam("b_id"))
+            .values(
+                window_start=case((IncidentRow.window_start > start, start), else_=IncidentRow.window_start),
+                window_end=case((IncidentRow.window_end < end, end), else_=IncidentRow.window_end),
+                updated_at=bindparam("b_now", type_=UTCDateTime),
+            )
+        )
+        self.reopen = (
+            update(IncidentRow)
+            .where(IncidentRow.id == bindparam("b_id"), IncidentRow.status == "resolved")
+            .values(
+                status="open",
+                episode=IncidentRow.episode + 1,
+                resolved_at=None,
+                updated_at=bindparam("b_now", type_=UTCDateTime),
+            )
+            .returning(IncidentRow.episode)
+        )
+        self.insert_investigation = (
+            ins(InvestigationRow)
+            .on_conflict_do_nothing(index_elements=["trigger_key"])
+            .returning(InvestigationRow.id)
+        )
+
+
+_STATEMENTS: dict[str, _IngestStatements] = {}
+
+
+def _statements(session: Session) -> _IngestStatements:
+    dialect = session.get_bind().dialect.name
+    stmts = _STATEMENTS.get(dialect)
+    if stmts is None:
+        stmts = _STATEMENTS[dialect] = _IngestStatements(dialect)
+    return stmts
+
+
 def ingest_incident(
     session: Session, incident: Incident, *, auto_investigate: bool, now: datetime | None = None
 ) -> IngestResult:
@@ -71,54 +139,59 @@ def ingest_incident(
     resolved incident with a new firing alert is reopened as a new episode.
     """
     now = now or utcnow()
+    st = _statements(session)
+    conn = session.connection()
     result = IngestResult(incident_id=incident.id)
     firing = [a for a in incident.alerts if a.status == "firing"]
-    inserted = session.execute(
-        _insert(session, IncidentRow)
-        .values(
-            id=incident.id,
-            title=incident.title[:500],
-            origin=incident.origin,
-            group_key=incident.group_key,
-            status="open" if firing else "resolved",
-            service=(incident.services[0] if incident.services else None),
-            namespace=incident.namespace,
-            question=incident.question,
-            window_start=incident.window.start,
-            window_end=incident.window.end,
-            alert_time=incident.alert_time,
-            episode=1,
-            created_at=now,
-            updated_at=now,
-            resolved_at=None if firing else now,
-        )
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(IncidentRow.id)
+    inserted = conn.execute(
+        st.insert_incident,
+        {
+            "id": incident.id,
+            "title": incident.title[:500],
+            "origin": incident.origin,
+            "group_key": incident.group_key,
+            "status": "open" if firing else "resolved",
+            "service": incident.services[0] if incident.services else None,
+            "namespace": incident.namespace,
+            "question": incident.question,
+            "window_start": incident.window.start,
+            "window_end": incident.window.end,
+            "alert_time": incident.alert_time,
+            "episode": 1,
+            "created_at": now,
+            "updated_at": now,
+            "resolved_at": None if firing else now,
+        },
     ).first()
     result.created = inserted is not None
 
     for alert in incident.alerts:
-        _ingest_alert(session, incident.id, alert, now, result)
+        _ingest_alert(conn, st, incident.id, alert, now, result)
 
-    if not result.created:
-        if result.new_alerts:
-            _extend_window(session, incident, now)
-        if firing and result.new_alerts:
-            reopened = session.execute(
-                update(IncidentRow)
-                .where(IncidentRow.id == incident.id, IncidentRow.status == "resolved")
-                .values(status="open", episode=IncidentRow.episode + 1, resolved_at=None, updated_at=now)
-                .returning(IncidentRow.id)
-            ).first()
-            result.reopened = reopened is not None
+    episode = 1
+    if not result.created and result.new_alerts:
+        conn.execute(
+            st.extend_window,
+            {
+                "b_id": incident.id,
+                "b_start": incident.window.start,
+                "b_end": incident.window.end,
+                "b_now": now,
+            },
+        )
+        if firing:
+            reopened = conn.execute(st.reopen, {"b_id": incident.id, "b_now": now}).first()
+            if reopened is not None:
+                result.reopened = True
+                episode = reopened[0]
     if result.resolved and not result.created:
-        still_firing = session.scalar(
+        still_firing = conn.scalar(
             select(func.count())
             .select_from(AlertRow)
             .where(AlertRow.incident_id == incident.id, AlertRow.status == "firing")
         )
         if not still_firing:
-            session.execute(
+            conn.execute(
                 update(IncidentRow)
                 .where(IncidentRow.id == incident.id, IncidentRow.status == "open")
                 .values(status="resolved", resolved_at=now, updated_at=now)
@@ -126,65 +199,67 @@ def ingest_incident(
 
     starts_episode = (result.created and bool(firing)) or result.reopened
     if auto_investigate and starts_episode:
-        episode = session.scalar(select(IncidentRow.episode).where(IncidentRow.id == incident.id)) or 1
-        result.investigation_id = create_investigation(
-            session, incident.id, trigger="alert", trigger_key=f"auto:{incident.id}:{episode}", now=now
-        )
+        inv_id = new_id()
+        row = conn.execute(
+            st.insert_investigation,
+            {
+                "id": inv_id,
+                "incident_id": incident.id,
+                "trigger": "alert",
+                "trigger_key": f"auto:{incident.id}:{episode}",
+                "requested_by": None,
+                "status": "queued",
+                "attempts": 0,
+                "created_at": now,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+            },
+        ).first()
+        result.investigation_id = inv_id if row is not None else None
     return result
 
 
 def _ingest_alert(
-    session: Session, incident_id: str, alert: Alert, now: datetime, result: IngestResult
+    conn: Connection,
+    st: _IngestStatements,
+    incident_id: str,
+    alert: Alert,
+    now: datetime,
+    result: IngestResult,
 ) -> None:
     if alert.status == "resolved":
-        updated = session.execute(
-            update(AlertRow)
-            .where(
-                AlertRow.fingerprint == alert.fingerprint,
-                AlertRow.starts_at == alert.starts_at,
-                AlertRow.status == "firing",
-            )
-            .values(status="resolved", ends_at=alert.ends_at, resolved_at=now)
-            .returning(AlertRow.id)
+        updated = conn.execute(
+            st.resolve_alert,
+            {
+                "b_fingerprint": alert.fingerprint,
+                "b_starts_at": alert.starts_at,
+                "b_ends_at": alert.ends_at,
+                "b_now": now,
+            },
         ).first()
         if updated is not None:
             result.resolved += 1
             return
-    row = session.execute(
-        _insert(session, AlertRow)
-        .values(
-            incident_id=incident_id,
-            fingerprint=alert.fingerprint,
-            starts_at=alert.starts_at,
-            ends_at=alert.ends_at,
-            name=alert.name[:255],
-            status=alert.status,
-            labels=alert.labels,
-            annotations=alert.annotations,
-            generator_url=alert.generator_url,
-            received_at=now,
-            resolved_at=now if alert.status == "resolved" else None,
-        )
-        .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
-        .returning(AlertRow.id)
+    row = conn.execute(
+        st.insert_alert,
+        {
+            "incident_id": incident_id,
+            "fingerprint": alert.fingerprint,
+            "starts_at": alert.starts_at,
+            "ends_at": alert.ends_at,
+            "name": alert.name[:255],
+            "status": alert.status,
+            "labels": alert.labels,
+            "annotations": alert.annotations,
+            "generator_url": alert.generator_url,
+            "received_at": now,
+            "resolved_at": now if alert.status == "resolved" else None,
+        },
     ).first()
     if row is None:
         result.duplicates += 1
     else:
         result.new_alerts += 1
-
-
-def _extend_window(session: Session, incident: Incident, now: datetime) -> None:
-    start, end = incident.window.start, incident.window.end
-    session.execute(
-        update(IncidentRow)
-        .where(IncidentRow.id == incident.id)
-        .values(
-            window_start=case((IncidentRow.window_start > start, start), else_=IncidentRow.window_start),
-            window_end=case((IncidentRow.window_end < end, end), else_=IncidentRow.window_end),
-            updated_at=now,
-        )
-    )
 
 
 def store_question_incident(session: Session, incident: Incident) -> None:

@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from starlette.concurrency import run_in_threadpool
 
 from opsagent.api.deps import RuntimeDep, WebhookCaller
 from opsagent.api.errors import ERROR_SCHEMA
@@ -69,7 +68,7 @@ async def alertmanager_webhook(
     caller: WebhookCaller,
 ) -> AlertsAccepted:
     incident = incident_from_alertmanager(payload)
-    result = await run_in_threadpool(runtime.ingest, incident)
+    result = await runtime.ingest(incident)
     return AlertsAccepted(
         incident_ids=[result.incident_id],
         investigation_ids=[result.investigation_id] if result.investigation_id else [],
