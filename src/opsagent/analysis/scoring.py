@@ -126,17 +126,16 @@ class Baseline:
 
 def robust_baseline(normal: FloatArray, family: str, normalise: bool = True) -> Baseline:
     """(median, scale) of the normal period, the scale floored as documented above."""
-    median = float(np.median(normal))
-    q75, q25 = np.percentile(normal, [75, 25])
-    iqr_sd = float(q75 - q25) / IQR_TO_SD
+    q25, median, q75, q95 = (float(q) for q in np.percentile(normal, [25, 50, 75, 95]))
+    iqr_sd = (q75 - q25) / IQR_TO_SD
     if not normalise:
-        return Baseline(median, max(float(q75 - q25), EPSILON_SCALE))
+        return Baseline(median, max(q75 - q25, EPSILON_SCALE))
     floor = max(RELATIVE_FLOOR * abs(median), UNIT_FLOOR.get(family, EPSILON_SCALE))
     # Upper-tail scale: for Gaussian noise (q95 - median) / 1.645 is one sd again, so it changes
     # nothing; for a spiky series that is flat most of the time (low-traffic latency percentiles
     # jumping to a timeout now and then) it is the spikes' height, so a spike like the normal
     # period's own is not scored as thousands of sd.
-    tail = (float(np.percentile(normal, 95)) - median) / TAIL_TO_SD if normal.size >= TAIL_MIN_POINTS else 0.0
+    tail = (q95 - median) / TAIL_TO_SD if normal.size >= TAIL_MIN_POINTS else 0.0
     return Baseline(median, max(iqr_sd, floor, tail))
 
 
