@@ -49,6 +49,9 @@ class Target:
     replicasets: list[dict[str, Any]] = field(default_factory=list)
     # Gauges on /metrics, as full sample lines without the value -> value.
     gauges: dict[str, float] = field(default_factory=dict)
+    # Counters on /metrics: sample -> increase per scrape.
+    counters: dict[str, float] = field(default_factory=dict)
+    counter_values: dict[str, float] = field(default_factory=dict)
     # Called with each automation/k8s write before it is answered (e.g. to flip a kill switch).
     on_write: Callable[[Call], None] | None = None
     hook_status: int = 200
@@ -162,6 +165,9 @@ def _handler(target: Target) -> type[BaseHTTPRequestHandler]:
                 with target.lock:
                     target.requests_counter += 100
                     lines = [f"{k} {v}" for k, v in target.gauges.items()]
+                    for name, step in target.counters.items():
+                        target.counter_values[name] = target.counter_values.get(name, 0.0) + step
+                        lines.append(f"{name} {target.counter_values[name]}")
                     lines.append(f"demo_requests_total {target.requests_counter}")
                 self._send(200, "\n".join(lines) + "\n", "text/plain; version=0.0.4")
                 return

@@ -2,16 +2,16 @@
 
 from datetime import UTC, datetime, timedelta
 
-from opsagent.autonomy.approvals import ActionStatus, InMemoryActionStore
+from opsagent.autonomy.approvals import ActionRequest, ActionStatus, InMemoryActionStore
 from opsagent.autonomy.audit import InMemoryAuditLog, verify_chain
 from opsagent.autonomy.killswitch import InMemoryKillSwitch, switch
 from opsagent.autonomy.runner import proposal
 from opsagent.config import PolicyRule
-from opsagent.domain import AutonomyLevel
+from opsagent.domain import ActionTarget, AutonomyLevel
 from opsagent.errors import StoreError
 
 from .conftest import Target, add_deployment
-from .helpers import make_runner, policy
+from .helpers import CATALOG, make_runner, policy
 
 L = AutonomyLevel
 KILL = {"cluster": "orders-db", "database": "orders", "idle_seconds": 600}
@@ -96,8 +96,22 @@ def test_blast_radius_cap_holds(target: Target):
     add_deployment(target, "cart")
     runner2, _, _ = make_runner(target, L.L5, policy(max_concurrent_services=2), store=store)
     for svc in ("payment", "catalog"):
-        busy = runner2.handle("inc-0", proposal("collect-diagnostics", svc, {"service": svc}), 0.9)
-        store.save(busy.model_copy(update={"status": ActionStatus.RUNNING, "started_at": datetime.now(UTC)}))
+        # Another incident's changes, still running (e.g. waiting for their verification).
+        busy = CATALOG.propose("kill-idle-db-connections", ActionTarget(service=svc), KILL)
+        store.add(
+            ActionRequest(
+                id=f"busy-{svc}",
+                incident_id="inc-0",
+                action=busy,
+                confidence=0.9,
+                level=L.L5,
+                status=ActionStatus.RUNNING,
+                reason="",
+                automatic=True,
+                created_at=datetime.now(UTC),
+                started_at=datetime.now(UTC),
+            )
+        )
     req2 = runner2.handle("inc-1", restart("cart"), 0.9)
     assert req2.status is ActionStatus.PENDING and "services are being acted on" in req2.reason
     assert target.ran() == []

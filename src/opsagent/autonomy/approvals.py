@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from opsagent.autonomy.audit import AuditEntry, AuditLog
 from opsagent.autonomy.policy import ActionRecord, History
-from opsagent.domain import AutonomyLevel, ProposedAction
+from opsagent.domain import AutonomyLevel, ProposedAction, Risk
 from opsagent.errors import ConflictError, InputError, NotFoundError
 
 
@@ -148,7 +148,8 @@ def history_from(store: ActionStore, now: datetime, window_seconds: float) -> Hi
             automatic=r.automatic,
         )
         for r in store.started_since(now - timedelta(seconds=window_seconds))
-        if r.status in STARTED
+        # Read-only diagnostics change nothing: they use up no rate limit and make no target busy.
+        if r.status in STARTED and r.action.risk is not Risk.READ
     ]
     return History(now=now, actions=tuple(records))
 
