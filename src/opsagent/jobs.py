@@ -91,7 +91,7 @@ class Runner:
         )
         beat.start()
         try:
-            with self.store.session() as s:
+            with self.store.read() as s:
                 incident = repo.load_incident(s, repo.get_investigation_row(s, inv_id).incident_id)
             result = investigate(incident, self.services)
         except Exception as exc:
@@ -227,7 +227,7 @@ class LocalQueue:
             self.runner.run(inv_id, worker=worker, claimed=True)
 
     def depth(self) -> int:
-        with self.store.session() as s:
+        with self.store.read() as s:
             return repo.queued_count(s)
 
     def healthy(self) -> bool:
@@ -290,7 +290,7 @@ class RedisQueue:
                     self._failed.add(inv_id)
 
     def depth(self) -> int:
-        with self.store.session() as s:
+        with self.store.read() as s:
             return repo.queued_count(s)
 
     def healthy(self) -> bool:

@@ -56,6 +56,14 @@ def get_db(runtime: RuntimeDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def get_read_db(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.store.read() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_db)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 WebhookCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(webhook_bearer)]
 
@@ -65,7 +73,7 @@ def authenticate(runtime: Runtime, token: str) -> Principal | None:
     for configured in runtime.settings.api_tokens:
         if hmac.compare_digest(configured.token.get_secret_value().encode(), token.encode()):
             return Principal(name=configured.name, role=configured.role)
-    with runtime.store.session() as s:
+    with runtime.store.read() as s:
         user = repo.user_for_token(s, token)
         if user is None or user.role not in ROLE_RANK:
             return None

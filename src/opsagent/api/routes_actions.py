@@ -172,3 +172,16 @@ def incident_audit(session: Session, incident_id: str) -> list[IncidentAuditEntr
             )
         )
     return out
+
+
+def audit_markdown(session: Session, incident_id: str) -> str:
+    """The incident's autonomy audit trail as a Markdown section for the report ("" when empty)."""
+    entries = incident_audit(session, incident_id)
+    if not entries:
+        return ""
+    lines = ["## Audit log (actions)", "", "| time (UTC) | actor | event | detail |", "|---|---|---|---|"]
+    lines += [
+        f"| {e.at:%Y-%m-%d %H:%M:%S} | {e.actor} | {e.event} | {e.detail.replace('|', '/')} |"
+        for e in entries
+    ]
+    return "\n".join(lines) + "\n"

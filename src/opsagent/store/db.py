@@ -45,13 +45,19 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: two deferred transactions that both later write
-        # would otherwise deadlock and one would fail with "database is locked".
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers BEGIN IMMEDIATE, taking the write lock up front: two deferred transactions that both
+        # later write would deadlock and one would fail with "database is locked". Readers BEGIN
+        # deferred and, with WAL, never wait for a writer.
+        if conn.get_execution_options().get("opsagent_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
 
 
 class Store:
-    """One engine per process. ``session()`` is a unit of work: committed on success, rolled back on error."""
+    """One engine per process. ``session()`` is a unit of work that may write: committed on success,
+    rolled back on error; on SQLite it holds this process's write lock, so don't nest it. ``read()``
+    is for reads only."""
 
     def __init__(self, settings: Settings) -> None:
         url = _normalise_url(settings.effective_database_url)
@@ -79,7 +85,10 @@ class Store:
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise StoreError(f"cannot open the database: {type(exc).__name__}") from exc
         self.dialect = self.engine.dialect.name
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(
+            self.engine.execution_options(opsagent_write=True), expire_on_commit=False
+        )
+        self._readers = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer; serialising in-process writers avoids busy-waiting on its file lock.
         self.write_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
 
@@ -103,6 +112,19 @@ class Store:
             if lock is not None:
                 lock.release()
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work: it neither takes nor waits for the write lock."""
+        try:
+            with self._readers() as session:
+                try:
+                    yield session
+                finally:
+                    session.rollback()
+        except SQLAlchemyError as exc:
+            log.warning("database error: %s", exc)
+            raise StoreError(f"database error ({type(exc).__name__})") from exc
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision (safe to call from several processes at once)."""
         from alembic import command
@@ -112,7 +134,7 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         try:
-            with self.engine.begin() as conn:
+            with self.engine.execution_options(opsagent_write=True).begin() as conn:
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 config.attributes["connection"] = conn

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from opsagent.api.deps import Principal, ResponderUser, RuntimeDep, SessionDep
+from opsagent.api.deps import Principal, ReadSessionDep, ResponderUser, RuntimeDep
 from opsagent.api.errors import ERROR_SCHEMA
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import ChatAnswer, ChatEventOut, ChatMessageOut, ChatRequest, ConversationOut
@@ -66,7 +66,7 @@ def _events(runtime: Runtime, turn: _Turn) -> Iterator[ChatEvent]:
     inv = turn.investigation
     if turn.incident_id is not None and inv is None:
         # The incident has no finished investigation yet: run one now and keep it.
-        with runtime.store.session() as s:
+        with runtime.store.read() as s:
             incident = repo.load_incident(s, turn.incident_id)
         inv = investigate(incident, runtime.services)
         with runtime.store.session() as s:
@@ -163,7 +163,7 @@ async def chat(body: ChatRequest, runtime: RuntimeDep, user: ResponderUser) -> R
 )
 def get_conversation(
     conversation_id: Annotated[str, Path(min_length=1, max_length=64)],
-    session: SessionDep,
+    session: ReadSessionDep,
     user: ResponderUser,
 ) -> ConversationOut:
     conv = session.get(ConversationRow, conversation_id)

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from opsagent.api.deps import ResponderUser, RuntimeDep, SessionDep, ViewerUser
+from opsagent.api.deps import ReadSessionDep, ResponderUser, RuntimeDep, ViewerUser
 from opsagent.api.errors import ERROR_SCHEMA
 from opsagent.api.report_html import to_html
-from opsagent.api.routes_actions import incident_audit
+from opsagent.api.routes_actions import audit_markdown, incident_audit
 from opsagent.api.schemas import (
     AlertOut,
     AuditEntry,
@@ -41,7 +41,7 @@ def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
     responses=_err(401, 403, 422),
 )
 def list_incidents(
-    session: SessionDep,
+    session: ReadSessionDep,
     user: ViewerUser,
     status: Literal["open", "resolved"] | None = None,
     service: Annotated[str | None, Query(max_length=255)] = None,
@@ -89,7 +89,7 @@ def _audit(alerts: list[AlertRow], investigations: list[InvestigationRow]) -> li
     summary="An incident: alerts, evidence summary, findings, actions, audit trail",
     responses=_err(401, 403, 404),
 )
-def get_incident(incident_id: IncidentId, session: SessionDep, user: ViewerUser) -> IncidentDetail:
+def get_incident(incident_id: IncidentId, session: ReadSessionDep, user: ViewerUser) -> IncidentDetail:
     row = repo.get_incident_row(session, incident_id)
     alerts = repo.alerts_of(session, incident_id)
     investigations = repo.investigations_of(session, incident_id)
@@ -125,16 +125,18 @@ def get_incident(incident_id: IncidentId, session: SessionDep, user: ViewerUser)
 )
 def get_report(
     incident_id: IncidentId,
-    session: SessionDep,
+    session: ReadSessionDep,
     user: ViewerUser,
     format: Literal["markdown", "html", "json"] = "markdown",
 ) -> Response:
     inv = repo.require_result(session, incident_id)
     if format == "json":
-        return JSONResponse(to_json(inv))
+        trail = [e.model_dump(mode="json") for e in incident_audit(session, incident_id)]
+        return JSONResponse({**to_json(inv), "audit": trail})
     if format == "html":
         return HTMLResponse(to_html(inv))
-    return PlainTextResponse(to_markdown(inv), media_type="text/markdown; charset=utf-8")
+    markdown = to_markdown(inv) + audit_markdown(session, incident_id)
+    return PlainTextResponse(markdown, media_type="text/markdown; charset=utf-8")
 
 
 @router.post(
@@ -164,6 +166,8 @@ def investigate_incident(
     responses=_err(401, 403, 404),
 )
 def get_investigation(
-    investigation_id: Annotated[str, Path(min_length=1, max_length=64)], session: SessionDep, user: ViewerUser
+    investigation_id: Annotated[str, Path(min_length=1, max_length=64)],
+    session: ReadSessionDep,
+    user: ViewerUser,
 ) -> InvestigationOut:
     return InvestigationOut.of(repo.get_investigation_row(session, investigation_id))

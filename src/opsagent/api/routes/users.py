@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from opsagent.api.deps import AdminUser, CurrentUser, SessionDep
+from opsagent.api.deps import AdminUser, CurrentUser, ReadSessionDep, SessionDep
 from opsagent.api.errors import ERROR_SCHEMA
 from opsagent.api.schemas import Me, TokenIssued, UserCreate, UserOut
 from opsagent.store import repo
@@ -24,7 +24,7 @@ def me(user: CurrentUser) -> Me:
 
 
 @router.get("/users", response_model=list[UserOut], summary="Users issued through the API", responses=_ERRS)
-def list_users(session: SessionDep, admin: AdminUser) -> list[UserOut]:
+def list_users(session: ReadSessionDep, admin: AdminUser) -> list[UserOut]:
     return [
         UserOut(name=u.name, role=u.role, disabled=u.disabled, created_at=u.created_at)
         for u in repo.list_users(session)
