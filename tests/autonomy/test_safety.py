@@ -124,7 +124,8 @@ def test_kill_switch_stops_automatic_actions_mid_incident(target: Target):
     audit = InMemoryAuditLog()
     # Someone hits the kill switch while the first action is running.
     target.on_write = lambda call: switch(kill, audit, on=True, actor="alice", reason="runaway")
-    runner, _, _ = make_runner(target, L.L5, policy(max_concurrent_services=5), kill=kill, audit=audit)
+    # L3: both are low-risk, listed by a runbook, covered by a rule; only the switch differs.
+    runner, _, _ = make_runner(target, L.L3, policy(max_concurrent_services=5), kill=kill, audit=audit)
     first = runner.handle("inc-1", proposal("kill-idle-db-connections", "orders", KILL, runbook_id="rb"), 0.9)
     second = runner.handle("inc-1", restart("cart"), 0.9)
     third = runner.handle("inc-1", proposal("collect-diagnostics", "cart", {"service": "cart"}), 0.9)
@@ -229,3 +230,11 @@ def test_tampering_with_the_audit_log_is_detectable(target: Target):
     forged[0] = forged[0].model_copy(update={"actor": "mallory"})
     assert not verify_chain(forged)
     assert not verify_chain(entries[1:])
+
+
+def test_without_a_verifier_l4_changes_that_declare_a_check_wait_for_approval(target: Target):
+    add_deployment(target, "orders")
+    runner, _, _ = make_runner(target, L.L4)  # no verifier configured
+    req = runner.handle("inc-1", restart(), 0.9)
+    assert req.status is ActionStatus.PENDING and "no Prometheus" in req.reason
+    assert target.ran() == []

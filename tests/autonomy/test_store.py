@@ -92,7 +92,7 @@ def test_runner_on_sql_kill_switch_mid_incident_and_approvals(db_settings, store
     target.on_write = lambda call: switch(SqlKillSwitch(api), SqlAuditLog(api), on=True, actor="alice")
     try:
         runner, approvals, _ = make_runner(
-            target, AutonomyLevel.L5, policy(max_concurrent_services=5), store=actions, audit=audit, kill=kill
+            target, AutonomyLevel.L3, policy(max_concurrent_services=5), store=actions, audit=audit, kill=kill
         )
         kill_idle = {"cluster": "orders-db", "database": "orders", "idle_seconds": 600}
         first = runner.handle(

@@ -177,6 +177,21 @@ class ActionRunner:
         except ActionValidationError as exc:
             return self._deny(incident_id, action, confidence, f"rejected proposal from {source}: {exc}")
         decision, version = self._decide(action, confidence)
+        spec = self.catalog.get(action.action_id)
+        if (
+            decision.verify_after
+            and not decision.dry_run
+            and spec.verify is not None
+            and self._verifier is None
+        ):
+            # L4/L5 promise a check afterwards; without Prometheus that promise cannot be kept.
+            decision = decision.model_copy(
+                update={
+                    "outcome": DecisionOutcome.AWAIT_APPROVAL,
+                    "verify_after": False,
+                    "reason": f"{decision.reason}; no Prometheus to verify it, so it needs approval",
+                }
+            )
         status = {
             DecisionOutcome.EXECUTE: ActionStatus.DRY_RUN if decision.dry_run else ActionStatus.RUNNING,
             DecisionOutcome.AWAIT_APPROVAL: ActionStatus.PENDING,
