@@ -110,6 +110,26 @@ def fresh_pg(pg_url: str) -> Iterator[str]:
     yield pg_url
 
 
+def clean_rq(conn: Any, name: str) -> None:
+    """Delete what rq stored for queue ``name`` and its workers (all named after it), nothing else."""
+    keys = set(conn.scan_iter(match=f"*{name}*", count=1000))
+    for key in conn.scan_iter(match="rq:job:*", count=1000):
+        with contextlib.suppress(Exception):
+            if conn.hget(key, "origin") == name.encode():
+                keys.add(key)
+    for key in conn.scan_iter(match="rq:execution:*", count=1000):
+        with contextlib.suppress(Exception):
+            if name.encode() in (conn.hget(key, "worker_name") or b""):
+                keys.add(key)
+                keys.add(b"rq:executions:" + conn.hget(key, "job_id"))
+    if keys:
+        conn.delete(*keys)
+    for registry in ("rq:queues", "rq:workers"):
+        mine = [m for m in conn.smembers(registry) if name.encode() in m]
+        if mine:
+            conn.srem(registry, *mine)
+
+
 @pytest.fixture
 def redis_queue() -> Iterator[tuple[str, str]]:
     """(redis URL, queue name): a queue of our own; every key naming it is deleted afterwards."""
@@ -125,14 +145,7 @@ def redis_queue() -> Iterator[tuple[str, str]]:
     try:
         yield url, name
     finally:
-        keys = list(conn.scan_iter(match=f"*{name}*", count=1000))
-        # rq's job hashes are keyed by job id; ours say which queue they belonged to.
-        for key in conn.scan_iter(match="rq:job:*", count=1000):
-            with contextlib.suppress(redis.RedisError):
-                if conn.type(key) == b"hash" and conn.hget(key, "origin") == name.encode():
-                    keys.append(key)
-        if keys:
-            conn.delete(*keys)
+        clean_rq(conn, name)
         conn.close()
 
 
