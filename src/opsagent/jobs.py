@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import redis
 from rq import Queue, SimpleWorker
@@ -34,6 +34,9 @@ from opsagent.errors import OpsAgentError, StoreError
 from opsagent.evidence.base import EvidenceSource
 from opsagent.pipeline import Services, investigate
 from opsagent.store import Store, repo
+
+if TYPE_CHECKING:
+    from opsagent.autonomy.runner import ActionRunner
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class Runner:
         self.services = services
         self.settings = services.settings
         self.on_finished = on_finished
+        self._actions: ActionRunner | None = None
 
     def run(self, inv_id: str, *, worker: str, claimed: bool = False) -> str:
         """Run ``inv_id`` unless someone else has it; returns the outcome."""
@@ -114,8 +118,24 @@ class Runner:
         with self.store.session() as s:
             stored = repo.finish_investigation(s, inv_id, result, worker=worker)
         outcome = "done" if stored else "skipped"
+        if stored:
+            self._act(result)
         self._notify(outcome, time.perf_counter() - started, result if stored else None)
         return outcome
+
+    def _act(self, result: Investigation) -> None:
+        """Hand the investigation's proposed actions to the autonomy runner (run, queue for approval, audit)."""
+        if not result.findings.actions:
+            return
+        from opsagent.store.actions import build_action_runner
+
+        try:
+            if self._actions is None:
+                self._actions = build_action_runner(self.settings, self.store, self.services.catalog)
+            self._actions.process(result)
+        except OpsAgentError as exc:
+            # The findings are stored; a failing action step must not fail the investigation job.
+            log.warning("actions for incident %s: %s", result.incident.id, exc)
 
     def _heartbeat(self, inv_id: str, worker: str, stop: threading.Event) -> None:
         lease = self.settings.job_lease_seconds
