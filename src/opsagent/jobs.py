@@ -49,14 +49,10 @@ def worker_name(kind: str) -> str:
 
 
 def default_sources(settings: Settings) -> list[EvidenceSource]:
-    """The live evidence sources (Prometheus, logs) configured in ``settings``."""
-    from opsagent import factory
+    """The live evidence sources (Prometheus, Loki, log files) configured in ``settings``."""
+    from opsagent.factory import live_sources
 
-    live = getattr(factory, "live_sources", None)
-    if live is None:  # until factory.live_sources lands, only the runbook source (added by build_services)
-        return []
-    sources: list[EvidenceSource] = live(settings)
-    return sources
+    return live_sources(settings)
 
 
 def build_services(settings: Settings, sources: list[EvidenceSource] | None) -> Services:
