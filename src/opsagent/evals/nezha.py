@@ -28,9 +28,12 @@ import json
 import math
 import re
 import sys
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -57,8 +60,10 @@ LOOKBACK = timedelta(minutes=30)
 LOOKAHEAD = timedelta(minutes=10)
 # The window ends this long before the next injection.
 NEXT_FAULT_MARGIN = timedelta(seconds=1)
-# Parsed minute files kept per process (each Online Boutique trace file is ~25k spans).
-_FILE_CACHE = 24
+# Parsed minute files are kept per process up to this many records (spans or log lines): about
+# 1 kB each in memory, and enough for the files of one window (an Online Boutique trace file
+# holds ~25k spans, a window overlaps up to ~15 files).
+_CACHE_RECORDS = 360_000
 
 FAULT_TYPES: dict[str, FaultType] = {
     "cpu_contention": FaultType.CPU,
@@ -229,7 +234,35 @@ def _minute_files(folder: Path, suffix: str, start: float, end: float) -> list[P
 _intern = sys.intern
 
 
-@functools.lru_cache(maxsize=_FILE_CACHE)
+class _RecordCache:
+    """Least-recently-used parsed files, bounded by the number of records they hold."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._items: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self._size = 0
+
+    def get(self, key: str, parse: Callable[[str], tuple[Any, ...]]) -> tuple[Any, ...]:
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+            return hit
+        value = parse(key)
+        self._items[key] = value
+        self._size += len(value)
+        while self._size > self._budget and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self._size -= len(old)
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._size = 0
+
+
+_cache = _RecordCache(_CACHE_RECORDS)
+
+
 def _trace_file(path_text: str) -> tuple[Span, ...]:
     path = Path(path_text)
     headers, body = rows(path)
@@ -288,7 +321,6 @@ def _message_and_level(raw: str) -> tuple[str, str]:
     return text, {"warning": "warn", "severe": "error", "critical": "fatal"}.get(level, level)
 
 
-@functools.lru_cache(maxsize=_FILE_CACHE)
 def _log_file(path_text: str) -> tuple[LogRecord, ...]:
     path = Path(path_text)
     headers, body = rows(path, skip_bad_share=0.01)
@@ -376,13 +408,13 @@ def load(ref: CaseRef) -> RecordedIncident:
     spans = [
         s
         for path in _minute_files(day.path / "trace", "_trace.csv", start, end)
-        for s in _trace_file(str(path))
+        for s in _cache.get(str(path), _trace_file)
         if start <= s.start <= end
     ]
     logs = [
         r
         for path in _minute_files(day.path / "log", "_log.csv", start, end)
-        for r in _log_file(str(path))
+        for r in _cache.get(str(path), _log_file)
         if start <= r.timestamp <= end
     ]
     logs.sort(key=lambda r: r.timestamp)

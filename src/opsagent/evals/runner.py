@@ -15,10 +15,12 @@ import concurrent.futures as futures
 import hashlib
 import json
 import multiprocessing
+import os
 import queue
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opsagent.config import Settings
@@ -76,7 +78,7 @@ class CachedEmbedder:
     """An embedder that answers known texts from a table and embeds only the rest.
 
     Embedding the whole runbook library takes seconds of CPU; every worker process would pay
-    it again. The table is computed once (and kept on disk between runs, keyed by text hash).
+    it again: the table is kept on disk between runs, keyed by text hash.
     """
 
     def __init__(self, inner: Embedder, known: dict[str, list[float]]) -> None:
@@ -101,37 +103,35 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def runbook_vectors(settings: Settings) -> dict[str, list[float]]:
-    """The runbook index's embeddings by text hash: indexed once here, from an on-disk cache when
-    the runbooks have not changed, and handed to every worker."""
-    from opsagent.evidence.embeddings import make_embedder
-    from opsagent.evidence.runbook_index import RunbookIndex
-    from opsagent.evidence.runbooks import load_runbooks
+def _vector_cache(settings: Settings) -> Path:
+    return settings.data_dir / "eval" / f"runbook-vectors-{settings.embedding}.json"
 
-    cache = settings.data_dir / "eval" / f"runbook-vectors-{settings.embedding}.json"
+
+def _read_vectors(path: Path) -> dict[str, list[float]]:
     try:
-        known = json.loads(cache.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        known = {}
-    embedder = CachedEmbedder(make_embedder(settings.embedding), known if isinstance(known, dict) else {})
-    RunbookIndex(load_runbooks(settings.runbooks_dir), embedder).sync()
-    table = {k: embedder.known[k] for k in embedder.used}
-    if embedder.computed:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(table), encoding="utf-8")
-        except OSError:
-            pass  # only a cache: the next run embeds again
-    return table
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def build_eval_services(
-    settings: Settings, reasoner_name: str, vectors: dict[str, list[float]] | None = None
-) -> Services:
+def _write_vectors(path: Path, table: dict[str, list[float]]) -> None:
+    # Written whole and renamed into place: worker processes may finish embedding at once.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(table), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # only a cache: the next run embeds again
+
+
+def build_eval_services(settings: Settings, reasoner_name: str) -> Services:
     """Services without evidence sources (each case adds its replay sources), built once per process.
 
     The runbook index lives in memory: worker processes must not share one on-disk Chroma store,
-    and an evaluation must not change the user's index.
+    and an evaluation must not change the user's index. Runbook embeddings come from a cache
+    on disk (keyed by text hash) when the runbooks have not changed since the last run.
     """
     from opsagent.evidence.embeddings import make_embedder
     from opsagent.evidence.runbook_index import RunbookIndex
@@ -139,9 +139,13 @@ def build_eval_services(
     from opsagent.factory import build_reasoner, build_services
 
     settings = eval_settings(settings)
-    embedder = CachedEmbedder(make_embedder(settings.embedding), vectors or {})
+    cache = _vector_cache(settings)
+    embedder = CachedEmbedder(make_embedder(settings.embedding), _read_vectors(cache))
     index = RunbookIndex(load_runbooks(settings.runbooks_dir), embedder)
-    return build_services(settings, [], index=index, reasoner=build_reasoner(settings, reasoner_name))
+    services = build_services(settings, [], index=index, reasoner=build_reasoner(settings, reasoner_name))
+    if embedder.computed:
+        _write_vectors(cache, {k: embedder.known[k] for k in embedder.used})
+    return services
 
 
 def _truth_json(recording: RecordedIncident) -> dict[str, Any]:
@@ -234,12 +238,10 @@ _worker_services: Services | None = None
 _worker_progress: Any = None
 
 
-def _init_worker(
-    settings: Settings, reasoner_name: str, vectors: dict[str, list[float]], progress: Any
-) -> None:
+def _init_worker(settings: Settings, reasoner_name: str, progress: Any) -> None:
     global _worker_services, _worker_progress
     _worker_progress = progress
-    _worker_services = build_eval_services(settings, reasoner_name, vectors)
+    _worker_services = build_eval_services(settings, reasoner_name)
 
 
 def _run_chunk(refs: list[CaseRef]) -> list[CaseResult]:
@@ -267,9 +269,8 @@ def run_cases(
 ) -> list[CaseResult]:
     """Results in the order of ``refs``; raises InputError (naming the file) on unusable input."""
     advance = on_progress or (lambda _n: None)
-    vectors = runbook_vectors(settings)
     if jobs <= 1 or len(refs) <= 1:
-        services = build_eval_services(settings, reasoner_name, vectors)
+        services = build_eval_services(settings, reasoner_name)
         results = []
         for ref in refs:
             results.append(run_case(ref, services))
@@ -284,7 +285,7 @@ def run_cases(
         max_workers=min(jobs, len(chunks)),
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(settings, reasoner_name, vectors, progress),
+        initargs=(settings, reasoner_name, progress),
     ) as pool:
         pending = {pool.submit(_run_chunk, chunk): i for i, chunk in enumerate(chunks)}
         try:

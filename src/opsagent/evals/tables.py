@@ -43,7 +43,7 @@ def rows(
         fh = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise IncidentFormatError(path, f"cannot read: {exc.strerror or exc}") from None
-    reader = csv.reader(fh)
+    reader = csv.reader(fh, strict=True)
     headers: list[list[str]] = []
     try:
         for _ in range(header_rows):
@@ -57,35 +57,38 @@ def rows(
         raise IncidentFormatError(path, f"not valid CSV: {exc}") from None
     width = len(headers[0])
 
-    def malformed(line_no: int, fields: int) -> IncidentFormatError:
-        return IncidentFormatError(
-            path, f"line {line_no}: {fields} fields, expected {width} (truncated or malformed file)"
-        )
+    def malformed(line_no: int, problem: str) -> IncidentFormatError:
+        return IncidentFormatError(path, f"line {line_no}: {problem} (truncated or malformed file)")
 
     def body() -> Iterator[tuple[int, list[str]]]:
         with fh:
             line_no = header_rows
             good = 0
-            bad: list[tuple[int, int]] = []
+            bad: list[tuple[int, str]] = []
             last_bad = False
-            try:
-                for row in reader:
-                    line_no = reader.line_num
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    # Strict parsing: a quoted cell cut short at the end of a file is an error
+                    # here, not a silently shortened last value.
+                    row, problem = None, f"not valid CSV ({exc})"
+                line_no = reader.line_num
+                if row is not None:
                     if not row:
                         continue
-                    if len(row) != width:
-                        if skip_bad_share <= 0.0:
-                            raise malformed(line_no, len(row))
-                        bad.append((line_no, len(row)))
-                        last_bad = True
+                    if len(row) == width:
+                        last_bad = False
+                        good += 1
+                        yield line_no, row
                         continue
-                    last_bad = False
-                    good += 1
-                    yield line_no, row
-            except csv.Error as exc:
-                raise IncidentFormatError(
-                    path, f"line {line_no}: not valid CSV ({exc}); truncated or malformed file"
-                ) from None
+                    problem = f"{len(row)} fields, expected {width}"
+                if skip_bad_share <= 0.0:
+                    raise malformed(line_no, problem)
+                bad.append((line_no, problem))
+                last_bad = True
             if last_bad or len(bad) > skip_bad_share * (good + len(bad)):
                 raise malformed(*bad[-1])
 
