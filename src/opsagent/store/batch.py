@@ -30,14 +30,26 @@ R = TypeVar("R")
 class GroupCommitter(Generic[T, R]):
     """Runs ``write(session, item)`` for queued items, up to ``max_batch`` per transaction."""
 
-    def __init__(self, store: Store, write: Callable[[Session, T], R], *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        store: Store,
+        write: Callable[[Session, T], R],
+        *,
+        max_batch: int = 256,
+        writers: int | None = None,
+    ) -> None:
         self.store = store
         self.write = write
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[T, Future[R]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
+        # SQLite has one writer at a time anyway; PostgreSQL overlaps the round trips of several.
+        count = writers or (1 if store.dialect == "sqlite" else 4)
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"group-commit-{i}", daemon=True) for i in range(count)
+        ]
         self._closed = False
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, item: T) -> Future[R]:
         future: Future[R] = Future()
@@ -85,5 +97,7 @@ class GroupCommitter(Generic[T, R]):
     def close(self) -> None:
         """Stop after writing everything already submitted."""
         self._closed = True
-        self._queue.put(None)
-        self._thread.join(timeout=30)
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
