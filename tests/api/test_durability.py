@@ -47,8 +47,9 @@ def test_killed_service_finishes_the_investigation_after_restart(tmp_path, procs
 
 
 def test_killed_redis_worker_is_replaced_and_workers_share_the_load(
-    tmp_path, procs, fresh_pg, redis_queue, make_settings, live_server
+    tmp_path, fresh_pg, redis_queue, procs, make_settings, live_server
 ):
+    # redis_queue comes before procs: the workers are killed before their Redis keys are deleted.
     redis_url, queue = redis_queue
     extra = {
         "OPSAGENT_DATABASE_URL": fresh_pg,
