@@ -60,10 +60,10 @@ LOOKBACK = timedelta(minutes=30)
 LOOKAHEAD = timedelta(minutes=10)
 # The window ends this long before the next injection.
 NEXT_FAULT_MARGIN = timedelta(seconds=1)
-# Parsed minute files are kept per process up to this many records (spans or log lines): about
-# 1 kB each in memory, and enough for the files of one window (an Online Boutique trace file
-# holds ~25k spans, a window overlaps up to ~15 files).
-_CACHE_RECORDS = 360_000
+# Parsed minute files kept per process, at most this many records (spans or log lines, about
+# 1 kB each in memory): more than the files of one window hold (an Online Boutique trace file
+# holds ~25k spans, a window overlaps up to ~15 files), so a window's files all stay cached.
+_CACHE_RECORDS = 450_000
 
 FAULT_TYPES: dict[str, FaultType] = {
     "cpu_contention": FaultType.CPU,
@@ -235,7 +235,7 @@ _intern = sys.intern
 
 
 class _RecordCache:
-    """Least-recently-used parsed files, bounded by the number of records they hold."""
+    """Parsed files, least recently used dropped first beyond a budget of records."""
 
     def __init__(self, budget: int) -> None:
         self._budget = budget
@@ -254,6 +254,11 @@ class _RecordCache:
             _, old = self._items.popitem(last=False)
             self._size -= len(old)
         return value
+
+    def retain(self, keys: set[str]) -> None:
+        """Drop every entry not in ``keys``."""
+        for key in [k for k in self._items if k not in keys]:
+            self._size -= len(self._items.pop(key))
 
     def clear(self) -> None:
         self._items.clear()
@@ -405,18 +410,13 @@ def load(ref: CaseRef) -> RecordedIncident:
         raise IncidentFormatError(ref.path, f"no fault injected at {ref.case_id}")
     start, end = _window(day, fault)
     metrics = _metrics(day, start, end)
-    spans = [
-        s
-        for path in _minute_files(day.path / "trace", "_trace.csv", start, end)
-        for s in _cache.get(str(path), _trace_file)
-        if start <= s.start <= end
-    ]
-    logs = [
-        r
-        for path in _minute_files(day.path / "log", "_log.csv", start, end)
-        for r in _cache.get(str(path), _log_file)
-        if start <= r.timestamp <= end
-    ]
+    trace_files = [str(p) for p in _minute_files(day.path / "trace", "_trace.csv", start, end)]
+    log_files = [str(p) for p in _minute_files(day.path / "log", "_log.csv", start, end)]
+    # Cases are loaded in time order, so files before this window will not be needed again:
+    # the cache holds about one window's files, not the whole day.
+    _cache.retain({*trace_files, *log_files})
+    spans = [s for path in trace_files for s in _cache.get(path, _trace_file) if start <= s.start <= end]
+    logs = [r for path in log_files for r in _cache.get(path, _log_file) if start <= r.timestamp <= end]
     logs.sort(key=lambda r: r.timestamp)
     edges = day.dependency if day.dependency else _trace_topology(spans)
     services = sorted({m.service for m in metrics} | {e.caller for e in edges} | {e.callee for e in edges})

@@ -255,8 +255,21 @@ def _run_chunk(refs: list[CaseRef]) -> list[CaseResult]:
 
 
 def _chunks(refs: Sequence[CaseRef], jobs: int) -> list[list[CaseRef]]:
-    size = max(1, min(6, -(-len(refs) // (jobs * 4))))
-    return [list(refs[i : i + size]) for i in range(0, len(refs), size)]
+    """Each dataset split into ``jobs`` contiguous parts, in dataset order.
+
+    Contiguous: neighbouring cases of a dataset share files (Nezha's minute files overlap from
+    one fault's window to the next), so a worker that takes a run of them parses each file once.
+    One part per worker and dataset keeps the workers about equally busy, since cases of one
+    dataset cost about the same.
+    """
+    groups: dict[str, list[CaseRef]] = {}
+    for ref in refs:
+        groups.setdefault(ref.dataset, []).append(ref)
+    out: list[list[CaseRef]] = []
+    for members in groups.values():
+        size = -(-len(members) // jobs)
+        out.extend(members[i : i + size] for i in range(0, len(members), size))
+    return out
 
 
 def run_cases(
@@ -300,7 +313,12 @@ def run_cases(
                 future.cancel()
             raise
         _drain(progress, advance)
-    return [r for i in range(len(chunks)) for r in results_by_chunk[i]]
+    by_ref = {
+        id(ref): result
+        for i, chunk in enumerate(chunks)
+        for ref, result in zip(chunk, results_by_chunk[i], strict=True)
+    }
+    return [by_ref[id(ref)] for ref in refs]
 
 
 def _drain(progress: Any, advance: Callable[[int], None]) -> None:
