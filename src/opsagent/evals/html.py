@@ -6,6 +6,7 @@ diffs as text. The page layout is a Jinja template in ``evals/templates/``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -36,10 +37,13 @@ def bar_chart(
     max_value: float = 1.0,
     percent: bool = True,
     height: int = 220,
+    bar_w: int = 16,
 ) -> Markup:
     """Grouped vertical bars: one group per (label, values), one bar per series, a legend on top."""
-    bar_w, gap, pad_left, pad_bottom, pad_top = 16, 22, 40, 46, 44
-    group_w = len(series) * bar_w + gap
+    gap, pad_left, pad_bottom, pad_top = 22, 40, 46, 44
+    longest = max((len(label) for label, _ in groups), default=1)
+    # Wide enough for the bars and for the group's label (about 7 px per character at 11 px).
+    group_w = max(len(series) * bar_w + gap, 7 * longest + 8)
     width = max(pad_left + len(groups) * group_w + 20, 260)
     plot_h = height - pad_bottom - pad_top
     top = max(max_value, 1e-9)
@@ -60,7 +64,7 @@ def bar_chart(
             f'<text x="{pad_left - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{label}</text>'
         )
     for g, (label, values) in enumerate(groups):
-        x0 = pad_left + g * group_w + gap / 2
+        x0 = pad_left + g * group_w + (group_w - len(values) * bar_w) / 2
         for i, value in enumerate(values):
             h = plot_h * max(0.0, min(value, top)) / top
             x = x0 + i * bar_w
@@ -103,8 +107,10 @@ def _charts(doc: dict[str, Any]) -> dict[str, Any]:
             [(bucket, [values[i]]) for i, bucket in enumerate(RANK_BUCKETS)],
             ["cases"],
             title=f"{name}: rank of the true root cause",
-            max_value=max(max(values), 1.0),
+            # A multiple of 4, so the quarter grid lines fall on whole cases.
+            max_value=4.0 * math.ceil(max(max(values), 1.0) / 4.0),
             percent=False,
+            bar_w=40,
         )
         for name, values in counts.items()
     }
