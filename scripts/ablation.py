@@ -32,6 +32,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-logs": replace(DEFAULT_OPTIONS, logs=False),
     "-traces": replace(DEFAULT_OPTIONS, traces=False),
     "-fault_ordering": replace(DEFAULT_OPTIONS, fault_ordering=False),
+    "-traffic_weighting": replace(DEFAULT_OPTIONS, traffic_weighting=False),
     "none": EngineOptions(
         kind_normalisation=False,
         onset_detection=False,
@@ -40,6 +41,7 @@ VARIANTS: dict[str, EngineOptions] = {
         logs=False,
         traces=False,
         fault_ordering=False,
+        traffic_weighting=False,
     ),
 }
 

@@ -27,11 +27,13 @@ import numpy as np
 import numpy.typing as npt
 
 from opsagent.analysis.faults import KIND_TO_FAULT, KindEvidence, classify
+from opsagent.analysis.impact import Excess, Traffic, coverage_weight, excess
 from opsagent.analysis.logs import TemplateShift, template_shifts
 from opsagent.analysis.onset import anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.scoring import (
     LATENCY_CEILING_SECONDS,
+    MIN_NORMAL,
     ONSET_Z,
     Baseline,
     SeriesScore,
@@ -41,8 +43,9 @@ from opsagent.analysis.scoring import (
     signed_z,
     unit_family,
 )
+from opsagent.analysis.signals import classify_signal
 from opsagent.analysis.traces import trace_series
-from opsagent.domain import EvidenceBundle, EvidenceItem, FaultType, SignalKind, Suspect
+from opsagent.domain import EvidenceBundle, EvidenceItem, FaultType, MetricSeries, SignalKind, Suspect
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -122,6 +125,8 @@ class _Series:
     vs: FloatArray
     sign: int = 1
     weight: float = 1.0
+    # request count at each point of ``ts`` (error shares scored as failed-request counts)
+    requests: FloatArray | None = None
 
 
 @dataclass
@@ -151,11 +156,114 @@ def _kind_weight(signal: str, kind: SignalKind) -> float:
     return w
 
 
+def _is_request_count(m: MetricSeries) -> bool:
+    return m.kind is SignalKind.TRAFFIC and "request" in m.signal.lower()
+
+
+def _request_counts(bundle: EvidenceBundle) -> dict[str, dict[float, float]]:
+    """Per service, its request count by timestamp (the sum when it has several request series)."""
+    out: dict[str, dict[float, float]] = defaultdict(dict)
+    for m in bundle.metrics:
+        if _is_request_count(m):
+            counts = out[m.service]
+            for t, v in zip(m.timestamps, m.values, strict=False):
+                if math.isfinite(v):
+                    counts[t] = counts.get(t, 0.0) + v
+    return out
+
+
+def _aligned_requests(counts: dict[float, float] | None, ts: FloatArray) -> FloatArray | None:
+    """The request count at each of ``ts``; None unless every point has one."""
+    if not counts:
+        return None
+    got = [counts.get(float(t)) for t in ts]
+    if any(v is None for v in got):
+        return None
+    return np.asarray(got, dtype=np.float64)
+
+
+_MEAN_WORDS = ("average", "mean", "avg")
+
+
+def _traffic(bundle: EvidenceBundle) -> dict[str, Traffic]:
+    """Per service with request counts: its mean latency and error share aligned with them."""
+    counts = _request_counts(bundle)
+    latency: dict[str, dict[float, float]] = defaultdict(dict)
+    errors: dict[str, dict[float, float]] = defaultdict(dict)
+    for m in bundle.metrics:
+        if m.service not in counts:
+            continue
+        lowered = m.signal.lower()
+        if m.kind is SignalKind.LATENCY and any(w in lowered for w in _MEAN_WORDS):
+            if lowered.startswith(CLIENT_PREFIXES) or latency[m.service]:
+                continue  # the service's own mean latency, once
+            scale = 0.001 if unit_family(m.signal, m.unit, m.kind) == "milliseconds" else 1.0
+            latency[m.service] = {t: v * scale for t, v in zip(m.timestamps, m.values, strict=False)}
+        elif m.kind is SignalKind.ERRORS and not errors[m.service]:
+            unit = 100.0 if unit_family(m.signal, m.unit, m.kind) == "error_percent" else 1.0
+            fall = direction(m.kind, m.signal) < 0
+            errors[m.service] = {
+                t: (1.0 - v / unit) if fall else v / unit
+                for t, v in zip(m.timestamps, m.values, strict=False)
+            }
+    out: dict[str, Traffic] = {}
+    for service, by_time in counts.items():
+        ts = np.asarray(sorted(by_time), dtype=np.float64)
+
+        def aligned(values: dict[float, float], ts: FloatArray = ts) -> FloatArray | None:
+            return (
+                np.asarray([values.get(float(t), math.nan) for t in ts], dtype=np.float64) if values else None
+            )
+
+        out[service] = Traffic(
+            ts=ts,
+            requests=np.asarray([by_time[float(t)] for t in ts], dtype=np.float64),
+            latency=aligned(latency.get(service, {})),
+            errors=aligned(errors.get(service, {})),
+        )
+    return out
+
+
+def _alert_measure(bundle: EvidenceBundle) -> tuple[str | None, str | None]:
+    """The alerted service and what the alert is about ("latency", "errors" or None)."""
+    for alert in bundle.incident.alerts:
+        service = alert.service
+        if not service:
+            continue
+        kind = classify_signal(" ".join([alert.name, *alert.labels.values()]))
+        if kind is SignalKind.LATENCY:
+            return service, "latency"
+        if kind is SignalKind.ERRORS:
+            return service, "errors"
+        return service, None
+    return None, None
+
+
+def _impact_weights(
+    bundle: EvidenceBundle, split: Split, services: list[str], recent_points: int
+) -> dict[str, tuple[float, Excess]]:
+    """Per suspect with traffic data, its coverage weight and excess (none without an alerted service)."""
+    symptom_service, measure = _alert_measure(bundle)
+    traffic = _traffic(bundle)
+    if symptom_service not in traffic:
+        return {}
+    symptom = excess(traffic[symptom_service], split.normal_end, split.incident_start, recent_points)
+    if symptom is None:
+        return {}
+    out: dict[str, tuple[float, Excess]] = {}
+    for service in services:
+        t = traffic.get(service)
+        own = excess(t, split.normal_end, split.incident_start, recent_points) if t is not None else None
+        if own is not None:
+            out[service] = (coverage_weight(own, symptom, measure), own)
+    return out
+
+
 def _idle_times(bundle: EvidenceBundle) -> dict[str, FloatArray]:
     """Per service, the timestamps at which a request-count series of it reads zero."""
     out: dict[str, FloatArray] = {}
     for m in bundle.metrics:
-        if m.kind is SignalKind.TRAFFIC and "request" in m.signal.lower():
+        if _is_request_count(m):
             vs = np.asarray(m.values, dtype=np.float64)
             zero = np.asarray(m.timestamps, dtype=np.float64)[vs == 0.0]
             if zero.size:
@@ -171,6 +279,7 @@ def _prepare(
     out: list[_Series] = []
     span_edges: set[tuple[str, str]] = set()
     idle = _idle_times(bundle)
+    counts = _request_counts(bundle) if options.traffic_weighting else {}
     for m in bundle.metrics:
         ts = np.asarray(m.timestamps, dtype=np.float64)
         vs = np.asarray(m.values, dtype=np.float64)
@@ -196,6 +305,7 @@ def _prepare(
             # and the relative scale are those of the (small) error level, not of ~100%.
             vs = (100.0 if family == "error_percent" else 1.0) - vs
             sign = 1
+        requests = _aligned_requests(counts.get(m.service), ts) if m.kind is SignalKind.ERRORS else None
         out.append(
             _Series(
                 id=m.id,
@@ -208,6 +318,7 @@ def _prepare(
                 vs=vs,
                 sign=sign,
                 weight=_kind_weight(m.signal, m.kind) if options.kind_normalisation else 1.0,
+                requests=requests,
             )
         )
     derived, span_edges = trace_series(bundle.spans, bundle.incident.window.start_s, step)
@@ -250,12 +361,17 @@ def _fixed_split(bundle: EvidenceBundle) -> Split:
     return Split(normal_start=start, normal_end=cut, incident_start=cut, window_end=end)
 
 
+def _grid_points(bundle: EvidenceBundle, step: float) -> int:
+    """Sampling points in the incident's window: too few and neither onset nor baseline is robust."""
+    return int((bundle.incident.window.end_s - bundle.incident.window.start_s) // step) + 1
+
+
 def _detect_split(series: list[_Series], bundle: EvidenceBundle, step: float, normalise: bool) -> Split:
     """The change point of the anomaly curve near the alert; the fixed split when none is found."""
     fixed = _fixed_split(bundle)
     start, end = fixed.normal_start, fixed.window_end
     alert = _alert_time(bundle)
-    n = int((end - start) // step) + 1
+    n = _grid_points(bundle, step)
     if n < 2 * MIN_NORMAL_POINTS or not series:
         return fixed
     grid = start + step * np.arange(n, dtype=np.float64)
@@ -380,6 +496,9 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
         split = _detect_split(series, bundle, step, options.kind_normalisation)
     else:
         split = _fixed_split(bundle)
+    # a normal period with room for fewer than MIN_NORMAL points: a recording that starts just
+    # before its alert; one point before is then all the baseline there can be
+    short = split.normal_end - split.normal_start < MIN_NORMAL * step
 
     evidence: dict[str, _ServiceEvidence] = defaultdict(_ServiceEvidence)
     for s in series:
@@ -394,6 +513,8 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             options.kind_normalisation,
             sign=s.sign,
             recent_points=RECENT_POINTS if options.recent_baseline else 0,
+            requests=s.requests,
+            min_normal=1 if short else MIN_NORMAL,
         )
         if result is not None:
             evidence[s.service].scored.append(_Scored(s, result))
@@ -414,6 +535,12 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
         ev.channels["trace"] = _metric_channel([e for e in ev.scored if e.series.source == "trace"])
         ev.channels["log"] = ev.shifts[0].score if ev.shifts else 0.0
         scores[service] = _combine(ev.channels)
+
+    impact: dict[str, tuple[float, Excess]] = {}
+    if options.traffic_weighting:
+        impact = _impact_weights(bundle, split, list(scores), RECENT_POINTS if options.recent_baseline else 0)
+        for service, (weight, _) in impact.items():
+            scores[service] *= weight
 
     explained_by: dict[str, str] = {}
     callees: dict[str, set[str]] = {}
@@ -453,6 +580,21 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
                     kind="topology",
                     service=service,
                     summary=f"{where}; calls {', '.join(healthy) or 'nothing'}; no anomalous callee explains it",
+                )
+            )
+        if service in impact:
+            weight, own = impact[service]
+            items.append(
+                EvidenceItem(
+                    id=f"impact:{service}",
+                    kind="topology",
+                    service=service,
+                    score=round(weight, 3),
+                    summary=(
+                        f"its own excess over the incident: {own.seconds:.4g} request-seconds,"
+                        f" {own.failures:.4g} failed requests; weight {weight:.2f} for the share of the"
+                        " alerted symptom it could account for"
+                    ),
                 )
             )
         fault = classify(_kind_evidence(ev), ordering=options.fault_ordering)

@@ -31,6 +31,11 @@ class EngineOptions:
     # Fault type from the specific cause signals (cpu, memory, errors) that moved first; latency
     # is the residual class. Off: the kind of the single strongest signal decides.
     fault_ordering: bool = True
+    # Where a service's request counts are recorded, score its error share as a count of failed
+    # requests in Poisson units (a 0% availability on 3 requests is ~3 sd, not 200), and weigh
+    # each suspect by how much of the alerted service's excess latency or failures its own excess
+    # (per request, times its traffic) could account for.
+    traffic_weighting: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()

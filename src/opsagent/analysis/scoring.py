@@ -73,8 +73,12 @@ ONSET_Z = 3.0
 # With more incident points than this, the peak is the second-highest point, so one scrape glitch
 # cannot make a series; with fewer, every point is needed.
 SECOND_PEAK_MIN_POINTS = 4
+# Failed requests are counts: one failure more or less is noise whatever the baseline share, so the
+# Poisson scale of a failure count is floored at one request.
+COUNT_NOISE = 1.0
 # Fewest normal points a baseline is computed from: two points give a level; the scale then rests
-# on the floors (short recordings, e.g. five 5-minute buckets around an issue, have no more).
+# on the floors. A recording too short for onset detection (e.g. five 5-minute buckets whose alert
+# falls in the second) may pass 1: a coarse comparison with the one point before is better than none.
 MIN_NORMAL = 2
 
 
@@ -158,6 +162,29 @@ def signed_z(values: FloatArray, base: Baseline, sign: int) -> FloatArray:
     return np.abs(z)
 
 
+def error_count_z(
+    share: FloatArray, requests: FloatArray, normal_mask: FloatArray | npt.NDArray[np.bool_], p0: float
+) -> FloatArray:
+    """z of the failed-request count per point against a baseline error share ``p0`` (0..1).
+
+    ``share`` is the error share (0..1) and ``requests`` the request count of each point. The excess
+    of failed requests over what the baseline share predicts at that point's traffic, n(p - p0), is
+    measured in Poisson units, sqrt(n p0), floored at COUNT_NOISE failed requests and at the normal
+    period's own spread of that excess (overdispersion: retries, bursts). So 3 failures out of 3
+    requests is about 3 sd however high the share, while 20 extra failures out of 1000 is many.
+    """
+    expected = np.maximum(requests * p0, 0.0)
+    excess = requests * (share - p0)
+    normal_excess = excess[normal_mask]
+    spread = 0.0
+    if normal_excess.size >= MIN_NORMAL:
+        q25, q75 = np.percentile(normal_excess, [25, 75])
+        spread = float(q75 - q25) / IQR_TO_SD
+    scale = np.maximum(np.sqrt(expected), max(COUNT_NOISE, spread))
+    out: FloatArray = excess / scale
+    return out
+
+
 def score_arrays(
     ts: FloatArray,
     vs: FloatArray,
@@ -169,29 +196,46 @@ def score_arrays(
     normalise: bool = True,
     sign: int | None = None,
     recent_points: int = 0,
+    requests: FloatArray | None = None,
+    min_normal: int = MIN_NORMAL,
 ) -> SeriesScore | None:
     """Score the points at or after ``incident_start`` against those before ``normal_end``.
 
     ``ts``/``vs`` must be finite. None when either period has too few points to say anything.
     ``sign`` overrides the direction read from kind and name. With ``recent_points``, a point must
     also stray from the median of the last that many normal points (in the same scale), so a level
-    that drifted before the incident is not mistaken for it.
+    that drifted before the incident is not mistaken for it. With ``requests`` (the request count
+    at each point) an error share (family ``error_percent``/``error_ratio``) is scored as a count of
+    failed requests (``error_count_z``): the evidence grows with the traffic it affects.
+    ``min_normal`` lowers the normal points required, for recordings too short to have more.
     """
     normal_mask = ts < normal_end
     inc_mask = ts >= incident_start
-    if normal_mask.sum() < MIN_NORMAL or not inc_mask.any():
+    if normal_mask.sum() < max(min_normal, 1) or not inc_mask.any():
         return None
     normal = vs[normal_mask]
     base = robust_baseline(normal, family, normalise)
     inc_ts, inc_vs = ts[inc_mask], vs[inc_mask]
     sign = direction(kind, signal) if sign is None else sign
-    z_all = signed_z(vs, base, sign)
+    counted = requests is not None and family in ("error_percent", "error_ratio") and sign > 0
+    if counted:
+        assert requests is not None
+        unit = 100.0 if family == "error_percent" else 1.0
+        share = vs / unit
+        z_all = error_count_z(share, requests, normal_mask, base.median / unit)
+    else:
+        z_all = signed_z(vs, base, sign)
     z = z_all[inc_mask]
     if recent_points and normal.size > recent_points:
         # Only the strength: the onset stays measured against the whole normal period, since a
         # ramp that began just before the onset is in the recent points and would hide its start.
-        recent = Baseline(float(np.median(normal[-recent_points:])), base.scale)
-        z = np.minimum(z, signed_z(inc_vs, recent, sign))
+        recent_median = float(np.median(normal[-recent_points:]))
+        if counted:
+            assert requests is not None
+            recent_z = error_count_z(share, requests, normal_mask, recent_median / unit)[inc_mask]
+        else:
+            recent_z = signed_z(inc_vs, Baseline(recent_median, base.scale), sign)
+        z = np.minimum(z, recent_z)
     order = np.argsort(z)
     best = int(order[-1])
     z_eff = float(z[order[-2]]) if z.size >= SECOND_PEAK_MIN_POINTS else float(z[best])
