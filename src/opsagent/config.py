@@ -179,6 +179,33 @@ class ApiToken(BaseModel):
     role: ApiRole = "viewer"
 
 
+class WebhookNotifierSettings(BaseModel):
+    """One notification endpoint: a JSON POST per notification (Slack, Teams, Mattermost, PagerDuty, ...).
+
+    ``generic`` sends ``text`` (what chat incoming webhooks display) with structured fields;
+    ``pagerduty`` sends an Events API v2 trigger with ``routing_key``. ``min_severity: page`` limits
+    an endpoint to failures (failed actions, verifications, rollbacks); ``info`` adds approval requests.
+    """
+
+    url: str
+    name: str = ""
+    format: Literal["generic", "pagerduty"] = "generic"
+    token: SecretStr | None = None
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    routing_key: SecretStr | None = None
+    min_severity: Literal["info", "page"] = "info"
+    timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class NotifySettings(BaseModel):
+    """Notifiers (``OPSAGENT_NOTIFY__WEBHOOKS`` as a JSON list); none configured: the log only."""
+
+    webhooks: list[WebhookNotifierSettings] = Field(default_factory=list)
+    # The service's public address, so a notification links to the incident's report.
+    base_url: str | None = None
+
+
 class AutonomySettings(BaseModel):
     """Policy of the autonomy gate beyond the global level (``OPSAGENT_AUTONOMY_LEVEL``)."""
 
@@ -197,6 +224,8 @@ class AutonomySettings(BaseModel):
     max_concurrent_services: int = 2
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
     approval_ttl_seconds: float = 3600.0
+    # How often the API and each worker mark pending approvals past their expiry as expired.
+    approval_sweep_seconds: float = Field(default=30.0, gt=0)
     # Verification polls the action's PromQL condition until it holds or its wait runs out.
     verify_poll_seconds: float = 15.0
     verify_max_wait_seconds: float | None = None
@@ -226,6 +255,7 @@ class Settings(BaseSettings):
     embedding_api_key: SecretStr | None = None
     autonomy_level: AutonomyLevel = AutonomyLevel.L1
     autonomy: AutonomySettings = Field(default_factory=AutonomySettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     loki: LokiSettings = Field(default_factory=LokiSettings)

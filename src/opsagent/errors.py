@@ -27,6 +27,7 @@ third-party exception type. HTTP status mapping lives only in ``api/errors.py``.
     │       └── LLMOutputError      the model's answer failed validation
     ├── PolicyError                 an action was refused by the autonomy policy
     ├── ExecutorError               an action failed to run
+    ├── NotifierError               a notification could not be delivered (logged and audited)
     └── StoreError                  persistence failed
 """
 
@@ -135,6 +136,10 @@ class PolicyError(OpsAgentError):
 
 class ExecutorError(OpsAgentError):
     """An action failed to run."""
+
+
+class NotifierError(OpsAgentError):
+    """A notifier could not deliver; callers log and audit it, it never stops an action."""
 
 
 class StoreError(OpsAgentError):

@@ -27,6 +27,7 @@ AuditKind = Literal[
     "rollback",
     "escalation",
     "kill_switch",
+    "notification",
 ]
 
 SYSTEM_ACTOR = "opsagent"

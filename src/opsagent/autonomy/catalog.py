@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import jsonschema
 from pydantic import JsonValue
@@ -65,23 +65,133 @@ class ActionCatalog:
             runbook_id=runbook_id,
         )
 
-    def default_params(self, action_id: str, target: ActionTarget) -> dict[str, JsonValue]:
-        """Parameters filled from the target for the usual names, and from schema defaults."""
+    def default_params(
+        self, action_id: str, target: ActionTarget, labels: Mapping[str, str] | None = None
+    ) -> dict[str, JsonValue]:
+        """Parameters derived from the target, from ``labels`` and from the schema's defaults.
+
+        ``labels`` are alert labels *about the target* (see ``labels_for``): a parameter named like a
+        label takes its value (``pod``, ``container``, ``cluster``, ...), with a few usual aliases
+        (``database`` from ``datname``/``db``). The target names the service; the schema's
+        ``default`` fills the rest. Nothing is invented: what none of these give stays missing.
+        """
         spec = self.get(action_id)
         props = spec.params.get("properties")
         if not isinstance(props, dict):
             return {}
+        have = {k: v for k, v in (labels or {}).items() if v}
         known: dict[str, JsonValue] = {
             "service": target.service,
-            "deployment": target.service,
-            "statefulset": target.service,
+            "deployment": have.get("deployment", target.service),
+            "statefulset": have.get("statefulset", target.service),
             "app": target.service,
-            "namespace": target.namespace or "default",
+            "namespace": target.namespace or have.get("namespace") or "default",
         }
         out: dict[str, JsonValue] = {}
         for name, schema in props.items():
+            aliases = (name, *_LABEL_ALIASES.get(name, ()))
+            from_label = next((have[a] for a in aliases if a in have), None)
             if name in known:
                 out[name] = known[name]
+            elif from_label is not None:
+                out[name] = _coerce(from_label, schema)
             elif isinstance(schema, dict) and "default" in schema:
                 out[name] = schema["default"]
         return out
+
+    def propose_partial(
+        self,
+        action_id: str,
+        target: ActionTarget,
+        params: dict[str, JsonValue],
+        *,
+        reason: str = "",
+        runbook_id: str | None = None,
+    ) -> ProposedAction:
+        """Like ``propose``, but required parameters that are absent become ``missing_params``.
+
+        Derived values that do not fit the schema are dropped (and so become missing if required):
+        a label is a hint, not a parameter a person checked. Anything else wrong raises as in
+        ``propose``. A proposal with missing parameters can only run once a person completes them.
+        """
+        spec = self.get(action_id)
+        props = spec.params.get("properties")
+        props = props if isinstance(props, dict) else {}
+        kept: dict[str, JsonValue] = {}
+        for name, value in params.items():
+            schema = props.get(name)
+            if isinstance(schema, dict) and not _fits(value, schema):
+                continue
+            kept[name] = value
+        listed = spec.params.get("required")
+        required = [n for n in listed if isinstance(n, str)] if isinstance(listed, list) else []
+        missing = [n for n in required if n not in kept]
+        if not missing:
+            return self.propose(action_id, target, kept, reason=reason, runbook_id=runbook_id)
+        # Check what is there against the schema without the requirement for what is not.
+        relaxed: dict[str, JsonValue] = {**spec.params, "required": [n for n in required if n in kept]}
+        try:
+            jsonschema.validate(kept, relaxed)
+        except jsonschema.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "params"
+            raise ActionValidationError(f"action {action_id!r}: {where}: {exc.message}") from None
+        except jsonschema.SchemaError as exc:
+            raise ActionValidationError(
+                f"action {action_id!r} has an invalid schema: {exc.message}"
+            ) from None
+        return ProposedAction(
+            action_id=action_id,
+            risk=spec.risk,
+            target=target,
+            params=kept,
+            reason=reason,
+            runbook_id=runbook_id,
+            missing_params=missing,
+        )
+
+
+# Label names that mean the same as a parameter name (Prometheus exporters' usual spellings).
+_LABEL_ALIASES: dict[str, tuple[str, ...]] = {
+    "database": ("datname", "db", "db_name"),
+    "cluster": ("db_cluster", "pg_cluster"),
+    "node": ("kubernetes_node", "nodename"),
+    "pvc": ("persistentvolumeclaim",),
+    "cronjob": ("cronjob_name",),
+}
+# Labels naming the service an alert is about, for ``labels_for``.
+_SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "deployment", "job", "container")
+
+
+def labels_for(target: ActionTarget, alert_labels: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """The labels of the alerts that are about ``target``'s service, merged (first alert wins).
+
+    An incident's alerts often fire on a victim (checkout's 5xx) while the root cause is elsewhere
+    (orders' pool): the victim's pod or database must not become the root cause's parameters.
+    """
+    out: dict[str, str] = {}
+    for labels in alert_labels:
+        if any(labels.get(name) == target.service for name in _SERVICE_LABELS):
+            for key, value in labels.items():
+                out.setdefault(key, value)
+    return out
+
+
+def _coerce(value: str, schema: object) -> JsonValue:
+    """A label (always a string) as the parameter's type, when the schema asks for a number."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        return value
+    return value
+
+
+def _fits(value: JsonValue, schema: dict[str, JsonValue]) -> bool:
+    try:
+        jsonschema.validate(value, schema)
+    except (jsonschema.ValidationError, jsonschema.SchemaError):
+        return False
+    return True

@@ -34,7 +34,7 @@ _AUTOMATIC_UP_TO: dict[AutonomyLevel, Risk | None] = {
     AutonomyLevel.L5: Risk.HIGH,
 }
 # Connection details of the executors are not policy: rotating a token must not change the version.
-_NOT_POLICY = {"http", "kubernetes", "script_dir", "script_timeout_seconds"}
+_NOT_POLICY = {"http", "kubernetes", "script_dir", "script_timeout_seconds", "approval_sweep_seconds"}
 
 
 class ActionRecord(BaseModel):
@@ -206,6 +206,9 @@ def decide(
     if lvl is AutonomyLevel.L0:
         return result(DecisionOutcome.NOT_PROPOSED, "L0: evidence only, no actions")
     limit = _AUTOMATIC_UP_TO[lvl]
+    if action.missing_params and (action.risk is Risk.READ or lvl.rank > AutonomyLevel.L1.rank):
+        # Nothing runs on guessed parameters: a person completes them when approving.
+        return result(DecisionOutcome.AWAIT_APPROVAL, f"needs parameters: {', '.join(action.missing_params)}")
     if action.risk is Risk.READ:
         return result(DecisionOutcome.EXECUTE, f"{lvl.value}: read-only diagnostics run automatically")
     if lvl is AutonomyLevel.L1:

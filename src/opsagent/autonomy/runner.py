@@ -8,6 +8,14 @@ called, and at L4/L5 is verified afterwards, rolled back and escalated when veri
 
 An approved request runs through ``run_approved()``, which asks ``decide()`` again with the level,
 policy and kill switch of *that* moment: approval is consent, not a bypass of a lowered level.
+
+"Read the ledger → decide → record the action" is one ``ActionStore.atomic()`` step (a PostgreSQL
+advisory lock or SQLite's write lock, held for milliseconds): with several API threads and workers on
+several machines, N+1 simultaneous proposals under a limit of N still leave exactly one waiting. The
+slow parts (asking the cluster how busy the target is, running the action, verifying it) stay outside.
+
+Failures (an automatic action, a verification, a rollback) are escalated: audited, logged and sent to
+the notifiers as pages; actions left waiting for approval are sent as information.
 """
 
 from __future__ import annotations
@@ -20,11 +28,12 @@ from typing import Protocol
 
 from pydantic import JsonValue
 
-from opsagent.autonomy.approvals import ActionRequest, ActionStatus, ActionStore, history_from
+from opsagent.autonomy.approvals import ActionRequest, ActionStatus, ActionStore, Ledger, history_from
 from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditEntry, AuditKind, AuditLog
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.executors import ExecutionResult, Executors
 from opsagent.autonomy.killswitch import KillSwitch
+from opsagent.autonomy.notify import Notification, NotificationKind, NotifiedRequest, Notifiers, Severity
 from opsagent.autonomy.policy import TargetState, decide, policy_version
 from opsagent.autonomy.verify import Verifier, VerifyResult
 from opsagent.config import AutonomySettings
@@ -73,6 +82,7 @@ class ActionRunner:
         kill_switch: KillSwitch,
         verifier: Verifier | None = None,
         escalator: Escalator | None = None,
+        notifiers: Notifiers | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         # level and policy are read on every decision: whoever reloads configuration may replace them.
@@ -85,6 +95,7 @@ class ActionRunner:
         self._kill = kill_switch
         self._verifier = verifier
         self._escalator: Escalator = escalator or LogEscalator()
+        self._notifiers = notifiers or Notifiers()
         self._clock = clock
 
     @property
@@ -103,16 +114,22 @@ class ActionRunner:
             return self.policy.model_copy(update={"kill_switch": True})
         return self.policy
 
-    def _decide(self, action: ProposedAction, confidence: float) -> tuple[Decision, str]:
-        policy = self.current_policy()
-        now = self._clock()
-        history = history_from(self._store, now, policy.rate_window_seconds)
-        # Only changing actions need the target's state; reads skip the round trip to the cluster.
-        target = (
-            self._executors.inspector.target_state(action.target)
-            if action.risk is not Risk.READ
-            else TargetState()
-        )
+    def _target_state(self, action: ProposedAction) -> TargetState:
+        # Only changing actions that can run need the target's state; the rest skip the cluster.
+        if action.risk is Risk.READ or action.missing_params:
+            return TargetState()
+        return self._executors.inspector.target_state(action.target)
+
+    def _gate(
+        self,
+        ledger: Ledger,
+        action: ProposedAction,
+        confidence: float,
+        policy: AutonomySettings,
+        target: TargetState,
+    ) -> tuple[Decision, str]:
+        """``decide()`` on the ledger as it is inside the caller's atomic step."""
+        history = history_from(ledger, self._clock(), policy.rate_window_seconds)
         decision = decide(action, self.level, policy, confidence, history=history, target=target)
         return decision, policy_version(policy)
 
@@ -131,102 +148,162 @@ class ActionRunner:
         detail: dict[str, JsonValue] | None = None,
     ) -> None:
         self._audit.append(
-            AuditEntry(
-                kind=kind,
-                reason=reason,
+            self._entry(
+                kind,
+                req,
+                reason,
                 actor=actor,
-                at=self._clock(),
-                incident_id=req.incident_id,
-                request_id=req.id,
-                action_id=req.action.action_id,
-                service=req.action.target.service,
-                namespace=req.action.target.namespace,
-                level=level or req.level.value,
-                policy_version=version,
-                confidence=req.confidence,
-                outcome=outcome or req.status.value,
-                detail=detail or {},
+                level=level,
+                version=version,
+                outcome=outcome,
+                detail=detail,
             )
+        )
+
+    def _entry(
+        self,
+        kind: AuditKind,
+        req: ActionRequest,
+        reason: str,
+        *,
+        actor: str = SYSTEM_ACTOR,
+        level: str | None = None,
+        version: str | None = None,
+        outcome: str | None = None,
+        detail: dict[str, JsonValue] | None = None,
+    ) -> AuditEntry:
+        return AuditEntry(
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            at=self._clock(),
+            incident_id=req.incident_id,
+            request_id=req.id,
+            action_id=req.action.action_id,
+            service=req.action.target.service,
+            namespace=req.action.target.namespace,
+            level=level or req.level.value,
+            policy_version=version,
+            confidence=req.confidence,
+            outcome=outcome or req.status.value,
+            detail=detail or {},
         )
 
     # ---------------------------------------------------------------------------------- proposals
 
     def process(self, investigation: Investigation) -> list[ActionRequest]:
-        """Handle every action the investigation proposes, in order. Returns the requests it created."""
+        """Handle every action the investigation proposes, in order. Returns the requests it created.
+
+        Actions left waiting for approval are announced in one notification for the incident.
+        """
         findings = investigation.findings
         confidence = findings.root_causes[0].confidence if findings.root_causes else 0.0
-        return [
-            self.handle(investigation.incident.id, action, confidence, source=findings.reasoner)
+        requests = [
+            self.handle(investigation.incident.id, action, confidence, source=findings.reasoner, notify=False)
             for action in findings.actions
         ]
+        self._announce_pending(investigation.incident.id, requests)
+        return requests
 
     def handle(
-        self, incident_id: str, action: ProposedAction, confidence: float, *, source: str = "engine"
+        self,
+        incident_id: str,
+        action: ProposedAction,
+        confidence: float,
+        *,
+        source: str = "engine",
+        notify: bool = True,
     ) -> ActionRequest:
         """Validate, decide, audit, and run or queue one proposed action."""
-        now = self._clock()
         try:
-            # The catalogue sets the risk: a proposal cannot talk its way down to "read".
-            action = self.catalog.propose(
-                action.action_id,
-                action.target,
-                action.params,
-                reason=action.reason,
-                runbook_id=action.runbook_id,
-            )
+            # The catalogue sets the risk: a proposal cannot talk its way down to "read". Only a
+            # proposal that says which required parameters it lacks may lack them (it cannot run).
+            if action.missing_params:
+                action = self.catalog.propose_partial(
+                    action.action_id,
+                    action.target,
+                    action.params,
+                    reason=action.reason,
+                    runbook_id=action.runbook_id,
+                )
+            else:
+                action = self.catalog.propose(
+                    action.action_id,
+                    action.target,
+                    action.params,
+                    reason=action.reason,
+                    runbook_id=action.runbook_id,
+                )
         except ActionValidationError as exc:
             return self._deny(incident_id, action, confidence, f"rejected proposal from {source}: {exc}")
-        decision, version = self._decide(action, confidence)
         spec = self.catalog.get(action.action_id)
-        if (
-            decision.verify_after
-            and not decision.dry_run
-            and spec.verify is not None
-            and self._verifier is None
-        ):
-            # L4/L5 promise a check afterwards; without Prometheus that promise cannot be kept.
-            decision = decision.model_copy(
-                update={
-                    "outcome": DecisionOutcome.AWAIT_APPROVAL,
-                    "verify_after": False,
-                    "reason": f"{decision.reason}; no Prometheus to verify it, so it needs approval",
-                }
+        # Outside the atomic step: the kill switch (its own read) and the cluster (a network call).
+        policy = self.current_policy()
+        target = self._target_state(action)
+        with self._store.atomic(self._audit) as ledger:
+            now = self._clock()
+            decision, version = self._gate(ledger, action, confidence, policy, target)
+            if (
+                decision.verify_after
+                and not decision.dry_run
+                and spec.verify is not None
+                and self._verifier is None
+            ):
+                # L4/L5 promise a check afterwards; without Prometheus that promise cannot be kept.
+                decision = decision.model_copy(
+                    update={
+                        "outcome": DecisionOutcome.AWAIT_APPROVAL,
+                        "verify_after": False,
+                        "reason": f"{decision.reason}; no Prometheus to verify it, so it needs approval",
+                    }
+                )
+            status = {
+                DecisionOutcome.EXECUTE: ActionStatus.DRY_RUN if decision.dry_run else ActionStatus.RUNNING,
+                DecisionOutcome.AWAIT_APPROVAL: ActionStatus.PENDING,
+                DecisionOutcome.NOT_PROPOSED: ActionStatus.NOT_PROPOSED,
+                DecisionOutcome.DENIED: ActionStatus.DENIED,
+            }[decision.outcome]
+            req = ActionRequest(
+                id=uuid.uuid4().hex[:12],
+                incident_id=incident_id,
+                action=action,
+                confidence=confidence,
+                level=self.level,
+                status=status,
+                reason=decision.reason,
+                automatic=decision.outcome is DecisionOutcome.EXECUTE,
+                created_at=now,
+                expires_at=(
+                    now + timedelta(seconds=policy.approval_ttl_seconds)
+                    if status is ActionStatus.PENDING
+                    else None
+                ),
+                # A running request counts against the limits from the moment it is recorded.
+                started_at=now if status is ActionStatus.RUNNING else None,
             )
-        status = {
-            DecisionOutcome.EXECUTE: ActionStatus.DRY_RUN if decision.dry_run else ActionStatus.RUNNING,
-            DecisionOutcome.AWAIT_APPROVAL: ActionStatus.PENDING,
-            DecisionOutcome.NOT_PROPOSED: ActionStatus.NOT_PROPOSED,
-            DecisionOutcome.DENIED: ActionStatus.DENIED,
-        }[decision.outcome]
-        req = ActionRequest(
-            id=uuid.uuid4().hex[:12],
-            incident_id=incident_id,
-            action=action,
-            confidence=confidence,
-            level=self.level,
-            status=status,
-            reason=decision.reason,
-            automatic=decision.outcome is DecisionOutcome.EXECUTE,
-            created_at=now,
-            expires_at=(
-                now + timedelta(seconds=self.policy.approval_ttl_seconds)
-                if status is ActionStatus.PENDING
-                else None
-            ),
-        )
-        # The decision is on record before anything else happens to the request.
-        self._write(
-            "decision",
-            req,
-            decision.reason,
-            level=decision.level.value,
-            version=version,
-            outcome=decision.outcome.value,
-            detail={"dry_run": decision.dry_run, "source": source, "params": action.params},
-        )
-        self._store.add(req)
+            # The decision is on record before anything else happens to the request, and in the
+            # same transaction as the request itself.
+            ledger.audit(
+                self._entry(
+                    "decision",
+                    req,
+                    decision.reason,
+                    level=decision.level.value,
+                    version=version,
+                    outcome=decision.outcome.value,
+                    detail={
+                        "dry_run": decision.dry_run,
+                        "source": source,
+                        "params": action.params,
+                        **({"missing_params": list(action.missing_params)} if action.missing_params else {}),
+                    },
+                )
+            )
+            ledger.add(req)
         if status is ActionStatus.RUNNING:
             return self._execute(req, decision, version, actor=SYSTEM_ACTOR)
+        if notify:
+            self._announce_pending(incident_id, [req])
         return req
 
     def _deny(
@@ -256,7 +333,11 @@ class ActionRunner:
     # ---------------------------------------------------------------------------------- approvals
 
     def run_approved(self, request_id: str, actor: str) -> ActionRequest:
-        """Run an approved request after checking it again against the catalogue and today's policy."""
+        """Run an approved request after checking it again against the catalogue and today's policy.
+
+        The re-check and the move to ``running`` are one atomic step: a request approved twice, or
+        run from two places at once, runs once, and it counts against the limits like any other.
+        """
         req = self._store.get(request_id)
         if req.status is not ActionStatus.APPROVED:
             raise ConflictError(f"action request {request_id} is {req.status.value}, not approved")
@@ -270,20 +351,34 @@ class ActionRunner:
             )
         except ActionValidationError as exc:
             return self._block(req, f"no longer valid: {exc}", None, None)
-        decision, version = self._decide(action, req.confidence)
-        if decision.outcome in (DecisionOutcome.NOT_PROPOSED, DecisionOutcome.DENIED):
-            return self._block(req, f"blocked at execution time: {decision.reason}", decision, version)
-        if decision.dry_run or self.current_policy().dry_run:
-            req.status, req.finished_at = ActionStatus.DRY_RUN, self._clock()
-            self._write(
-                "decision",
-                req,
-                f"dry run, approved but not run: {decision.reason}",
-                actor=actor,
-                version=version,
-            )
-            self._store.save(req)
-            return req
+        policy = self.current_policy()
+        target = self._target_state(action)
+        with self._store.atomic(self._audit) as ledger:
+            req = ledger.get(request_id)
+            if req.status is not ActionStatus.APPROVED:
+                raise ConflictError(f"action request {request_id} is {req.status.value}, not approved")
+            decision, version = self._gate(ledger, action, req.confidence, policy, target)
+            if decision.outcome in (DecisionOutcome.NOT_PROPOSED, DecisionOutcome.DENIED):
+                self._block_in(
+                    ledger, req, f"blocked at execution time: {decision.reason}", decision, version
+                )
+                return req
+            if decision.dry_run or policy.dry_run:
+                req.status, req.finished_at = ActionStatus.DRY_RUN, self._clock()
+                ledger.audit(
+                    self._entry(
+                        "decision",
+                        req,
+                        f"dry run, approved but not run: {decision.reason}",
+                        actor=actor,
+                        version=version,
+                    )
+                )
+                ledger.save(req)
+                return req
+            req.status = ActionStatus.RUNNING
+            req.started_at = self._clock()
+            ledger.save(req)
         # Approved actions are verified like automatic ones wherever the level verifies.
         decision = decision.model_copy(update={"verify_after": decision.level.rank >= AutonomyLevel.L4.rank})
         return self._execute(req, decision, version, actor=actor)
@@ -291,17 +386,33 @@ class ActionRunner:
     def _block(
         self, req: ActionRequest, reason: str, decision: Decision | None, version: str | None
     ) -> ActionRequest:
+        with self._store.atomic(self._audit) as ledger:
+            current = ledger.get(req.id)
+            if current.status is not ActionStatus.APPROVED:
+                raise ConflictError(f"action request {req.id} is {current.status.value}, not approved")
+            self._block_in(ledger, current, reason, decision, version)
+        return current
+
+    def _block_in(
+        self,
+        ledger: Ledger,
+        req: ActionRequest,
+        reason: str,
+        decision: Decision | None,
+        version: str | None,
+    ) -> None:
         req.status, req.finished_at, req.result = ActionStatus.BLOCKED, self._clock(), reason
-        self._write(
-            "blocked",
-            req,
-            reason,
-            level=decision.level.value if decision else None,
-            version=version,
-            outcome=decision.outcome.value if decision else ActionStatus.BLOCKED.value,
+        ledger.audit(
+            self._entry(
+                "blocked",
+                req,
+                reason,
+                level=decision.level.value if decision else None,
+                version=version,
+                outcome=decision.outcome.value if decision else ActionStatus.BLOCKED.value,
+            )
         )
-        self._store.save(req)
-        return req
+        ledger.save(req)
 
     # ---------------------------------------------------------------------------------- execution
 
@@ -319,8 +430,9 @@ class ActionRunner:
                 detail={"params": req.action.params, "executor": spec.executor},
             )
         except StoreError as exc:
-            # No audit line, no action.
+            # No audit line, no action (and, not having run, it uses up no rate limit).
             req.status, req.finished_at, req.result = ActionStatus.FAILED, self._clock(), f"not run: {exc}"
+            req.started_at = None
             self._store.save(req)
             return req
         self._store.save(req)
@@ -382,19 +494,29 @@ class ActionRunner:
             return req
         req.status, req.finished_at = ActionStatus.FAILED, self._clock()
         req.result = f"{req.result}; verification {outcome.status}: {outcome.reason}"
+        rolled = "no rollback declared"
         if outcome.status == "failed" and spec.rollback:
-            self._rollback(req, spec.rollback, version, decision)
+            rolled = self._rollback(req, spec.rollback, version, decision)
+        elif spec.rollback:
+            rolled = "not rolled back: the check could not be evaluated"
         self._store.save(req)
-        self._escalate(req, f"verification of {spec.id} {outcome.status}: {outcome.reason}")
+        self._escalate(
+            req,
+            f"verification of {spec.id} {outcome.status}: {outcome.reason}; {rolled}",
+            kind="verification_failed",
+        )
         return req
 
-    def _rollback(self, req: ActionRequest, rollback_id: str, version: str, decision: Decision) -> None:
-        """Run the catalogued rollback on the same target; its parameters come from the original's."""
+    def _rollback(self, req: ActionRequest, rollback_id: str, version: str, decision: Decision) -> str:
+        """Run the catalogued rollback on the same target; its parameters come from the original's.
+
+        Returns what happened, in words, for the escalation.
+        """
         if self.current_policy().kill_switch:
             self._write(
                 "rollback", req, "rollback skipped: kill switch on", outcome="skipped", version=version
             )
-            return
+            return "rollback skipped: kill switch on"
         try:
             defaults = self.catalog.default_params(rollback_id, req.action.target)
             spec = self.catalog.get(rollback_id)
@@ -409,7 +531,7 @@ class ActionRunner:
             )
         except ActionValidationError as exc:
             self._write("rollback", req, f"rollback not possible: {exc}", outcome="failed", version=version)
-            return
+            return f"rollback not possible: {exc}"
         self._write(
             "rollback",
             req,
@@ -431,13 +553,95 @@ class ActionRunner:
         )
         if result.ok:
             req.status = ActionStatus.ROLLED_BACK
+            return f"rolled back with {rollback_id}"
+        return f"ROLLBACK FAILED ({rollback_id}: {result.summary})"
 
-    def _escalate(self, req: ActionRequest, reason: str) -> None:
+    def _escalate(self, req: ActionRequest, reason: str, *, kind: NotificationKind = "action_failed") -> None:
         self._write("escalation", req, reason, outcome="escalated")
         try:
             self._escalator.escalate(req, reason)
         except OpsAgentError as exc:
             log.error("escalation failed for %s: %s", req.id, exc)
+        what = f"{req.action.action_id} on {req.action.target.service}"
+        self._notify(
+            kind,
+            "page",
+            req.incident_id,
+            f"opsagent: {what} failed, a person is needed",
+            reason,
+            [req],
+        )
+
+    def _announce_pending(self, incident_id: str, requests: list[ActionRequest]) -> None:
+        waiting = [r for r in requests if r.status is ActionStatus.PENDING]
+        if not waiting:
+            return
+        lines = [
+            f"- {r.action.action_id} on {r.action.target.service} ({r.action.risk.value}): {r.reason}"
+            + (
+                f" [approve with params: {', '.join(r.action.missing_params)}]"
+                if r.action.missing_params
+                else ""
+            )
+            for r in waiting
+        ]
+        self._notify(
+            "approval_needed",
+            "info",
+            incident_id,
+            f"opsagent: {len(waiting)} action(s) for incident {incident_id} await approval",
+            "\n".join(lines),
+            waiting,
+        )
+
+    def _notify(
+        self,
+        kind: NotificationKind,
+        severity: Severity,
+        incident_id: str,
+        title: str,
+        text: str,
+        requests: list[ActionRequest],
+    ) -> None:
+        """Send to the notifiers and audit each delivery; nothing here may fail the caller."""
+        if not self._notifiers:
+            return
+        note = Notification(
+            kind=kind,
+            severity=severity,
+            incident_id=incident_id,
+            title=title,
+            text=text,
+            at=self._clock(),
+            requests=[
+                NotifiedRequest(
+                    id=r.id,
+                    action_id=r.action.action_id,
+                    service=r.action.target.service,
+                    namespace=r.action.target.namespace,
+                    status=r.status.value,
+                    reason=r.reason,
+                    missing_params=list(r.action.missing_params),
+                )
+                for r in requests
+            ],
+        )
+        for delivery in self._notifiers.send(note):
+            try:
+                self._write(
+                    "notification",
+                    requests[0],
+                    f"{kind} to {delivery.notifier}: "
+                    + ("sent" if delivery.ok else f"failed: {delivery.error}"),
+                    outcome="sent" if delivery.ok else "failed",
+                    detail={
+                        "notifier": delivery.notifier,
+                        "severity": severity,
+                        "requests": [r.id for r in requests],
+                    },
+                )
+            except OpsAgentError as exc:
+                log.warning("could not audit notification for incident %s: %s", incident_id, exc)
 
 
 def proposal(

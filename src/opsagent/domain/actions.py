@@ -82,6 +82,9 @@ class ProposedAction(BaseModel):
     params: dict[str, JsonValue] = Field(default_factory=dict)
     reason: str = ""
     runbook_id: str | None = None
+    # Required parameters nothing could derive: a person supplies them when approving; until then the
+    # action cannot run (the gate never lets it run on its own).
+    missing_params: list[str] = Field(default_factory=list)
 
 
 class DecisionOutcome(StrEnum):

@@ -3,21 +3,37 @@
 The audit table is append-only in two ways: ``SqlAuditLog`` has no update or delete, and migration 0002
 installs triggers that make the database itself refuse UPDATE and DELETE on it (SQLite and PostgreSQL).
 The kill switch is one row, so the API, the CLI and every worker read the same value.
+
+``SqlActionStore.atomic()`` is the ledger's critical section across processes: on PostgreSQL a
+transaction-scoped advisory lock, on SQLite the database write lock (``BEGIN IMMEDIATE``). It is one
+lock for the whole ledger, not one per target, because one of the limits it protects spans targets
+(no more than ``max_concurrent_services`` services acted on at once); it is held only while the gate
+reads the ledger and the decision and request are written, never while an action runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from opsagent.autonomy.approvals import IN_FLIGHT, ActionRequest, ActionStatus
-from opsagent.autonomy.audit import AuditEntry, entry_hash
+from opsagent.autonomy.approvals import (
+    IN_FLIGHT,
+    ActionRequest,
+    ActionStatus,
+    Approvals,
+    ExpirySweeper,
+    Ledger,
+)
+from opsagent.autonomy.audit import AuditEntry, AuditLog, entry_hash
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.executors import Executors
 from opsagent.autonomy.killswitch import KillSwitchState
+from opsagent.autonomy.notify import Notifiers
 from opsagent.autonomy.runner import ActionRunner
 from opsagent.autonomy.verify import PrometheusVerifier
 from opsagent.config import Settings
@@ -26,6 +42,8 @@ from opsagent.store.base import Base, JSONType, UTCDateTime, utcnow
 from opsagent.store.db import Store
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The advisory lock key of the action ledger (the migration lock in store/db.py is 7_407_001).
+LEDGER_LOCK = 7_407_002
 
 
 class ActionRequestRow(Base):
@@ -129,47 +147,119 @@ def _from_row(row: ActionRequestRow) -> ActionRequest:
     )
 
 
-class SqlActionStore:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+def _add(s: Session, request: ActionRequest) -> None:
+    row = ActionRequestRow(id=request.id)
+    _to_row(request, row)
+    s.add(row)
+    s.flush()
 
-    def add(self, request: ActionRequest) -> None:
-        with self._store.session() as s:
-            row = ActionRequestRow(id=request.id)
-            _to_row(request, row)
-            s.add(row)
+
+def _get(s: Session, request_id: str, *, for_update: bool = False) -> ActionRequestRow:
+    query = select(ActionRequestRow).where(ActionRequestRow.id == request_id)
+    if for_update:
+        query = query.with_for_update()
+    row = s.scalars(query).first()
+    if row is None:
+        raise NotFoundError(f"no action request {request_id!r}")
+    return row
+
+
+def _save(s: Session, request: ActionRequest) -> None:
+    _to_row(request, _get(s, request.id))
+    s.flush()
+
+
+def _find(s: Session, status: ActionStatus | None, incident_id: str | None) -> list[ActionRequest]:
+    query = select(ActionRequestRow).order_by(ActionRequestRow.created_at, ActionRequestRow.id)
+    if status is not None:
+        query = query.where(ActionRequestRow.status == status.value)
+    if incident_id is not None:
+        query = query.where(ActionRequestRow.incident_id == incident_id)
+    return [_from_row(r) for r in s.scalars(query)]
+
+
+def _started_since(s: Session, since: datetime) -> list[ActionRequest]:
+    query = select(ActionRequestRow).where(
+        (ActionRequestRow.started_at >= since) | ActionRequestRow.status.in_([st.value for st in IN_FLIGHT])
+    )
+    return [_from_row(r) for r in s.scalars(query)]
+
+
+class _SqlLedger:
+    """The ledger inside one ``SqlActionStore.atomic()`` transaction."""
+
+    def __init__(self, session: Session, audit_log: AuditLog | None) -> None:
+        self._s = session
+        # None: the audit log is in this database, so its entries join this transaction.
+        self._audit_log = audit_log
 
     def get(self, request_id: str) -> ActionRequest:
-        with self._store.session() as s:
-            row = s.get(ActionRequestRow, request_id)
-            if row is None:
-                raise NotFoundError(f"no action request {request_id!r}")
-            return _from_row(row)
+        return _from_row(_get(self._s, request_id))
+
+    def add(self, request: ActionRequest) -> None:
+        _add(self._s, request)
 
     def save(self, request: ActionRequest) -> None:
-        with self._store.session() as s:
-            row = s.get(ActionRequestRow, request.id)
-            if row is None:
-                raise NotFoundError(f"no action request {request.id!r}")
-            _to_row(request, row)
+        _save(self._s, request)
 
     def find(
         self, *, status: ActionStatus | None = None, incident_id: str | None = None
     ) -> list[ActionRequest]:
-        query = select(ActionRequestRow).order_by(ActionRequestRow.created_at, ActionRequestRow.id)
-        if status is not None:
-            query = query.where(ActionRequestRow.status == status.value)
-        if incident_id is not None:
-            query = query.where(ActionRequestRow.incident_id == incident_id)
-        with self._store.session() as s:
-            return [_from_row(r) for r in s.scalars(query)]
+        return _find(self._s, status, incident_id)
 
     def started_since(self, since: datetime) -> list[ActionRequest]:
-        query = select(ActionRequestRow).where(
-            (ActionRequestRow.started_at >= since) | ActionRequestRow.status.in_([s.value for s in IN_FLIGHT])
-        )
+        return _started_since(self._s, since)
+
+    def audit(self, entry: AuditEntry) -> AuditEntry:
+        if self._audit_log is None:
+            return _append_audit(self._s, entry)
+        return self._audit_log.append(entry)
+
+
+class SqlActionStore:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @contextmanager
+    def atomic(self, audit: AuditLog) -> Iterator[Ledger]:
+        """Serialised against every other process's ``atomic()`` on this database (see the module doc)."""
+        same_db = isinstance(audit, SqlAuditLog) and audit.store.url == self._store.url
         with self._store.session() as s:
-            return [_from_row(r) for r in s.scalars(query)]
+            if self._store.dialect == "postgresql":
+                # Released by the commit or rollback that ends the session, or when the connection drops.
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LEDGER_LOCK})
+            else:
+                # SQLite: the session began with BEGIN IMMEDIATE; this first statement takes the write
+                # lock now, before anything is read.
+                s.execute(text("SELECT 1"))
+            yield _SqlLedger(s, None if same_db else audit)
+
+    def add(self, request: ActionRequest) -> None:
+        with self._store.session() as s:
+            _add(s, request)
+
+    def get(self, request_id: str) -> ActionRequest:
+        with self._store.read() as s:
+            return _from_row(_get(s, request_id))
+
+    def save(self, request: ActionRequest) -> None:
+        with self._store.session() as s:
+            _save(s, request)
+
+    def find(
+        self, *, status: ActionStatus | None = None, incident_id: str | None = None
+    ) -> list[ActionRequest]:
+        with self._store.read() as s:
+            return _find(s, status, incident_id)
+
+    def started_since(self, since: datetime) -> list[ActionRequest]:
+        with self._store.read() as s:
+            return _started_since(s, since)
+
+
+def incident_requests(session: Session, incident_id: str) -> list[ActionRequest]:
+    """The action requests of one incident, oldest first, on the caller's (read) session."""
+    return _find(session, None, incident_id)
 
 
 def _entry(row: AuditRow) -> AuditEntry:
@@ -196,42 +286,51 @@ def _entry(row: AuditRow) -> AuditEntry:
     )
 
 
+def _append_audit(s: Session, entry: AuditEntry) -> AuditEntry:
+    """Append ``entry`` in the session's transaction, chained onto the last entry."""
+    if s.get_bind().dialect.name == "postgresql":
+        # Serialise appenders so two never chain onto the same predecessor.
+        s.execute(select(KillSwitchRow).where(KillSwitchRow.id == 0).with_for_update())
+    prev = s.scalars(select(AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)).first() or ""
+    # Round-trip through JSON first so the hash covers what the database will return.
+    clean = AuditEntry.model_validate(entry.model_dump(mode="json"))
+    digest = entry_hash(clean, prev)
+    row = AuditRow(
+        at=clean.at,
+        kind=clean.kind,
+        actor=clean.actor,
+        reason=clean.reason,
+        incident_id=clean.incident_id,
+        request_id=clean.request_id,
+        action_id=clean.action_id,
+        service=clean.service,
+        namespace=clean.namespace,
+        level=clean.level,
+        policy_version=clean.policy_version,
+        confidence=clean.confidence,
+        outcome=clean.outcome,
+        detail=clean.detail,
+        prev_hash=prev,
+        hash=digest,
+    )
+    s.add(row)
+    s.flush()
+    return clean.model_copy(update={"seq": row.seq, "prev_hash": prev, "hash": digest})
+
+
 class SqlAuditLog:
     """Append-only; the hash chain is computed inside the write transaction."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     def append(self, entry: AuditEntry) -> AuditEntry:
         with self._store.session() as s:
-            if self._store.dialect == "postgresql":
-                # Serialise appenders so two never chain onto the same predecessor.
-                s.execute(select(KillSwitchRow).where(KillSwitchRow.id == 0).with_for_update())
-            prev = s.scalars(select(AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)).first() or ""
-            # Round-trip through JSON first so the hash covers what the database will return.
-            clean = AuditEntry.model_validate(entry.model_dump(mode="json"))
-            digest = entry_hash(clean, prev)
-            row = AuditRow(
-                at=clean.at,
-                kind=clean.kind,
-                actor=clean.actor,
-                reason=clean.reason,
-                incident_id=clean.incident_id,
-                request_id=clean.request_id,
-                action_id=clean.action_id,
-                service=clean.service,
-                namespace=clean.namespace,
-                level=clean.level,
-                policy_version=clean.policy_version,
-                confidence=clean.confidence,
-                outcome=clean.outcome,
-                detail=clean.detail,
-                prev_hash=prev,
-                hash=digest,
-            )
-            s.add(row)
-            s.flush()
-            return clean.model_copy(update={"seq": row.seq, "prev_hash": prev, "hash": digest})
+            return _append_audit(s, entry)
 
     def entries(
         self, *, incident_id: str | None = None, request_id: str | None = None, limit: int | None = None
@@ -294,4 +393,11 @@ def build_action_runner(settings: Settings, store: Store, catalog: ActionCatalog
         audit=SqlAuditLog(store),
         kill_switch=SqlKillSwitch(store),
         verifier=verifier,
+        notifiers=Notifiers.from_settings(settings.notify),
     )
+
+
+def start_expiry_sweeper(settings: Settings, store: Store) -> ExpirySweeper:
+    """The periodic expiry of pending approvals for a process on ``store`` (API lifespan, worker)."""
+    approvals = Approvals(SqlActionStore(store), SqlAuditLog(store))
+    return ExpirySweeper(approvals, settings.autonomy.approval_sweep_seconds).start()
