@@ -347,6 +347,10 @@ def run_worker(
     store.migrate()
     _RUNNER = Runner(store, services)
     queue = RedisQueue(store, settings)
+    from opsagent.store.actions import start_expiry_sweeper
+
+    # Pending approvals expire on time even where no API process runs.
+    sweeper = start_expiry_sweeper(settings, store)
     try:
         queue.start()
         # SimpleWorker runs jobs in this process: the services (runbook index, models) are built once,
@@ -354,6 +358,7 @@ def run_worker(
         worker = SimpleWorker([queue.queue], connection=queue.conn, name=name)
         worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
+        sweeper.stop()
         queue.close()
         store.close()
         _RUNNER = None

@@ -14,6 +14,7 @@ from opsagent.api.routes import alerts, chat, health, incidents, users
 from opsagent.api.runtime import Runtime
 from opsagent.config import Settings
 from opsagent.evidence.base import EvidenceSource
+from opsagent.store.actions import start_expiry_sweeper
 
 # Routers under /v1. Append a router here to add routes (e.g. actions and approvals).
 V1_ROUTERS: list[APIRouter] = [
@@ -33,9 +34,12 @@ def create_app(settings: Settings, *, sources: list[EvidenceSource] | None = Non
         runtime = Runtime.build(settings, sources=sources)
         app.state.runtime = runtime
         app.state.metrics = runtime.metrics
+        # Pending approvals past their expiry are marked expired even when no one lists them.
+        sweeper = start_expiry_sweeper(settings, runtime.store)
         try:
             yield
         finally:
+            sweeper.stop()
             runtime.close()
 
     app = FastAPI(

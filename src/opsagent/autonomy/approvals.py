@@ -444,6 +444,8 @@ class ExpirySweeper:
         return expired
 
     def _loop(self) -> None:
+        # Sweep first: what expired while no process was running is marked at start-up.
+        self.sweep()
         while not self._stop.wait(self._interval):
             self.sweep()
 
