@@ -56,6 +56,10 @@ class IncidentFormatError(InputError):
         self.path = str(path)
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type[Exception], tuple[str, str]]:
+        # Two-argument constructor: tell pickle how to rebuild it (eval workers send it across processes).
+        return (type(self), (self.path, self.problem))
+
 
 class RunbookFormatError(InputError):
     """A runbook file cannot be parsed; names the file and the field."""
@@ -64,6 +68,10 @@ class RunbookFormatError(InputError):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+
+    def __reduce__(self) -> tuple[type[Exception], tuple[str, str]]:
+        # Two-argument constructor: tell pickle how to rebuild it (eval workers send it across processes).
+        return (type(self), (self.path, self.problem))
 
 
 class AlertPayloadError(InputError):

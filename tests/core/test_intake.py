@@ -45,3 +45,17 @@ def test_malformed_payload_names_the_field(mutate, field):
     mutate(payload)
     with pytest.raises(AlertPayloadError, match=field.replace(".", r"\.")):
         parse_alertmanager(payload)
+
+
+def test_format_errors_survive_pickling_to_worker_processes():
+    import pickle
+
+    from opsagent.errors import IncidentFormatError, RunbookFormatError
+
+    for error in (
+        IncidentFormatError("/x/metrics/a.csv", "line 3: 2 fields"),
+        RunbookFormatError("b.md", "no id"),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert (copy.path, copy.problem, str(copy)) == (error.path, error.problem, str(error))

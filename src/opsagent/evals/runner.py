@@ -209,9 +209,9 @@ def run_case(ref: CaseRef, services: Services) -> CaseResult:
     started = time.perf_counter()
     try:
         recording = load_case(ref)
+    except InputError:
+        raise
     except OpsAgentError as exc:
-        # A plain InputError: it crosses process boundaries intact (IncidentFormatError's
-        # two-argument constructor does not survive pickling).
         raise InputError(str(exc)) from None
     load_s = time.perf_counter() - started
     case_services = services.with_sources([*replay_sources(recording), *services.sources])
