@@ -6,8 +6,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from opsagent.api.metrics import Metrics
 from opsagent.config import Settings
 from opsagent.domain import AutonomyLevel, Incident
@@ -28,11 +26,6 @@ def effective_level(settings: Settings, incident: Incident) -> AutonomyLevel:
         if override is not None and override.rank < level.rank:
             level = override
     return level
-
-
-def _ingest_one(session: Session, item: tuple[Incident, bool]) -> repo.IngestResult:
-    incident, auto = item
-    return repo.ingest_incident(session, incident, auto_investigate=auto)
 
 
 @dataclass
@@ -61,7 +54,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.writer: GroupCommitter[tuple[Incident, bool], repo.IngestResult] = GroupCommitter(
-            self.store, _ingest_one
+            self.store, repo.ingest_batch
         )
 
     def close(self) -> None:

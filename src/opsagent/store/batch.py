@@ -2,9 +2,10 @@
 
 A commit that is really on disk costs milliseconds; one per delivery caps an alert storm at a few
 hundred alerts per second. Here one writer thread takes every delivery waiting, stores them in one
-transaction and commits once; each caller waits for that commit, so "202 Accepted" still means
-"durably stored". Should the shared transaction fail, each delivery is retried alone, so one bad
-delivery cannot fail its neighbours.
+transaction (``write`` gets the whole batch, so it can store it with set-based statements) and
+commits once; each caller waits for that commit, so "202 Accepted" still means "durably stored".
+Should the shared transaction fail, each delivery is retried alone, so one bad delivery cannot fail
+its neighbours.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ R = TypeVar("R")
 
 
 class GroupCommitter(Generic[T, R]):
-    """Runs ``write(session, item)`` for queued items, up to ``max_batch`` per transaction."""
+    """Runs ``write(session, items) -> results`` (one result per item, in order) for queued items,
+    up to ``max_batch`` per transaction."""
 
     def __init__(
         self,
         store: Store,
-        write: Callable[[Session, T], R],
+        write: Callable[[Session, list[T]], list[R]],
         *,
         max_batch: int = 256,
         writers: int | None = None,
@@ -79,7 +81,7 @@ class GroupCommitter(Generic[T, R]):
     def _write(self, batch: list[tuple[T, Future[R]]]) -> None:
         try:
             with self.store.session() as s:
-                results = [self.write(s, item) for item, _ in batch]
+                results = self.write(s, [item for item, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
                 batch[0][1].set_exception(
