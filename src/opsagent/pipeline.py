@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from opsagent.analysis.engine import rank_suspects
-from opsagent.autonomy.catalog import ActionCatalog
+from opsagent.autonomy.catalog import ActionCatalog, labels_for
 from opsagent.autonomy.policy import decide
 from opsagent.config import Settings
 from opsagent.domain import (
@@ -118,26 +118,38 @@ def _run_runbook_queries(bundle: EvidenceBundle, sources: list[EvidenceSource]) 
 
 
 def propose_from_runbook(
-    findings: Findings, runbooks: list[RunbookMatch], catalog: ActionCatalog, namespace: str | None
+    findings: Findings,
+    runbooks: list[RunbookMatch],
+    catalog: ActionCatalog,
+    namespace: str | None,
+    alert_labels: list[dict[str, str]] | None = None,
 ) -> tuple[list[ProposedAction], list[str]]:
-    """The actions the best-fitting runbook lists, aimed at the top root cause."""
+    """The actions the best-fitting runbook lists, aimed at the top root cause.
+
+    Parameters come from the target, from the labels of alerts about it, and from schema defaults;
+    an action whose required parameters none of these give is still proposed, with
+    ``missing_params``, for a person to complete when approving (it cannot run before that).
+    """
     if not findings.root_causes or not runbooks:
         return [], []
     cause = findings.root_causes[0]
     book = best_runbooks(runbooks, cause.fault_type.value)[0]
     target = ActionTarget(service=cause.service, namespace=namespace)
+    labels = labels_for(target, alert_labels or [])
     proposed: list[ProposedAction] = []
     notes: list[str] = []
     for spec in book.actions:
         try:
-            params = catalog.default_params(spec.id, target)
-            proposed.append(
-                catalog.propose(
-                    spec.id, target, params, reason=f"listed by runbook {book.id}", runbook_id=book.id
-                )
+            params = catalog.default_params(spec.id, target, labels)
+            action = catalog.propose_partial(
+                spec.id, target, params, reason=f"listed by runbook {book.id}", runbook_id=book.id
             )
         except ActionValidationError as exc:
             notes.append(f"not proposed: {exc}")
+            continue
+        proposed.append(action)
+        if action.missing_params:
+            notes.append(f"{spec.id} needs parameters: {', '.join(action.missing_params)}")
     return proposed, notes
 
 
@@ -198,7 +210,13 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     findings = reasoning.findings
     actions, notes = _validated(findings.actions, services.catalog)
     if not actions:
-        actions, more = propose_from_runbook(findings, bundle.runbooks, services.catalog, incident.namespace)
+        actions, more = propose_from_runbook(
+            findings,
+            bundle.runbooks,
+            services.catalog,
+            incident.namespace,
+            [a.labels for a in incident.alerts],
+        )
         notes.extend(more)
     findings = findings.model_copy(update={"actions": actions, "notes": [*findings.notes, *notes]})
     confidence = findings.root_causes[0].confidence if findings.root_causes else 0.0

@@ -2,19 +2,126 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from opsagent.domain import Investigation
+from opsagent.autonomy.approvals import ActionRequest, ActionStatus
+from opsagent.domain import DecisionOutcome, Investigation, ProposedAction
 
 
 def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
-def to_json(inv: Investigation) -> dict[str, Any]:
-    """The JSON report. Names here are a public contract: add fields, don't rename them."""
-    decisions = {id(d.action): d for d in inv.decisions}
+# What the gate's decision was, as seen from where the request ended up.
+_WAITED = {
+    ActionStatus.PENDING,
+    ActionStatus.APPROVED,
+    ActionStatus.REJECTED,
+    ActionStatus.EXPIRED,
+    ActionStatus.BLOCKED,
+}
+_STATUS_LABEL = {
+    ActionStatus.PENDING: "awaits approval",
+    ActionStatus.APPROVED: "approved, not run yet",
+    ActionStatus.REJECTED: "rejected",
+    ActionStatus.EXPIRED: "expired unapproved",
+    ActionStatus.NOT_PROPOSED: "not proposed at this level",
+    ActionStatus.DENIED: "denied",
+    ActionStatus.BLOCKED: "approved, blocked at run time",
+    ActionStatus.DRY_RUN: "dry run, nothing changed",
+    ActionStatus.RUNNING: "running",
+    ActionStatus.VERIFYING: "running, being verified",
+    ActionStatus.SUCCEEDED: "succeeded",
+    ActionStatus.FAILED: "failed",
+    ActionStatus.ROLLED_BACK: "failed verification, rolled back",
+}
+
+
+def _outcome(req: ActionRequest) -> DecisionOutcome:
+    if req.status is ActionStatus.NOT_PROPOSED:
+        return DecisionOutcome.NOT_PROPOSED
+    if req.status is ActionStatus.DENIED:
+        return DecisionOutcome.DENIED
+    if req.status in _WAITED or not req.automatic:
+        return DecisionOutcome.AWAIT_APPROVAL
+    return DecisionOutcome.EXECUTE
+
+
+def status_label(req: ActionRequest) -> str:
+    """The request's state in words, with who approved or rejected it."""
+    label = _STATUS_LABEL[req.status]
+    who = req.decided_by or "a person"
+    if req.status in (
+        ActionStatus.RUNNING,
+        ActionStatus.SUCCEEDED,
+        ActionStatus.FAILED,
+        ActionStatus.ROLLED_BACK,
+    ):
+        label += " (automatic)" if req.automatic else f" (approved by {who})"
+    elif req.status is ActionStatus.REJECTED:
+        label += f" by {who}"
+    elif req.status in (ActionStatus.APPROVED, ActionStatus.BLOCKED):
+        label += f" (approved by {who})"
+    return label
+
+
+def _action_rows(inv: Investigation, requests: Sequence[ActionRequest] | None) -> list[dict[str, Any]]:
+    """What happened to each action: the stored requests when there are any, else the first-pass plan.
+
+    The pipeline's decisions are made before anything runs, without the ledger; the requests say what
+    the runner actually did (a rate limit may have held an action the plan expected to run).
+    """
+    if requests:
+        return [
+            {
+                "id": r.action.action_id,
+                "risk": r.action.risk.value,
+                "target": r.action.target.service,
+                "params": r.action.params,
+                "decision": _outcome(r).value,
+                "reason": r.reason,
+                "source": "runner",
+                "request_id": r.id,
+                "status": r.status.value,
+                "status_label": status_label(r),
+                "automatic": r.automatic,
+                "namespace": r.action.target.namespace,
+                "missing_params": r.action.missing_params,
+                "decided_by": r.decided_by,
+                "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+                "decision_note": r.decision_note,
+                "started_at": r.started_at.isoformat() if r.started_at else None,
+                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+                "result": r.result,
+            }
+            for r in requests
+        ]
+    return [
+        {
+            "id": d.action.action_id,
+            "risk": d.action.risk.value,
+            "target": d.action.target.service,
+            "params": d.action.params,
+            "decision": d.outcome.value,
+            "reason": d.reason,
+            "source": "plan",
+            "status": None,
+            "status_label": d.outcome.label,
+            "missing_params": d.action.missing_params,
+        }
+        for d in inv.decisions
+    ]
+
+
+def to_json(inv: Investigation, requests: Sequence[ActionRequest] | None = None) -> dict[str, Any]:
+    """The JSON report. Names here are a public contract: add fields, don't rename them.
+
+    ``requests``: the incident's stored action requests; with them, ``actions`` reports what actually
+    happened (``source: runner``) instead of the pipeline's first-pass plan (``source: plan``).
+    """
     return {
         "incident": {
             "id": inv.incident.id,
@@ -51,17 +158,7 @@ def to_json(inv: Investigation) -> dict[str, Any]:
         "ranking": inv.findings.ranking,
         "runbooks": [{"id": r.id, "title": r.title, "score": r.score} for r in inv.runbooks],
         "remediation": inv.findings.remediation,
-        "actions": [
-            {
-                "id": d.action.action_id,
-                "risk": d.action.risk.value,
-                "target": d.action.target.service,
-                "params": d.action.params,
-                "decision": d.outcome.value,
-                "reason": d.reason,
-            }
-            for d in decisions.values()
-        ],
+        "actions": _action_rows(inv, requests),
         "gaps": [{"source": g.source, "reason": g.reason} for g in inv.gaps],
         "notes": inv.findings.notes,
         "trace": inv.trace.model_dump(mode="json"),
@@ -69,8 +166,8 @@ def to_json(inv: Investigation) -> dict[str, Any]:
     }
 
 
-def to_markdown(inv: Investigation) -> str:
-    """A report an on-call engineer can paste into a ticket."""
+def to_markdown(inv: Investigation, requests: Sequence[ActionRequest] | None = None) -> str:
+    """A report an on-call engineer can paste into a ticket (``requests`` as for ``to_json``)."""
     lines = [f"# {inv.incident.title}", ""]
     lines.append(
         f"Incident `{inv.incident.id}` · autonomy {inv.autonomy_level.value} · reasoner {inv.findings.reasoner}"
@@ -91,14 +188,29 @@ def to_markdown(inv: Investigation) -> str:
         lines += ["## Remediation", ""]
         lines.extend(f"{i}. {step}" for i, step in enumerate(inv.findings.remediation, start=1))
         lines.append("")
-    if inv.decisions:
+    if requests:
+        lines += [
+            "## Actions",
+            "",
+            "| action | risk | target | status | why | result |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines.extend(
+            f"| {r.action.action_id} | {r.action.risk.value} | {r.action.target.service} | {status_label(r)} "
+            f"| {_cell(r.reason)} | {_cell(r.result or '')} |"
+            for r in requests
+        )
+        lines.append("")
+        lines.extend(_needs_params([r.action for r in requests if r.status is ActionStatus.PENDING]))
+    elif inv.decisions:
         lines += ["## Actions", "", "| action | risk | target | decision | why |", "|---|---|---|---|---|"]
         lines.extend(
             f"| {d.action.action_id} | {d.action.risk.value} | {d.action.target.service} | {d.outcome.label} "
-            f"| {d.reason} |"
+            f"| {_cell(d.reason)} |"
             for d in inv.decisions
         )
         lines.append("")
+        lines.extend(_needs_params([d.action for d in inv.decisions]))
     if inv.gaps:
         lines += ["## Missing evidence", ""]
         lines.extend(f"- {g.source}: {g.reason}" for g in inv.gaps)
@@ -113,3 +225,21 @@ def to_markdown(inv: Investigation) -> str:
         f"{ev.services} services, {ev.edges} call edges, {ev.runbooks} runbooks._"
     )
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def _needs_params(actions: Sequence[ProposedAction]) -> list[str]:
+    """A list for the person approving: which parameters they have to supply, per action."""
+    todo = [a for a in actions if a.missing_params]
+    if not todo:
+        return []
+    out = ["Needs parameters before it can run (give them when approving):", ""]
+    out += [
+        f"- `{a.action_id}` on {a.target.service}: needs parameters: {', '.join(a.missing_params)}"
+        + (f" (derived: {', '.join(f'{k}={v}' for k, v in a.params.items())})" if a.params else "")
+        for a in todo
+    ]
+    return [*out, ""]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from jinja2 import Environment, select_autoescape
 
+from opsagent.autonomy.approvals import ActionRequest
 from opsagent.domain import Investigation
 from opsagent.report import to_json
 
@@ -29,12 +33,18 @@ score {{ "%.2f"|format(b.score) }})</li>{% endfor %}</ul>{% endif %}
 {% if r.remediation %}<h2>Remediation</h2><ol>
 {% for step in r.remediation %}<li>{{ step }}</li>{% endfor %}</ol>{% endif %}
 {% if r.actions %}<h2>Actions</h2><table><tr><th>action</th><th>risk</th><th>target</th>
-<th>decision</th><th>why</th></tr>
+<th>{{ "status" if r.actions[0].source == "runner" else "decision" }}</th><th>why</th><th>result</th></tr>
 {% for a in r.actions %}<tr><td>{{ a.id }}</td><td>{{ a.risk }}</td><td>{{ a.target }}</td>
-<td>{{ a.decision }}</td><td>{{ a.reason }}</td></tr>{% endfor %}</table>{% endif %}
+<td>{{ a.status_label }}</td><td>{{ a.reason }}{% if a.missing_params %}<br><strong>needs parameters:
+{{ a.missing_params|join(", ") }}</strong>{% endif %}</td><td>{{ a.result or "" }}</td></tr>{% endfor %}
+</table>{% endif %}
 {% if r.gaps %}<h2>Missing evidence</h2><ul>
 {% for g in r.gaps %}<li>{{ g.source }}: {{ g.reason }}</li>{% endfor %}</ul>{% endif %}
 {% if r.notes %}<h2>Notes</h2><ul>{% for n in r.notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
+{% if r.audit %}<h2>Audit log (actions)</h2><table><tr><th>time (UTC)</th><th>actor</th><th>event</th>
+<th>detail</th></tr>
+{% for e in r.audit %}<tr><td>{{ e.at }}</td><td>{{ e.actor }}</td><td>{{ e.event }}</td>
+<td>{{ e.detail }}</td></tr>{% endfor %}</table>{% endif %}
 </body></html>
 """
 
@@ -42,6 +52,14 @@ _env = Environment(autoescape=select_autoescape(default=True, default_for_string
 _template = _env.from_string(_TEMPLATE)
 
 
-def to_html(inv: Investigation) -> str:
-    """A standalone HTML page; every value from alerts, logs or an LLM is escaped."""
-    return _template.render(r=to_json(inv))
+def to_html(
+    inv: Investigation,
+    requests: Sequence[ActionRequest] | None = None,
+    audit: Sequence[dict[str, Any]] = (),
+) -> str:
+    """A standalone HTML page; every value from alerts, logs or an LLM is escaped.
+
+    ``requests`` and ``audit`` (the incident's action requests and autonomy audit entries, as the
+    JSON report has them) show what actually happened to the proposed actions.
+    """
+    return _template.render(r={**to_json(inv, requests), "audit": list(audit)})

@@ -10,7 +10,7 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from opsagent.autonomy.approvals import ActionRequest, ActionStatus, Approvals
 from opsagent.autonomy.audit import AuditEntry
 from opsagent.autonomy.killswitch import KillSwitchState, switch
 from opsagent.autonomy.runner import ActionRunner
+from opsagent.errors import InputError
 from opsagent.store.actions import AuditRow, SqlAuditLog, SqlKillSwitch, build_action_runner
 
 router = APIRouter(tags=["actions"])
@@ -46,6 +47,13 @@ def action_runner(request: Request, runtime: Runtime) -> ActionRunner:
 
 class Decide(BaseModel):
     reason: str = Field("", max_length=2_000, description="why; recorded in the audit log")
+    params: dict[str, JsonValue] | None = Field(
+        None,
+        description=(
+            "approve only: the parameters the proposal could not derive (its `missing_params`); "
+            "checked against the action's schema"
+        ),
+    )
 
 
 class KillSwitchIn(BaseModel):
@@ -92,7 +100,9 @@ def approve_action(
     request_id: RequestId, body: Decide, request: Request, runtime: RuntimeDep, user: ResponderUser
 ) -> ActionRequest:
     runner = action_runner(request, runtime)
-    Approvals(runner.store, runner.audit).approve(request_id, user.name, body.reason)
+    Approvals(runner.store, runner.audit, catalog=runner.catalog).approve(
+        request_id, user.name, body.reason, params=body.params
+    )
     return runner.run_approved(request_id, user.name)
 
 
@@ -106,6 +116,8 @@ def reject_action(
     request_id: RequestId, body: Decide, request: Request, runtime: RuntimeDep, user: ResponderUser
 ) -> ActionRequest:
     runner = action_runner(request, runtime)
+    if body.params:
+        raise InputError("parameters are only given with an approval")
     return Approvals(runner.store, runner.audit).reject(request_id, user.name, body.reason)
 
 

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import JsonValue
 
 from opsagent.commands.common import console, fail, load_settings
 from opsagent.config import Settings
@@ -88,7 +89,24 @@ def approvals_list(
         )
 
 
-def _decide(request_id: str, actor: str | None, reason: str, approve: bool) -> None:
+def _params(pairs: list[str]) -> dict[str, JsonValue]:
+    """``--param idle_seconds=600`` → {"idle_seconds": 600}: JSON values where they parse, else strings."""
+    out: dict[str, JsonValue] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            fail(f"--param {pair!r}: expected name=value")
+        try:
+            value: JsonValue = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[name.strip()] = value
+    return out
+
+
+def _decide(
+    request_id: str, actor: str | None, reason: str, approve: bool, params: list[str] | None = None
+) -> None:
     from opsagent.autonomy.approvals import Approvals
     from opsagent.store.actions import build_action_runner
 
@@ -98,12 +116,12 @@ def _decide(request_id: str, actor: str | None, reason: str, approve: bool) -> N
         store = _store(settings)
         try:
             runner = build_action_runner(settings, store, _catalog(settings))
-            approvals = Approvals(runner.store, runner.audit)
+            approvals = Approvals(runner.store, runner.audit, catalog=runner.catalog)
             if not approve:
                 req = approvals.reject(request_id, who, reason)
                 console.print(f"{req.id}: rejected by {who}")
                 return
-            approvals.approve(request_id, who, reason)
+            approvals.approve(request_id, who, reason, params=_params(params or []) or None)
             # Approval is consent; the runner checks the policy again before it runs anything.
             req = runner.run_approved(request_id, who)
         finally:
@@ -130,9 +148,15 @@ def approvals_approve(
     request_id: Annotated[str, typer.Argument(help="the action request id (see `approvals list`)")],
     actor: ActorOption = None,
     reason: ReasonOption = "",
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="name=value for a parameter the proposal lacks (see `approvals list`)"
+        ),
+    ] = None,
 ) -> None:
     """Approve a pending action and run it, if the policy still allows it now."""
-    _decide(request_id, actor, reason, approve=True)
+    _decide(request_id, actor, reason, approve=True, params=param)
 
 
 @approvals_app.command("reject")

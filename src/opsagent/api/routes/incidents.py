@@ -23,6 +23,7 @@ from opsagent.api.schemas import (
 )
 from opsagent.report import to_json, to_markdown
 from opsagent.store import repo
+from opsagent.store.actions import incident_requests
 from opsagent.store.models import AlertRow, InvestigationRow
 
 router = APIRouter(tags=["incidents"])
@@ -130,12 +131,14 @@ def get_report(
     format: Literal["markdown", "html", "json"] = "markdown",
 ) -> Response:
     inv = repo.require_result(session, incident_id)
-    if format == "json":
+    # What the autonomy runner actually did with the actions (the investigation only has its plan).
+    requests = incident_requests(session, incident_id)
+    if format in ("json", "html"):
         trail = [e.model_dump(mode="json") for e in incident_audit(session, incident_id)]
-        return JSONResponse({**to_json(inv), "audit": trail})
-    if format == "html":
-        return HTMLResponse(to_html(inv))
-    markdown = to_markdown(inv) + audit_markdown(session, incident_id)
+        if format == "html":
+            return HTMLResponse(to_html(inv, requests, trail))
+        return JSONResponse({**to_json(inv, requests), "audit": trail})
+    markdown = to_markdown(inv, requests) + audit_markdown(session, incident_id)
     return PlainTextResponse(markdown, media_type="text/markdown; charset=utf-8")
 
 
