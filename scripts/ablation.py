@@ -33,6 +33,8 @@ VARIANTS: dict[str, EngineOptions] = {
     "-traces": replace(DEFAULT_OPTIONS, traces=False),
     "-fault_ordering": replace(DEFAULT_OPTIONS, fault_ordering=False),
     "-traffic_weighting": replace(DEFAULT_OPTIONS, traffic_weighting=False),
+    "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
+    "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "none": EngineOptions(
         kind_normalisation=False,
         onset_detection=False,
@@ -42,6 +44,8 @@ VARIANTS: dict[str, EngineOptions] = {
         traces=False,
         fault_ordering=False,
         traffic_weighting=False,
+        causal_order=False,
+        resource_causes=False,
     ),
 }
 

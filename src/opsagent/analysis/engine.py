@@ -96,6 +96,13 @@ PROPAGATION_RATIO = 0.7
 VICTIM_DISCOUNT = 0.5
 # A callee must itself be anomalous beyond noise (log1p of 3 sd) to explain anything.
 MIN_EXPLAINING_SCORE = math.log1p(3.0)
+# A service's anomaly starts at the earliest onset among its signals scoring at least this share of
+# its strongest: half, so corroborating signals count but a marginal wobble does not date it.
+ONSET_SHARE = 0.5
+# A service's own resource signal "leads" when it scores at least this share of the service's top
+# channel: on the log scale 0.8 is e.g. 55 sd against 150, as strong as its strongest within the spread
+# of one service's top signals, not a side effect an order of magnitude weaker.
+RESOURCE_SHARE = 0.8
 # Evidence items kept per suspect, by kind.
 METRIC_ITEMS = 3
 LOG_ITEMS = 2
@@ -461,12 +468,69 @@ def _edges(bundle: EvidenceBundle, span_edges: set[tuple[str, str]]) -> dict[str
     return callees
 
 
-def _propagation_adjust(scores: dict[str, float], callees: dict[str, set[str]]) -> dict[str, str]:
-    """Discount likely victims in place; return service -> the callee that explains it."""
+def _later(callee: float | None, caller: float | None, tolerance: float) -> bool:
+    """Whether a callee's anomaly demonstrably started after its caller's (by more than ``tolerance``)."""
+    return callee is not None and caller is not None and callee > caller + tolerance
+
+
+_RESOURCE_KINDS = {SignalKind.CPU, SignalKind.MEMORY, SignalKind.DISK, SignalKind.RESTARTS}
+
+
+def _resource_led(ev: _ServiceEvidence) -> bool:
+    """Whether a resource of the service's own container is about as strong as its strongest evidence."""
+    top = max(ev.channels.values(), default=0.0)
+    if top <= 0:
+        return False
+    return any(
+        e.series.source == "metric"
+        and e.series.kind in _RESOURCE_KINDS
+        and not e.series.signal.lower().startswith(HOST_PREFIXES)
+        and e.weighted >= RESOURCE_SHARE * top
+        for e in ev.scored
+    )
+
+
+def _service_onset(ev: _ServiceEvidence) -> float | None:
+    """When a service's anomaly started: the earliest onset among its strong signals.
+
+    Strong: at least ONSET_SHARE of its top weighted score, so a weak early wobble of an unrelated
+    signal does not date the anomaly; logs count by their first new template.
+    """
+    if not ev.scored and not ev.shifts:
+        return None
+    top = max((e.weighted for e in ev.scored), default=0.0)
+    onsets = [
+        e.result.onset for e in ev.scored if e.weighted >= ONSET_SHARE * top and e.result.onset is not None
+    ]
+    onsets += [s.first_seen for s in ev.shifts[:LOG_ITEMS] if s.first_seen is not None]
+    return min(onsets) if onsets else None
+
+
+def _propagation_adjust(
+    scores: dict[str, float],
+    callees: dict[str, set[str]],
+    onsets: dict[str, float | None] | None = None,
+    tolerance: float = 0.0,
+    resource_led: set[str] | None = None,
+) -> dict[str, str]:
+    """Discount likely victims in place; return service -> the callee that explains it.
+
+    With ``onsets``, a callee whose anomaly started later than its caller's (by more than a sample)
+    explains nothing: it is a consequence (less or different traffic from a failing caller).
+    ``tolerance`` (one sampling step) absorbs onsets that differ only by when each series was sampled.
+    Services in ``resource_led`` (whose strongest evidence is their own CPU, memory, disk or restarts)
+    are never discounted: a slow or failing callee makes its caller wait or fail, it does not make it
+    burn CPU or fill memory.
+    """
     original = dict(scores)
     explained_by: dict[str, str] = {}
     for service, own in original.items():
+        if resource_led is not None and service in resource_led:
+            continue
         candidates = [c for c in callees.get(service, ()) if c in original and c != service]
+        if onsets is not None:
+            mine = onsets.get(service)
+            candidates = [c for c in candidates if not _later(onsets.get(c), mine, tolerance)]
         if not candidates or own <= 0:
             continue
         top = max(candidates, key=lambda c: original[c])
@@ -546,7 +610,11 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
     callees: dict[str, set[str]] = {}
     if options.topology:
         callees = _edges(bundle, span_edges)
-        explained_by = _propagation_adjust(scores, callees)
+        onsets = {svc: _service_onset(ev) for svc, ev in evidence.items()} if options.causal_order else None
+        resource_led = (
+            {svc for svc, ev in evidence.items() if _resource_led(ev)} if options.resource_causes else None
+        )
+        explained_by = _propagation_adjust(scores, callees, onsets, tolerance=step, resource_led=resource_led)
     callers: dict[str, set[str]] = defaultdict(set)
     for caller, cs in callees.items():
         for c in cs:

@@ -24,6 +24,12 @@ class EngineOptions:
     # Discount services whose anomaly an anomalous callee explains; favour anomalous services
     # whose callees are healthy. Graph from the bundle's topology plus the call edges in spans.
     topology: bool = True
+    # Within the topology step: a callee explains its caller's anomaly only if its own anomaly did
+    # not start later (by more than one sample); a later one is a consequence, not a cause.
+    causal_order: bool = True
+    # Within the topology step: a service whose strongest evidence is its own CPU, memory, disk or
+    # restarts is not discounted as a victim (callees make callers wait, not burn CPU or memory).
+    resource_causes: bool = True
     # New or sharply increased log templates per service (error templates weighted up).
     logs: bool = True
     # Per-service self time and error share of spans, against the normal period.
