@@ -138,13 +138,23 @@ CHAT_TOOLS = ("get_suspects", "search_runbooks")
 
 def _investigation_json(inv: Investigation) -> dict[str, JsonValue]:
     """The investigation, condensed for the chat prompt (the report minus the bulky parts)."""
-    from opsagent.reasoning.tools import TOP_SUSPECTS, runbook_json, suspect_json
+    from opsagent.reasoning.tools import (
+        TOP_SUSPECTS,
+        TOP_TEMPLATES,
+        runbook_json,
+        suspect_json,
+        template_json,
+    )
+    from opsagent.report import reasoner_detail
 
     f = inv.findings
+    changed = [t for t in (inv.log_summary.templates if inv.log_summary else []) if t.change != "steady"]
+    log_templates: list[JsonValue] = [template_json(t) for t in changed[:TOP_TEMPLATES]]
     return {
         "incident": {"id": inv.incident.id, "title": inv.incident.title, "question": inv.incident.question},
         "autonomy_level": inv.autonomy_level.value,
-        "reasoner": f.reasoner,
+        "investigated_at": inv.finished_at.isoformat(),
+        "reasoner": reasoner_detail(inv.trace, f.reasoner),
         "summary": f.summary,
         "root_causes": [
             {
@@ -156,6 +166,7 @@ def _investigation_json(inv: Investigation) -> dict[str, JsonValue]:
             for rc in f.root_causes
         ],
         "suspects": [suspect_json(s) for s in inv.suspects[:TOP_SUSPECTS]],
+        "log_templates": log_templates,
         "runbooks": [runbook_json(r, steps=6) for r in inv.runbooks[:3]],
         "remediation": list(f.remediation),
         "actions": [

@@ -79,20 +79,21 @@ def build_services(
 def bind_reasoner(
     reasoner: Reasoner, settings: Settings, catalog: ActionCatalog, index: RunbookIndex
 ) -> Reasoner:
-    """Give the LLM reasoner the services' catalogue and runbook index, the engine's log condensation
-    and, when configured, live PromQL: its tools read the same evidence layer, not a second one."""
+    """Give the LLM reasoner the services' catalogue and runbook index, the log condensation the
+    report uses (``evidence.log_summary``) and, when configured, live PromQL: its tools read the
+    same evidence layer, not a second one."""
     if reasoner.name != "llm":
         return reasoner
+    from opsagent.evidence.log_summary import summarize_logs
     from opsagent.reasoning.llm import LLMReasoner
 
     if not isinstance(reasoner, LLMReasoner):
         return reasoner
-    try:
-        from opsagent.analysis.logs import condense_logs
-    except ImportError:  # older engine without the condensation entry point: templates via suspects only
-        condense_logs = None  # type: ignore[assignment]
     return reasoner.bound(
-        catalog=catalog, runbooks=index, condense_logs=condense_logs, promql=live_promql(settings)
+        catalog=catalog,
+        runbooks=index,
+        condense_logs=lambda bundle, suspects, service: summarize_logs(bundle, suspects, service=service),
+        promql=live_promql(settings),
     )
 
 

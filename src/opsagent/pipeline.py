@@ -57,6 +57,9 @@ class Services:
     catalog: ActionCatalog
     reasoner: Reasoner = field(default_factory=OfflineReasoner)
     runbooks: RunbookSearch | None = None
+    # Condense the logs into templates for the report and the LLM (Drain3 costs seconds on large
+    # windows: the evaluation harness turns it off when neither needs it).
+    summarize_logs: bool = True
 
     def with_sources(self, sources: list[EvidenceSource]) -> Services:
         return replace(self, sources=sources)
@@ -175,6 +178,19 @@ def _validated(
     return kept, notes
 
 
+def _summarize_logs(bundle: EvidenceBundle, suspects: list[Suspect]) -> None:
+    """The log templates the report and the LLM read; a failure is a gap, not a failed investigation."""
+    from opsagent.evidence.log_summary import summarize_logs
+
+    try:
+        bundle.log_summary = summarize_logs(bundle, suspects)
+    except Exception as exc:  # Drain3 on arbitrary text: never worth losing the investigation over
+        log.exception("log condensation failed")
+        bundle.gaps.append(
+            EvidenceGap(source="logs", reason=f"log templates unavailable ({type(exc).__name__})")
+        )
+
+
 def investigate(incident: Incident, services: Services) -> Investigation:
     """Run the whole pipeline for one incident. Failing sources become gaps; it does not raise on them."""
     started = time.perf_counter()
@@ -206,6 +222,8 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     suspects = rank_suspects(bundle)
     _refine_runbooks(bundle, suspects, services.runbooks)
     summary.runbooks = len(bundle.runbooks)
+    if services.summarize_logs and bundle.logs:
+        _summarize_logs(bundle, suspects)
     reasoning: Reasoning = services.reasoner.reason(bundle, suspects)
     findings = reasoning.findings
     actions, notes = _validated(findings.actions, services.catalog)
@@ -233,6 +251,7 @@ def investigate(incident: Incident, services: Services) -> Investigation:
         decisions=decisions,
         gaps=bundle.gaps,
         evidence=summary,
+        log_summary=bundle.log_summary,
         trace=reasoning.trace,
         seconds=round(time.perf_counter() - started, 4),
     )

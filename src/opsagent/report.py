@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsagent.autonomy.approvals import ActionRequest, ActionStatus
-from opsagent.domain import DecisionOutcome, Investigation, ProposedAction
+from opsagent.domain import DecisionOutcome, Investigation, ProposedAction, ReasonerTrace
+
+# Log templates shown in a report: the top new or increased ones (the summary is already budgeted).
+REPORT_TEMPLATES = 8
 
 
 def _when(ts: float | None) -> str | None:
@@ -65,6 +68,42 @@ def status_label(req: ActionRequest) -> str:
     elif req.status in (ActionStatus.APPROVED, ActionStatus.BLOCKED):
         label += f" (approved by {who})"
     return label
+
+
+def reasoner_detail(trace: ReasonerTrace, findings_reasoner: str) -> str:
+    """Which reasoner produced the findings, in words: "llm (model m)", "llm (fell back to offline: why)"."""
+    if trace.fell_back:
+        why = trace.fallback_reason or "see the notes"
+        return f"{trace.reasoner} (fell back to {findings_reasoner}: {why})"
+    if trace.reasoner == "llm" and trace.model:
+        return f"llm (model {trace.model})"
+    return findings_reasoner
+
+
+def _log_templates(inv: Investigation) -> dict[str, Any] | None:
+    """The report's "Log templates": the top new or increased templates, errors first, one example each."""
+    logs = inv.log_summary
+    if logs is None:
+        return None
+    rows = [t for t in logs.templates if t.change != "steady"][:REPORT_TEMPLATES]
+    return {
+        "log_lines": logs.total_lines,
+        "template_count": logs.template_count,
+        "sampled_lines": logs.sampled_lines,
+        "split": _when(logs.split),
+        "templates": [
+            {
+                "service": t.service,
+                "template": t.template,
+                "change": t.change,
+                "error": t.error,
+                "normal_count": t.normal_count,
+                "incident_count": t.incident_count,
+                "example": t.examples[0] if t.examples else None,
+            }
+            for t in rows
+        ],
+    }
 
 
 def _action_rows(inv: Investigation, requests: Sequence[ActionRequest] | None) -> list[dict[str, Any]]:
@@ -133,6 +172,8 @@ def to_json(inv: Investigation, requests: Sequence[ActionRequest] | None = None)
         },
         "autonomy_level": inv.autonomy_level.value,
         "reasoner": inv.findings.reasoner,
+        "reasoner_detail": reasoner_detail(inv.trace, inv.findings.reasoner),
+        "fell_back": inv.trace.fell_back,
         "summary": inv.findings.summary,
         "root_causes": [
             {
@@ -156,6 +197,7 @@ def to_json(inv: Investigation, requests: Sequence[ActionRequest] | None = None)
             for rc in inv.findings.root_causes
         ],
         "ranking": inv.findings.ranking,
+        "log_templates": _log_templates(inv),
         "runbooks": [{"id": r.id, "title": r.title, "score": r.score} for r in inv.runbooks],
         "remediation": inv.findings.remediation,
         "actions": _action_rows(inv, requests),
@@ -170,9 +212,14 @@ def to_markdown(inv: Investigation, requests: Sequence[ActionRequest] | None = N
     """A report an on-call engineer can paste into a ticket (``requests`` as for ``to_json``)."""
     lines = [f"# {inv.incident.title}", ""]
     lines.append(
-        f"Incident `{inv.incident.id}` · autonomy {inv.autonomy_level.value} · reasoner {inv.findings.reasoner}"
-        f" · {inv.seconds:.2f}s"
+        f"Incident `{inv.incident.id}` · autonomy {inv.autonomy_level.value}"
+        f" · reasoner {reasoner_detail(inv.trace, inv.findings.reasoner)} · {inv.seconds:.2f}s"
     )
+    if inv.trace.fell_back:
+        lines += [
+            "",
+            f"> **The {inv.trace.reasoner} reasoner failed; these are the {inv.findings.reasoner} findings.**",
+        ]
     lines += ["", inv.findings.summary, ""]
     if inv.findings.root_causes:
         lines += ["## Likely root causes", ""]
@@ -180,6 +227,7 @@ def to_markdown(inv: Investigation, requests: Sequence[ActionRequest] | None = N
             lines.append(f"{i}. **{rc.service}** — {rc.fault_type.value}, confidence {rc.confidence:.2f}")
             lines.extend(f"   - `{e.id}`: {e.summary}" for e in rc.evidence)
         lines.append("")
+    lines.extend(_log_lines(inv))
     if inv.runbooks:
         lines += ["## Runbooks", ""]
         lines.extend(f"- **{r.title}** (`{r.id}`, score {r.score:.2f}) — {r.reason}" for r in inv.runbooks)
@@ -225,6 +273,34 @@ def to_markdown(inv: Investigation, requests: Sequence[ActionRequest] | None = N
         f"{ev.services} services, {ev.edges} call edges, {ev.runbooks} runbooks._"
     )
     return "\n".join(lines) + "\n"
+
+
+def _code(text: str) -> str:
+    """Untrusted log text as a Markdown code span: shown literally, never rendered."""
+    return "`" + " ".join(text.replace("`", "'").split()) + "`"
+
+
+def _log_lines(inv: Investigation) -> list[str]:
+    logs = _log_templates(inv)
+    if logs is None or not logs["templates"]:
+        return []
+    seen = f", {logs['sampled_lines']} of them condensed" if logs["sampled_lines"] else ""
+    out = [
+        "## Log templates",
+        "",
+        f"New or increased since {logs['split'] or 'the incident began'} ({logs['log_lines']} lines{seen}, "
+        f"{logs['template_count']} templates):",
+        "",
+    ]
+    for t in logs["templates"]:
+        tag = f"{t['change']} error" if t["error"] else t["change"]
+        out.append(
+            f"- **{tag}** {t['service']}: {_code(t['template'])} — {t['normal_count']} before, "
+            f"{t['incident_count']} during"
+        )
+        if t["example"]:
+            out.append(f"  - e.g. {_code(t['example'])}")
+    return [*out, ""]
 
 
 def _cell(text: str) -> str:

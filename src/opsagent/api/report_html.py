@@ -16,17 +16,27 @@ _TEMPLATE = """<!doctype html>
 <style>
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
-.meta{color:#666}code{background:#f4f4f4;padding:0 .2rem}
+.meta{color:#666}code{background:#f4f4f4;padding:0 .2rem}.warn{color:#b42318}
 </style></head><body>
 <h1>{{ r.incident.title }}</h1>
 <p class="meta">Incident <code>{{ r.incident.id }}</code> · autonomy {{ r.autonomy_level }} ·
-reasoner {{ r.reasoner }} · {{ "%.2f"|format(r.seconds) }}s</p>
+reasoner {{ r.reasoner_detail }} · {{ "%.2f"|format(r.seconds) }}s</p>
+{% if r.fell_back %}<p class="warn"><strong>The {{ r.trace.reasoner }} reasoner failed; these are the
+{{ r.reasoner }} findings.</strong></p>{% endif %}
 <p>{{ r.summary }}</p>
 {% if r.root_causes %}<h2>Likely root causes</h2><ol>
 {% for rc in r.root_causes %}<li><strong>{{ rc.service }}</strong> — {{ rc.fault_type }},
 confidence {{ "%.2f"|format(rc.confidence) }}<ul>
 {% for e in rc.evidence %}<li><code>{{ e.id }}</code>: {{ e.summary }}</li>{% endfor %}</ul></li>
 {% endfor %}</ol>{% endif %}
+{% if r.log_templates and r.log_templates.templates %}<h2>Log templates</h2>
+<p class="meta">New or increased since {{ r.log_templates.split or "the incident began" }}
+({{ r.log_templates.log_lines }} lines{% if r.log_templates.sampled_lines %},
+{{ r.log_templates.sampled_lines }} of them condensed{% endif %}, {{ r.log_templates.template_count }} templates)</p>
+<table><tr><th>change</th><th>service</th><th>template</th><th>before</th><th>during</th><th>example</th></tr>
+{% for t in r.log_templates.templates %}<tr><td>{{ t.change }}{% if t.error %} error{% endif %}</td>
+<td>{{ t.service }}</td><td><code>{{ t.template }}</code></td><td>{{ t.normal_count }}</td>
+<td>{{ t.incident_count }}</td><td><code>{{ t.example or "" }}</code></td></tr>{% endfor %}</table>{% endif %}
 {% if r.runbooks %}<h2>Runbooks</h2><ul>
 {% for b in r.runbooks %}<li><strong>{{ b.title }}</strong> (<code>{{ b.id }}</code>,
 score {{ "%.2f"|format(b.score) }})</li>{% endfor %}</ul>{% endif %}

@@ -1,4 +1,10 @@
-"""``opsagent ask "QUESTION" [--incident PATH_OR_ID]``: a chat turn in the terminal, streamed."""
+"""``opsagent ask "QUESTION" [--incident REF]``: a chat turn in the terminal, streamed.
+
+``REF`` is, in this order: a recorded-incident folder; an incident held in the store (SQLite under
+``OPSAGENT_DATA_DIR`` by default, or ``OPSAGENT_DATABASE_URL``), whose newest finished investigation
+becomes the chat's context; a demo incident's folder name or id under examples/incidents.
+The store is only read: nothing is written to it, and a missing SQLite file is not created.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,14 @@ from typing import Annotated
 import typer
 
 from opsagent.commands.common import err_console, fail, load_settings
-from opsagent.errors import OpsAgentError
+from opsagent.config import Settings
+from opsagent.domain import Incident, Investigation
+from opsagent.errors import NotFoundError, OpsAgentError
 
 EXAMPLES = Path("examples/incidents")
 
 
-def find_recording(ref: str) -> Path:
+def find_recording(ref: str) -> Path | None:
     """A recorded-incident folder by path, by folder name under examples/incidents, or by its id."""
     path = Path(ref)
     if (path / "incident.yaml").is_file():
@@ -26,14 +34,37 @@ def find_recording(ref: str) -> Path:
             for line in spec.read_text(encoding="utf-8").splitlines():
                 if line.startswith("id:") and line.split(":", 1)[1].strip().strip("'\"") == ref:
                     return spec.parent
-    fail(f"no recorded incident {ref!r} (give a folder with incident.yaml, or a demo incident's name or id)")
+    return None
+
+
+def from_store(settings: Settings, incident_id: str) -> tuple[Incident, Investigation | None] | None:
+    """The stored incident and its newest finished investigation; None when the store has no such
+    incident (or there is no store yet). Read-only: a missing SQLite database is not created."""
+    from opsagent.store import repo
+    from opsagent.store.db import Store
+
+    if settings.database_url is None and not (settings.data_dir / "opsagent.db").is_file():
+        return None
+    store = Store(settings)
+    try:
+        with store.read() as session:
+            try:
+                incident = repo.load_incident(session, incident_id)
+            except NotFoundError:
+                return None
+            return incident, repo.latest_result(session, incident_id)
+    finally:
+        store.close()
 
 
 def ask(
     question: Annotated[str, typer.Argument(help="what you want to know")],
     incident: Annotated[
         str | None,
-        typer.Option("--incident", help="a recorded incident folder, or a demo incident's name/id"),
+        typer.Option(
+            "--incident",
+            help="a recorded incident folder, a stored incident's id, or a demo incident's name/id",
+        ),
     ] = None,
     reasoner: Annotated[str | None, typer.Option(help="offline | llm (default: llm if configured)")] = None,
 ) -> None:
@@ -45,11 +76,26 @@ def ask(
 
     try:
         investigation = None
+        folder: Path | None = None
+        stored: tuple[Incident, Investigation | None] | None = None
         if incident is not None:
+            # An explicit folder first; then the store (what the service investigated); then the demos.
+            if (Path(incident) / "incident.yaml").is_file():
+                folder = Path(incident)
+            else:
+                stored = from_store(settings, incident)
+                folder = None if stored is not None else find_recording(incident)
+            if folder is None and stored is None:
+                where = "OPSAGENT_DATABASE_URL" if settings.database_url else str(settings.data_dir)
+                fail(
+                    f"no incident {incident!r}: not a folder with incident.yaml, not in the store "
+                    f"({where}), not a demo incident's name or id"
+                )
+        if folder is not None:
             from opsagent.evals.native import load_native
             from opsagent.evals.replay import replay_sources
 
-            recording = load_native(find_recording(incident))
+            recording = load_native(folder)
             services = build_services(
                 settings, replay_sources(recording), reasoner=build_reasoner(settings, reasoner)
             )
@@ -59,6 +105,18 @@ def ask(
             services = build_services(
                 settings, live_sources(settings), reasoner=build_reasoner(settings, reasoner)
             )
+        if stored is not None:
+            found, investigation = stored
+            if investigation is None:
+                # Stored but never investigated: investigate now from the live sources (not stored).
+                err_console.print(f"[dim]investigating stored incident {found.id}…[/]", highlight=False)
+                investigation = investigate(found, services)
+            else:
+                err_console.print(
+                    f"[dim]stored investigation of {found.id} "
+                    f"({investigation.finished_at:%Y-%m-%d %H:%M} UTC)[/]",
+                    highlight=False,
+                )
         for event in chat_turn(question, [], services, investigation=investigation):
             data = event.data
             if event.event == "text":

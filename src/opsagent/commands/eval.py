@@ -128,6 +128,15 @@ def eval_cmd(
     doc = build_document(results, reasoner, paths=[str(p) for p in paths], wall_seconds=wall)
     print_tables(doc)
     err_console.print(f"{len(results)} cases in {wall:.1f}s with {jobs} job(s)", highlight=False)
+    if doc.get("tokens"):
+        fell = (
+            f"; {doc['fell_back_cases']} case(s) fell back to offline" if doc.get("fell_back_cases") else ""
+        )
+        err_console.print(
+            f"LLM: {doc['tokens']['prompt']} prompt + {doc['tokens']['completion']} completion tokens, "
+            f"{doc['llm_seconds']:.1f}s{fell}",
+            highlight=False,
+        )
     try:
         if json_path is not None:
             json_path.parent.mkdir(parents=True, exist_ok=True)

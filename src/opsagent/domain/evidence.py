@@ -109,6 +109,32 @@ class EvidenceGap(BaseModel):
     reason: str
 
 
+LogChange = Literal["new", "increased", "steady"]
+
+
+class LogTemplateSummary(BaseModel):
+    """One condensed log template of a service, counted before and during the incident."""
+
+    service: str
+    template: str
+    normal_count: int = 0
+    incident_count: int = 0
+    error: bool = False
+    change: LogChange = "steady"
+    examples: list[str] = Field(default_factory=list)
+
+
+class LogSummary(BaseModel):
+    """The logs condensed into templates within a size budget (what reaches a report or an LLM)."""
+
+    total_lines: int = 0
+    template_count: int = 0
+    omitted: int = 0
+    split: float | None = None
+    sampled_lines: int | None = None
+    templates: list[LogTemplateSummary] = Field(default_factory=list)
+
+
 class EvidenceBundle(BaseModel):
     """Everything collected for one incident; the only input of a reasoner."""
 
@@ -119,6 +145,8 @@ class EvidenceBundle(BaseModel):
     topology: Topology = Field(default_factory=Topology)
     runbooks: list[RunbookMatch] = Field(default_factory=list)
     gaps: list[EvidenceGap] = Field(default_factory=list)
+    # Condensed once by the pipeline after ranking; the LLM's prompt and the report both read it.
+    log_summary: LogSummary | None = None
 
     @property
     def services(self) -> list[str]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 
 from opsagent.domain.actions import AutonomyLevel, Decision
-from opsagent.domain.evidence import EvidenceGap, RunbookMatch
+from opsagent.domain.evidence import EvidenceGap, LogSummary, RunbookMatch
 from opsagent.domain.findings import Findings, Suspect
 from opsagent.domain.incident import Incident
 
@@ -29,6 +29,8 @@ class ReasonerTrace(BaseModel):
     steps: int = 0
     seconds: float = 0.0
     fell_back: bool = False
+    # Why the reasoner fell back to the offline engine (safe to show), when it did.
+    fallback_reason: str | None = None
     notes: list[str] = Field(default_factory=list)
 
 
@@ -50,6 +52,7 @@ class Investigation(BaseModel):
     decisions: list[Decision] = Field(default_factory=list)
     gaps: list[EvidenceGap] = Field(default_factory=list)
     evidence: EvidenceSummary = Field(default_factory=EvidenceSummary)
+    log_summary: LogSummary | None = None
     trace: ReasonerTrace
     seconds: float = 0.0
     finished_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -46,6 +46,10 @@ def build_document(
         "paths": list(paths),
         "wall_seconds": round(wall_seconds, 2),
     }
+    llm = [r for r in results if r.llm_seconds is not None]
+    if llm:
+        doc["fell_back_cases"] = sum(1 for r in llm if r.fell_back)
+        doc["llm_seconds"] = round(sum(r.llm_seconds or 0.0 for r in llm), 3)
     if tokens:
         doc["tokens"] = {
             "prompt": sum(t.get("prompt", 0) for t in tokens),

@@ -32,6 +32,7 @@ from opsagent.evals.replay import replay_sources
 from opsagent.evals.scoring import rank_of
 from opsagent.evidence.embeddings import Embedder
 from opsagent.pipeline import Services
+from opsagent.report import reasoner_detail
 
 # Root causes and evidence lines kept per case for the reports.
 _KEEP_CAUSES = 5
@@ -53,6 +54,11 @@ class CaseResult:
     predicted_fault_type: str | None = None
     load_seconds: float = 0.0
     tokens: dict[str, int] | None = None
+    # The LLM's own share of ``seconds`` and its model calls (LLM reasoner only).
+    llm_seconds: float | None = None
+    llm_steps: int | None = None
+    reasoner_detail: str = ""
+    fell_back: bool = False
     error: str | None = None
     summary: str = ""
     root_causes: list[dict[str, Any]] = field(default_factory=list)
@@ -62,8 +68,9 @@ class CaseResult:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        if data["tokens"] is None:
-            del data["tokens"]
+        for optional in ("tokens", "llm_seconds", "llm_steps"):
+            if data[optional] is None:
+                del data[optional]
         if data["error"] is None:
             del data["error"]
         return data
@@ -143,6 +150,9 @@ def build_eval_services(settings: Settings, reasoner_name: str) -> Services:
     embedder = CachedEmbedder(make_embedder(settings.embedding), _read_vectors(cache))
     index = RunbookIndex(load_runbooks(settings.runbooks_dir), embedder)
     services = build_services(settings, [], index=index, reasoner=build_reasoner(settings, reasoner_name))
+    # Log templates feed reports and the LLM's prompt; the scores need neither, and Drain3 costs
+    # seconds per case on large datasets.
+    services.summarize_logs = reasoner_name == "llm"
     if embedder.computed:
         _write_vectors(cache, {k: embedder.known[k] for k in embedder.used})
     return services
@@ -166,9 +176,12 @@ def _result(recording: RecordedIncident, inv: Investigation, seconds: float, loa
     fault_ok: bool | None = None
     if truth is not None and truth.fault_type is not None:
         fault_ok = predicted == truth.fault_type.value
+    trace = inv.trace
+    llm = trace.reasoner == "llm"
     tokens = None
-    if inv.trace.reasoner == "llm" or inv.trace.prompt_tokens or inv.trace.completion_tokens:
-        tokens = {"prompt": inv.trace.prompt_tokens, "completion": inv.trace.completion_tokens}
+    if llm or trace.prompt_tokens or trace.completion_tokens:
+        # From the API's usage fields, summed over the investigation's model calls.
+        tokens = {"prompt": trace.prompt_tokens, "completion": trace.completion_tokens}
     window = recording.incident.window
     return CaseResult(
         dataset=recording.dataset,
@@ -181,6 +194,10 @@ def _result(recording: RecordedIncident, inv: Investigation, seconds: float, loa
         predicted_fault_type=predicted,
         load_seconds=round(load_s, 4),
         tokens=tokens,
+        llm_seconds=trace.seconds if llm else None,
+        llm_steps=trace.steps if llm else None,
+        reasoner_detail=reasoner_detail(trace, inv.findings.reasoner),
+        fell_back=trace.fell_back,
         summary=inv.findings.summary,
         root_causes=[
             {

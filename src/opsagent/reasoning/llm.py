@@ -367,7 +367,11 @@ class LLMReasoner:
         return Reasoning(findings=findings, trace=self._trace(budget, records, notes))
 
     def _trace(
-        self, budget: Budget, records: list[PromptRecord], notes: list[str], fell_back: bool = False
+        self,
+        budget: Budget,
+        records: list[PromptRecord],
+        notes: list[str],
+        fallback_reason: str | None = None,
     ) -> ReasonerTrace:
         if budget.estimated_tokens:
             notes = [*notes, "the endpoint sent no usage for some calls: those tokens are chars/4 estimates"]
@@ -379,7 +383,8 @@ class LLMReasoner:
             completion_tokens=budget.completion_tokens,
             steps=budget.steps,
             seconds=round(budget.elapsed, 4),
-            fell_back=fell_back,
+            fell_back=fallback_reason is not None,
+            fallback_reason=fallback_reason,
             notes=notes,
         )
 
@@ -395,7 +400,7 @@ class LLMReasoner:
         note = f"LLM reasoner ({self.model_id}) fell back to the {self.fallback.name} engine: {why}"
         offline = self.fallback.reason(bundle, suspects)
         findings = offline.findings.model_copy(update={"notes": [*offline.findings.notes, note]})
-        return Reasoning(findings=findings, trace=self._trace(budget, records, [*notes, note], True))
+        return Reasoning(findings=findings, trace=self._trace(budget, records, [*notes, note], why))
 
     def _investigate(
         self, box: Toolbox, budget: Budget, records: list[PromptRecord], notes: list[str]

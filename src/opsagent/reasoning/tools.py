@@ -24,6 +24,8 @@ from opsagent.domain import (
     ActionTarget,
     EvidenceBundle,
     EvidenceItem,
+    LogSummary,
+    LogTemplateSummary,
     MetricSeries,
     ProposedAction,
     RunbookMatch,
@@ -74,23 +76,9 @@ class RunbookSearchLike(Protocol):
     ) -> list[RunbookMatch]: ...
 
 
-class LogTemplateLike(Protocol):
-    """A condensed log template (``analysis.logs.TemplateShift``)."""
-
-    @property
-    def service(self) -> str: ...
-    @property
-    def template(self) -> str: ...
-    @property
-    def normal_count(self) -> int: ...
-    @property
-    def incident_count(self) -> int: ...
-    @property
-    def error(self) -> bool: ...
-
-
-# bundle -> the log templates that appeared or rose in the incident window, strongest first
-LogCondenser = Callable[[EvidenceBundle], Sequence[LogTemplateLike]]
+# (bundle, engine suspects, service or None) -> the logs condensed into templates within a budget
+# (``evidence.log_summary.summarize_logs``, bound by the factory)
+LogCondenser = Callable[[EvidenceBundle, Sequence[Suspect], str | None], LogSummary]
 # (promql, start, end) -> series, against the live Prometheus; bounded by the source's own settings
 PromQLRunner = Callable[[str, float, float], list[MetricSeries]]
 
@@ -125,6 +113,20 @@ def runbook_json(book: RunbookMatch, *, steps: int = 0) -> dict[str, JsonValue]:
     }
     if steps:
         out["remediation"] = [clip(s) for s in book.remediation[:steps]]
+    return out
+
+
+def template_json(t: LogTemplateSummary) -> dict[str, JsonValue]:
+    out: dict[str, JsonValue] = {
+        "service": t.service,
+        "template": clip(t.template),
+        "change": t.change,
+        "before": t.normal_count,
+        "during": t.incident_count,
+        "error": t.error,
+    }
+    if t.examples:
+        out["example"] = clip(t.examples[0])
     return out
 
 
@@ -173,7 +175,7 @@ class Toolbox:
     citable: dict[str, EvidenceItem] = field(default_factory=dict)
     proposals: list[ProposedAction] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
-    _templates: Sequence[LogTemplateLike] | None = None
+    _logs: LogSummary | None = None
 
     def __post_init__(self) -> None:
         for suspect in self.suspects:
@@ -186,28 +188,52 @@ class Toolbox:
 
     # --- condensed context for the first prompt -------------------------------------------------
 
-    def templates(self) -> Sequence[LogTemplateLike]:
-        if self._templates is None:
-            self._templates = []
-            if self.condense_logs is not None:
-                try:
-                    self._templates = self.condense_logs(self.bundle)
-                except Exception:  # the suspects' log evidence still carries the strongest templates
-                    log.exception("log condensation failed; templates left out of the prompt")
-        return self._templates
+    def logs(self, service: str | None = None) -> LogSummary | None:
+        """The condensed logs: the pipeline's summary, else the bound condenser's.
 
-    def template_json(self, service: str | None = None, limit: int = TOP_TEMPLATES) -> list[JsonValue]:
-        rows = [t for t in self.templates() if service is None or t.service == service]
-        return [
-            {
-                "service": t.service,
-                "template": clip(t.template),
-                "before": t.normal_count,
-                "during": t.incident_count,
-                "error": t.error,
-            }
-            for t in rows[:limit]
-        ]
+        One service's logs are condensed afresh when a condenser is bound (a whole budget for that
+        service), else filtered from the incident-wide summary.
+        """
+        if service is None:
+            if self.bundle.log_summary is None and self._logs is None:
+                self._logs = self._condense(None)
+            return self.bundle.log_summary or self._logs
+        if self.condense_logs is not None:
+            return self._condense(service)
+        whole = self.logs(None)
+        if whole is None:
+            return None
+        rows = [t for t in whole.templates if t.service == service]
+        return whole.model_copy(update={"templates": rows, "total_lines": self._lines(service)})
+
+    def _condense(self, service: str | None) -> LogSummary | None:
+        if self.condense_logs is None:
+            return None
+        try:
+            return self.condense_logs(self.bundle, self.suspects, service)
+        except Exception:  # the suspects' log evidence still carries the strongest templates
+            log.exception("log condensation failed; templates left out")
+            return None
+
+    def _lines(self, service: str | None) -> int:
+        return sum(1 for r in self.bundle.logs if service is None or r.service == service)
+
+    def log_json(
+        self, service: str | None = None, limit: int = TOP_TEMPLATES, *, changed_only: bool = False
+    ) -> dict[str, JsonValue]:
+        """Counts and the top templates (``changed_only``: new or increased ones) with one example."""
+        found = self.logs(service)
+        if found is None:
+            return {"log_lines": self._lines(service), "templates": []}
+        rows = [t for t in found.templates if not changed_only or t.change != "steady"]
+        out: dict[str, JsonValue] = {
+            "log_lines": found.total_lines,
+            "template_count": found.template_count,
+            "templates": [template_json(t) for t in rows[:limit]],
+        }
+        if found.sampled_lines:
+            out["sampled_lines"] = found.sampled_lines
+        return out
 
     def context(self) -> dict[str, JsonValue]:
         """What the first prompt quotes: top suspects, templates, topology, runbooks, gaps."""
@@ -235,7 +261,7 @@ class Toolbox:
         return {
             "incident": incident,
             "suspects": [suspect_json(s) for s in self.suspects[:TOP_SUSPECTS]],
-            "log_templates": self.template_json(),
+            "logs": self.log_json(changed_only=True),
             "topology": [f"{e.caller} -> {e.callee}" for e in self.bundle.topology.edges[:MAX_EDGES]],
             "runbooks": [runbook_json(b) for b in self.bundle.runbooks[:TOP_RUNBOOKS]],
             "gaps": [{"source": g.source, "reason": clip(g.reason)} for g in self.bundle.gaps],
@@ -298,9 +324,7 @@ class Toolbox:
             )
 
     def query_logs(self, service: str | None = None, limit: int = TOP_TEMPLATES) -> dict[str, JsonValue]:
-        limit = max(1, min(limit, 30))
-        total = sum(1 for r in self.bundle.logs if service is None or r.service == service)
-        return {"log_lines": total, "templates": self.template_json(service, limit)}
+        return self.log_json(service, max(1, min(limit, 30)))
 
     def search_runbooks(self, query: str) -> dict[str, JsonValue]:
         books: list[RunbookMatch]
