@@ -7,10 +7,11 @@ fingerprint and ``startsAt``: the same pair delivered twice is the same alert.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from opsagent.domain import Alert, Incident, TimeWindow
 from opsagent.errors import AlertPayloadError
@@ -19,6 +20,24 @@ from opsagent.errors import AlertPayloadError
 DEFAULT_LOOKBACK = timedelta(hours=2)
 DEFAULT_LOOKAHEAD = timedelta(minutes=30)
 _ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+# RFC 3339 date-time, as Alertmanager writes it (Go's time.Time in JSON): the offset is required.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 strings (or datetimes, from YAML recordings) pass: pydantic alone would read
+    ``5`` or ``"5"`` as a Unix timestamp and ``"2026-11-28"`` as midnight, silently misdating an alert."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.fullmatch(value):
+        return value
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    raise ValueError(
+        f"must be an RFC 3339 timestamp string such as 2026-11-28T13:58:06Z, not {type(value).__name__} {shown}"
+    )
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class AlertmanagerAlert(BaseModel):
@@ -29,8 +48,8 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime  # noqa: N815 - Alertmanager's field names
-    endsAt: datetime | None = None  # noqa: N815
+    startsAt: Timestamp  # noqa: N815 - Alertmanager's field names
+    endsAt: Timestamp | None = None  # noqa: N815
     generatorURL: str = ""  # noqa: N815
     fingerprint: str = Field(min_length=1, max_length=64)
 

@@ -193,13 +193,31 @@ def test_tokens_and_roles(make_settings, live_server):
             422,
             "startsAt",
         ),
+        # Alertmanager always sends RFC 3339 strings: a number is not silently read as Unix time.
+        (
+            json.dumps(
+                {**fixture_payload(), "alerts": [{**fixture_payload()["alerts"][0], "startsAt": 5}]}
+            ).encode(),
+            422,
+            "alerts.0.startsAt: Value error, must be an RFC 3339 timestamp",
+        ),
+        (
+            json.dumps(
+                {**fixture_payload(), "alerts": [{**fixture_payload()["alerts"][0], "endsAt": "1700000000"}]}
+            ).encode(),
+            422,
+            "endsAt",
+        ),
+        (json.dumps(fixture_payload()).encode(), 422, "Content-Type"),
     ],
 )
 def test_bad_input_is_a_4xx_with_a_reason(make_settings, live_server, body, status, says):
     server = live_server(make_settings())
     kept = post_alerts(server.url, fixture_payload()).json()["incident_ids"][0]
+    # The last case: a valid payload sent as text/plain.
+    content_type = "text/plain" if says == "Content-Type" else "application/json"
     answer = httpx.post(
-        server.url + WEBHOOK, content=body, headers={**HOOK, "Content-Type": "application/json"}, timeout=10
+        server.url + WEBHOOK, content=body, headers={**HOOK, "Content-Type": content_type}, timeout=10
     )
     assert answer.status_code == status, answer.text
     assert says in answer.json()["detail"]

@@ -111,7 +111,22 @@ async def webhook_caller(request: Request, credentials: WebhookCredentials) -> P
     runtime: Runtime = request.app.state.runtime
     if credentials is None or not credentials.credentials:
         raise AuthError("missing bearer token (Authorization: Bearer <token>)")
-    token = credentials.credentials
+    return await authorize_webhook(runtime, credentials.credentials)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (as ``HTTPBearer`` reads it), else None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def authorize_webhook(runtime: Runtime, token: str | None) -> Principal:
+    """Who may post alerts: the webhook token, or any responder's API token."""
+    if not token:
+        raise AuthError("missing bearer token (Authorization: Bearer <token>)")
     expected = runtime.settings.webhook_token
     if expected is not None and hmac.compare_digest(expected.get_secret_value().encode(), token.encode()):
         return Principal(name="alertmanager", role="responder")
