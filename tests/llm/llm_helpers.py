@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from functools import cache
 from pathlib import Path
 
 from opsagent.config import LLMSettings, Settings
@@ -52,3 +54,17 @@ def run(name: str, settings: Settings, extra_logs: list[LogRecord] | None = None
 
 def demo_names() -> list[str]:
     return sorted(p.name for p in Path(DEMOS).iterdir() if (p / "incident.yaml").is_file())
+
+
+@cache
+def engine_evidence_id(name: str, service: str, kind: str = "log") -> str:
+    """The id of the engine's first ``kind`` evidence item for ``service`` on a demo incident.
+
+    Scripted answers cite it instead of a literal: the engine names its items (``log:payment:0``,
+    ``pattern:payment:log:…``) and may rename them; the tests are about the LLM path, not the names.
+    """
+    rec = recording(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        inv = investigate(rec.incident, services_for(rec, make_settings(Path(tmp), None), reasoner="offline"))
+    suspect = next(s for s in inv.suspects if s.service == service)
+    return next(e.id for e in suspect.evidence if e.kind == kind)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI, Reply, tool
-from llm_helpers import make_settings, run
+from llm_helpers import engine_evidence_id, make_settings, run
 
 from opsagent.domain import AutonomyLevel, DecisionOutcome, LogRecord, Risk
 from opsagent.errors import ConfigError
@@ -17,6 +17,10 @@ from opsagent.reasoning.registry import reasoner_by_name
 from opsagent.report import to_json, to_markdown
 
 DEMO = "bad-deploy-errors"
+
+
+def payment_log_id() -> str:
+    return engine_evidence_id(DEMO, "payment")
 
 
 def answer(
@@ -34,7 +38,7 @@ def answer(
                     "fault_type": fault_type,
                     "confidence": 0.85,
                     "summary": "new NullPointerException template and error ratio jump",
-                    "evidence_ids": ids or ["metric:payment:error_ratio", "log:payment:0"],
+                    "evidence_ids": ids or ["metric:payment:error_ratio", payment_log_id()],
                 }
             ],
             "remediation": ["Roll back payment to the previous revision", "Watch the error ratio"],
@@ -88,7 +92,7 @@ def test_full_investigation_runs_tools_against_recorded_evidence(fake: FakeOpenA
     top = inv.findings.root_causes[0]
     assert top.service == "payment"
     # Citations map back to the engine's evidence items, with their numbers.
-    assert [e.id for e in top.evidence] == ["metric:payment:error_ratio", "log:payment:0"]
+    assert [e.id for e in top.evidence] == ["metric:payment:error_ratio", payment_log_id()]
     assert top.evidence[0].baseline is not None and top.evidence[0].peak is not None
     assert inv.findings.ranking[0] == "payment"
 
