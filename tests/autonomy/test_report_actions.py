@@ -67,9 +67,13 @@ def test_default_params_from_labels_of_alerts_about_the_target_only():
     labels = labels_for(target, alerts)
     assert labels["datname"] == "orders" and "pod" not in labels
     params = CATALOG.default_params("kill-idle-db-connections", target, labels)
-    assert params == {"cluster": "orders-db", "database": "orders"}
+    assert params == {"cluster": "orders-db", "database": "orders", "idle_seconds": 300}  # schema default
     action = CATALOG.propose_partial("kill-idle-db-connections", target, params)
-    assert action.missing_params == ["idle_seconds"]
+    assert action.missing_params == []
+    without_database = {k: v for k, v in params.items() if k != "database"}
+    assert CATALOG.propose_partial("kill-idle-db-connections", target, without_database).missing_params == [
+        "database"
+    ]
     # Labels that do not fit the schema are dropped, not passed on.
     bad = CATALOG.default_params(
         "kill-idle-db-connections", target, {"cluster": "Orders DB; drop", "datname": "orders"}
@@ -152,7 +156,7 @@ def test_demo_incident_proposes_both_ground_truth_actions(tmp_path: Path):
     proposed = {a.action_id: a for a in inv.findings.actions}
     assert set(truth) <= set(proposed), sorted(proposed)
     assert proposed["restart-deployment"].params == {"namespace": "shop", "deployment": "orders"}
-    assert proposed["kill-idle-db-connections"].missing_params == ["cluster", "database", "idle_seconds"]
+    assert proposed["kill-idle-db-connections"].missing_params == ["cluster", "database"]
 
 
 # ------------------------------------------------------------------------------ the service report
@@ -236,14 +240,14 @@ def test_report_shows_what_actually_happened(client: TestClient, target: Target)
     assert restart["source"] == "runner" and restart["status"] == "pending"
     assert restart["decision"] == "await_approval" and "rate limit" in restart["reason"]
     kill = actions["kill-idle-db-connections"]
-    assert kill["status"] == "pending" and kill["missing_params"] == ["cluster", "database", "idle_seconds"]
+    assert kill["status"] == "pending" and kill["missing_params"] == ["cluster", "database"]
     assert {"id", "risk", "target", "params", "decision", "reason"} <= set(restart)  # old names kept
     assert [e["event"] for e in report["audit"]].count("action_decision:await_approval") == 2
     assert "restart-deployment" not in target.ran()
 
     markdown = _report(client, incident_id, "markdown")
     assert "| restart-deployment | low | orders | awaits approval | rate limit" in markdown
-    assert "needs parameters: cluster, database, idle_seconds" in markdown
+    assert "needs parameters: cluster, database" in markdown
     assert "would run automatically" not in markdown
 
     html = _report(client, incident_id, "html")
