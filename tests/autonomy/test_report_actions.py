@@ -4,7 +4,7 @@ The demo incident (db-pool-exhaustion, ground truth restart-deployment and kill-
 goes through the real service: webhook, investigation on its recorded evidence, autonomy runner. The
 ledger already holds a recent change on orders, so at run time the rate limit holds restart-deployment
 that the investigation's first pass expected to run; kill-idle-db-connections cannot be derived
-(cluster, database, idle_seconds) and is listed for a person to complete when approving.
+(cluster, database; idle_seconds has a schema default) and is listed for a person to complete when approving.
 """
 
 from __future__ import annotations
@@ -78,10 +78,7 @@ def test_default_params_from_labels_of_alerts_about_the_target_only():
     bad = CATALOG.default_params(
         "kill-idle-db-connections", target, {"cluster": "Orders DB; drop", "datname": "orders"}
     )
-    assert CATALOG.propose_partial("kill-idle-db-connections", target, bad).missing_params == [
-        "cluster",
-        "idle_seconds",
-    ]
+    assert CATALOG.propose_partial("kill-idle-db-connections", target, bad).missing_params == ["cluster"]
     # increase-memory-limit: namespace and container from the labels, the workload from the target.
     mem = CATALOG.default_params(
         "increase-memory-limit",
@@ -252,14 +249,14 @@ def test_report_shows_what_actually_happened(client: TestClient, target: Target)
 
     html = _report(client, incident_id, "html")
     assert "<h2>Audit log (actions)</h2>" in html and "rate limit" in html
-    assert "needs parameters:\ncluster, database, idle_seconds" in html
+    assert "needs parameters:\ncluster, database" in html
 
     # A responder completes the parameters at approval; it runs, and the report says who approved it.
     ok = client.post(
         f"/v1/actions/{kill['request_id']}/approve",
         json={
             "reason": "idle in transaction for minutes",
-            "params": {k: KILL_PARAMS[k] for k in ("cluster", "database", "idle_seconds")},
+            "params": {k: KILL_PARAMS[k] for k in ("cluster", "database")},
         },
         headers=auth("responder"),
     )
