@@ -263,7 +263,7 @@ def test_report_shows_what_actually_happened(client: TestClient, target: Target)
     assert ok.status_code == 200, ok.text
     assert ok.json()["status"] == "succeeded" and "kill-idle-db-connections" in target.ran()
     [hook] = [c for c in target.calls if c.path == "/hooks/kill-idle-db-connections"]
-    assert hook.body["params"] == KILL_PARAMS
+    assert hook.body["params"] == {**KILL_PARAMS, "idle_seconds": 300}  # the schema default
     after = {a["id"]: a for a in _report(client, incident_id, "json")["actions"]}
     assert after["kill-idle-db-connections"]["status_label"] == "succeeded (approved by responder-user)"
     # Parameters outside what was missing are refused (422), and nothing runs.
