@@ -31,6 +31,13 @@ from opsagent.analysis.impact import Excess, Traffic, coverage_weight, excess
 from opsagent.analysis.logs import TemplateShift, template_shifts
 from opsagent.analysis.onset import anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
+from opsagent.analysis.patterns import (
+    PatternShift,
+    channel_value,
+    pattern_shifts,
+    pattern_split,
+    peer_contrast,
+)
 from opsagent.analysis.scoring import (
     LATENCY_CEILING_SECONDS,
     MIN_NORMAL,
@@ -107,6 +114,9 @@ RESOURCE_SHARE = 0.8
 METRIC_ITEMS = 3
 LOG_ITEMS = 2
 TRACE_ITEMS = 2
+# Changed log/span events kept per suspect (strongest first): enough to show the new error and the
+# code path it replaced.
+PATTERN_ITEMS = 3
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,7 @@ class _ServiceEvidence:
     scored: list[_Scored] = field(default_factory=list)
     shifts: list[TemplateShift] = field(default_factory=list)
     channels: dict[str, float] = field(default_factory=dict)
+    patterns: list[PatternShift] = field(default_factory=list)
 
 
 def _kind_weight(signal: str, kind: SignalKind) -> float:
@@ -444,6 +455,35 @@ def _log_item(shift: TemplateShift, index: int) -> EvidenceItem:
     )
 
 
+_PATTERN_WORDS = {
+    "log": "log template",
+    "operation": "span operation",
+    "call": "calls",
+    "error": "failed spans",
+}
+
+
+def _pattern_item(p: PatternShift) -> EvidenceItem:
+    what = _PATTERN_WORDS[p.kind]
+    if p.is_new:
+        change = f"new, {p.incident_count}x"
+    elif p.is_gone:
+        change = f"gone (was {p.normal_count}x)"
+    else:
+        change = f"{p.normal_count}x -> {p.incident_count}x (expected {p.expected:.3g})"
+    return EvidenceItem(
+        id=f"pattern:{p.service}:{p.kind}:{p.digest}",
+        kind="trace" if p.kind != "log" else "log",
+        service=p.service,
+        signal=p.kind,
+        baseline=round(p.expected, 3),
+        peak=float(p.incident_count),
+        onset=p.first_seen,
+        score=round(p.score, 3),
+        summary=f"{'error ' if p.error else ''}{what} {change}, {p.z:+.1f} sd: {p.key}",
+    )
+
+
 def _combine(channels: dict[str, float]) -> float:
     ordered = sorted((v for v in channels.values() if v > 0), reverse=True)
     return sum(w * v for w, v in zip(CHANNEL_WEIGHTS, ordered, strict=False))
@@ -549,6 +589,9 @@ def _kind_evidence(ev: _ServiceEvidence) -> list[KindEvidence]:
     for shift in ev.shifts:
         if shift.error:
             out.append(KindEvidence(FaultType.ERRORS_CODE, shift.z, shift.first_seen))
+    for pattern in ev.patterns:
+        if pattern.error and pattern.z > 0:
+            out.append(KindEvidence(FaultType.ERRORS_CODE, pattern.z, pattern.first_seen))
     return out
 
 
@@ -583,7 +626,13 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
         if result is not None:
             evidence[s.service].scored.append(_Scored(s, result))
 
-    if options.logs and bundle.logs:
+    if options.patterns and (bundle.logs or bundle.spans):
+        cut = pattern_split(_alert_time(bundle), split.incident_start, split.normal_start)
+        logs = bundle.logs if options.logs else []
+        spans = bundle.spans if options.traces else []
+        for pattern in pattern_shifts(logs, spans, split.normal_start, cut, split.window_end):
+            evidence[pattern.service].patterns.append(pattern)
+    elif options.logs and bundle.logs:
         for shift in template_shifts(
             bundle.logs,
             split.incident_start,
@@ -594,10 +643,17 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             evidence[shift.service].shifts.append(shift)
 
     scores: dict[str, float] = {}
-    for service, ev in evidence.items():
+    for ev in evidence.values():
         ev.channels["metric"] = _metric_channel([e for e in ev.scored if e.series.source == "metric"])
         ev.channels["trace"] = _metric_channel([e for e in ev.scored if e.series.source == "trace"])
         ev.channels["log"] = ev.shifts[0].score if ev.shifts else 0.0
+        ev.channels["pattern"] = channel_value(ev.patterns)
+    if options.channel_contrast:
+        for name in ("metric", "trace", "log", "pattern"):
+            contrast = peer_contrast({svc: ev.channels[name] for svc, ev in evidence.items()})
+            for svc, value in contrast.items():
+                evidence[svc].channels[name] = value
+    for service, ev in evidence.items():
         scores[service] = _combine(ev.channels)
 
     impact: dict[str, tuple[float, Excess]] = {}
@@ -630,6 +686,7 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             _series_item(e) for e in ranked if e.series.source == "trace" and e.result.z_max >= ONSET_Z
         ][:TRACE_ITEMS]
         items += [_log_item(s, i) for i, s in enumerate(ev.shifts[:LOG_ITEMS])]
+        items += [_pattern_item(p) for p in ev.patterns[:PATTERN_ITEMS]]
         if service in explained_by:
             items.append(
                 EvidenceItem(

@@ -1,0 +1,277 @@
+"""Event patterns from logs and spans: which per-service events changed their share of the traffic.
+
+A code-level fault (a wrong return value, an injected exception) rarely moves a metric: it changes
+*what the faulty service does*. It writes a log statement it never wrote before (or stops writing
+one), takes another code path (other operations, other calls), answers through an error handler.
+So, per service, the engine counts events in the normal period and in the incident:
+
+* ``log``: a log template (``logs.template_of``) written by the service;
+* ``operation``: a span of the service with that operation name;
+* ``call``: a span of the service whose parent span belongs to another service, keyed by the caller
+  (the edge caller → service, operation): which of its callers' calls changed;
+* ``error``: a span of the service marked failed, by operation (where the tracer records status).
+
+How much an event's count changed is a conditional binomial test: given ``n0 + n1`` occurrences,
+under "nothing changed" ``n1`` is Binomial(n0 + n1, p), ``p`` being the incident's share of the
+exposure. The exposure is not wall-clock time: recordings have gaps (a collector that kept only some
+minutes) and load moves. It is the median ratio of incident to normal counts over the well-supported
+events of the same source (the "median of ratios" size factor of count statistics): the typical
+event's change, which a minority of events changing cannot move. The signed root of the likelihood
+ratio reads like a z-score, so a frequent template's small wobble stays small (its ``N`` is large
+but its share barely moved) while a template that appears twenty times from nothing scores high.
+
+Decreases count as well as increases (a skipped code path is as telling as a new one), but less: a
+service also sees fewer events when a caller upstream broke, which makes it a victim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from opsagent.analysis.logs import is_error, template_of
+from opsagent.domain import LogRecord, Span
+
+EventKind = Literal["log", "operation", "call", "error"]
+
+# Add-half smoothing of both counts: an event never seen before is not infinitely surprising, and a
+# period with one occurrence is not "infinitely more" than one with none.
+PRIOR = 0.5
+# Events with at least this many occurrences in both periods together estimate the size factor: below
+# it a ratio is mostly Poisson noise.
+SIZE_FACTOR_MIN_SUPPORT = 10
+# Fewer well-supported events than this and the size factor falls back to the ratio of the totals.
+SIZE_FACTOR_MIN_EVENTS = 5
+# An event must at least double (or halve) its share of the traffic to count: smaller moves are what
+# load mix alone does to any event.
+MIN_RATE_RATIO = 2.0
+# |z| below this is noise (3 sd, the control-chart limit used for metric onsets).
+MIN_Z = 3.0
+# A fall of an event counts this much of a rise: a victim of a broken caller loses events too.
+DECREASE_WEIGHT = 0.5
+# A log template or span that does not say "error" is context rather than failure: weighted down
+# as in ``logs.NON_ERROR_WEIGHT``.
+NON_ERROR_WEIGHT = 0.5
+# Span operation names that are an error handler (the framework's error page or a catch-all)
+# are failures even when the tracer records no status.
+_ERROR_OPERATION_WORDS = ("error", "exception", "fail")
+
+
+@dataclass
+class PatternShift:
+    """One event whose share of the traffic changed between the normal period and the incident."""
+
+    service: str
+    kind: EventKind
+    key: str
+    normal_count: int
+    incident_count: int
+    expected: float
+    z: float  # signed: negative for a fall
+    score: float
+    error: bool
+    first_seen: float | None = None
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def is_new(self) -> bool:
+        return self.normal_count == 0
+
+    @property
+    def is_gone(self) -> bool:
+        return self.incident_count == 0
+
+    @property
+    def digest(self) -> str:
+        """A short stable id of the event (same service, kind and key: same digest, in every run)."""
+        return hashlib.sha1(f"{self.service}\x00{self.kind}\x00{self.key}".encode()).hexdigest()[:10]
+
+
+@dataclass
+class _Counts:
+    normal: dict[tuple[str, EventKind, str], int] = field(default_factory=lambda: defaultdict(int))
+    incident: dict[tuple[str, EventKind, str], int] = field(default_factory=lambda: defaultdict(int))
+    first: dict[tuple[str, EventKind, str], float] = field(default_factory=dict)
+    errors: set[tuple[str, EventKind, str]] = field(default_factory=set)
+    examples: dict[tuple[str, EventKind, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, key: tuple[str, EventKind, str], t: float, split: float, error: bool, example: str) -> None:
+        if t < split:
+            self.normal[key] += 1
+            return
+        self.incident[key] += 1
+        if key not in self.first or t < self.first[key]:
+            self.first[key] = t
+        if error:
+            self.errors.add(key)
+        if example and len(self.examples[key]) < 2:
+            self.examples[key].append(example[:300])
+
+
+def binomial_z(n1: float, n0: float, p: float) -> float:
+    """Signed root of the likelihood-ratio statistic of ``n1`` out of ``n0 + n1`` against share ``p``."""
+    n = n0 + n1
+    if n <= 0 or not 0.0 < p < 1.0:
+        return 0.0
+    q = n1 / n
+    g = 0.0
+    if n1 > 0:
+        g += n1 * math.log(q / p)
+    if n0 > 0:
+        g += n0 * math.log((1.0 - q) / (1.0 - p))
+    z = math.sqrt(max(2.0 * g, 0.0))
+    return z if q >= p else -z
+
+
+def size_factor(pairs: Iterable[tuple[int, int]]) -> float:
+    """Incident-to-normal exposure: the median count ratio over well-supported events."""
+    ratios: list[float] = []
+    total0 = total1 = 0
+    for n0, n1 in pairs:
+        total0 += n0
+        total1 += n1
+        if n0 + n1 >= SIZE_FACTOR_MIN_SUPPORT:
+            ratios.append((n1 + PRIOR) / (n0 + PRIOR))
+    if len(ratios) >= SIZE_FACTOR_MIN_EVENTS:
+        ratios.sort()
+        mid = len(ratios) // 2
+        return ratios[mid] if len(ratios) % 2 else math.sqrt(ratios[mid - 1] * ratios[mid])
+    return (total1 + PRIOR) / (total0 + PRIOR)
+
+
+def _error_operation(operation: str) -> bool:
+    lowered = operation.lower()
+    return any(w in lowered for w in _ERROR_OPERATION_WORDS)
+
+
+def _count_logs(logs: list[LogRecord], lo: float, split: float, hi: float) -> _Counts:
+    counts = _Counts()
+    cache: dict[str, str] = {}
+    for rec in logs:
+        if rec.timestamp < lo or rec.timestamp > hi:
+            continue
+        msg = rec.message
+        tpl = cache.get(msg)
+        if tpl is None:
+            tpl = template_of(msg)
+            if len(cache) < 200_000:
+                cache[msg] = tpl
+        key: tuple[str, EventKind, str] = (rec.service, "log", tpl)
+        # is_error only for incident records, where it is reported; its regex is the costly part
+        err = rec.timestamp >= split and key not in counts.errors and is_error(rec)
+        counts.add(key, rec.timestamp, split, err, msg)
+    return counts
+
+
+def _count_spans(spans: list[Span], lo: float, split: float, hi: float) -> _Counts:
+    counts = _Counts()
+    owner = {s.span_id: s.service for s in spans}
+    for s in spans:
+        if s.start < lo or s.start > hi:
+            continue
+        err_op = _error_operation(s.operation)
+        counts.add((s.service, "operation", s.operation), s.start, split, err_op, "")
+        caller = owner.get(s.parent_id) if s.parent_id else None
+        if caller is not None and caller != s.service:
+            counts.add((s.service, "call", f"{caller} -> {s.operation}"), s.start, split, err_op, "")
+        if s.error:
+            counts.add((s.service, "error", s.operation), s.start, split, True, "")
+    return counts
+
+
+def _shifts(counts: _Counts) -> list[PatternShift]:
+    keys = set(counts.normal) | set(counts.incident)
+    r = size_factor((counts.normal.get(k, 0), counts.incident.get(k, 0)) for k in keys)
+    p = r / (1.0 + r)
+    out: list[PatternShift] = []
+    for key in keys:
+        n0 = counts.normal.get(key, 0)
+        n1 = counts.incident.get(key, 0)
+        expected = (n0 + PRIOR) * r
+        ratio = (n1 + PRIOR) / expected
+        if 1.0 / MIN_RATE_RATIO < ratio < MIN_RATE_RATIO:
+            continue
+        z = binomial_z(n1 + PRIOR, n0 + PRIOR, p)
+        if abs(z) < MIN_Z:
+            continue
+        service, kind, text = key
+        error = key in counts.errors or kind == "error"
+        score = math.log1p(abs(z)) * (1.0 if error else NON_ERROR_WEIGHT)
+        if z < 0:
+            score *= DECREASE_WEIGHT
+        out.append(
+            PatternShift(
+                service=service,
+                kind=kind,
+                key=text,
+                normal_count=n0,
+                incident_count=n1,
+                expected=expected,
+                z=z,
+                score=score,
+                error=error,
+                first_seen=counts.first.get(key),
+                examples=counts.examples.get(key, []),
+            )
+        )
+    return out
+
+
+def pattern_shifts(
+    logs: list[LogRecord],
+    spans: list[Span],
+    normal_start: float,
+    split: float,
+    window_end: float,
+) -> list[PatternShift]:
+    """Log and span events whose share changed from [normal_start, split) to [split, window_end].
+
+    Logs and spans are separate sources, each with its own size factor. Strongest first.
+    """
+    out: list[PatternShift] = []
+    if logs:
+        out += _shifts(_count_logs(logs, normal_start, split, window_end))
+    if spans:
+        out += _shifts(_count_spans(spans, normal_start, split, window_end))
+    out.sort(key=lambda s: (-s.score, s.service, s.kind, s.key))
+    return out
+
+
+# An alert fires after its fault's first symptoms (an evaluation interval plus any ``for:``
+# duration; recorded injection times lag the injection's first effect the same way). Events are
+# timestamped to the millisecond, so their split need not wait for the metric onset, which is only
+# as fine as the metric step: the pattern incident period starts this long before the alert. Too
+# early costs little (a little normal traffic counted as incident dilutes a rise), too late hides
+# the fault's first events in the normal period.
+ALERT_LEAD_SECONDS = 30.0
+
+
+def pattern_split(alert: float | None, onset: float, normal_start: float) -> float:
+    """Where the normal period of events ends: just before the alert, else the metric onset."""
+    if alert is None:
+        return onset
+    return max(alert - ALERT_LEAD_SECONDS, normal_start)
+
+
+def channel_value(shifts: list[PatternShift]) -> float:
+    """A service's pattern evidence: its strongest changed event (shifts come strongest first)."""
+    return shifts[0].score if shifts else 0.0
+
+
+def peer_contrast(values: dict[str, float]) -> dict[str, float]:
+    """Each service's value above the median of all services' values in the same channel.
+
+    A channel in which every service looks anomalous (a shared metric artefact, a load change)
+    says little about which one is the cause; what counts is how far a service stands out from its
+    peers in that channel. Subtracting one number per channel keeps the order within the channel.
+    """
+    if not values:
+        return {}
+    ordered = sorted(values.values())
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+    return {k: max(v - median, 0.0) for k, v in values.items()}

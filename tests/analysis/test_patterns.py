@@ -1,0 +1,95 @@
+"""Event patterns: the count test, the size factor, and which service a changed event lands on."""
+
+from __future__ import annotations
+
+import math
+
+from opsagent.analysis.patterns import (
+    ALERT_LEAD_SECONDS,
+    binomial_z,
+    pattern_shifts,
+    pattern_split,
+    peer_contrast,
+    size_factor,
+)
+from opsagent.domain import LogRecord, Span
+
+
+def test_binomial_z_sign_and_scale() -> None:
+    assert binomial_z(50, 50, 0.5) == 0.0
+    assert binomial_z(80, 20, 0.5) > 5.0
+    assert binomial_z(20, 80, 0.5) < -5.0
+    # a new event is surprising, but a frequent one's small wobble is not
+    assert binomial_z(20.5, 0.5, 0.5) > binomial_z(1100, 1000, 0.5)
+    assert binomial_z(0, 0, 0.5) == 0.0
+    assert binomial_z(5, 5, 1.0) == 0.0
+
+
+def test_size_factor_ignores_a_minority_of_changed_events() -> None:
+    pairs = [(100, 200)] * 6 + [(100, 5000)]
+    assert math.isclose(size_factor(pairs), (200.5 / 100.5), rel_tol=1e-9)
+    # too few supported events: ratio of the totals
+    assert math.isclose(size_factor([(10, 30), (1, 0)]), 30.5 / 11.5)
+
+
+def _logs(service: str, message: str, start: float, end: float, every: float) -> list[LogRecord]:
+    n = int((end - start) / every)
+    return [LogRecord(timestamp=start + i * every, service=service, message=message) for i in range(n)]
+
+
+def test_new_error_template_scores_on_its_service_and_load_change_does_not() -> None:
+    logs: list[LogRecord] = []
+    # ten steady templates on three services; traffic doubles in the incident (every other second)
+    for k in range(10):
+        svc = f"svc{k % 3}"
+        logs += _logs(svc, f"handled request kind{chr(97 + k)} ok", 0, 600, 10.0)
+        logs += _logs(svc, f"handled request kind{chr(97 + k)} ok", 600, 900, 5.0)
+    logs += _logs("svc1", "ERROR lookup failed: no such contact", 600, 900, 10.0)
+    logs.sort(key=lambda r: r.timestamp)
+    shifts = pattern_shifts(logs, [], 0.0, 600.0, 900.0)
+    assert shifts, "the new error template must be found"
+    top = shifts[0]
+    assert (top.service, top.kind, top.error, top.is_new) == ("svc1", "log", True, True)
+    assert top.z > 3.0
+    assert all(s.key.startswith("ERROR") for s in shifts), [s.key for s in shifts]
+    assert len(top.digest) == 10 and top.digest == pattern_shifts(logs, [], 0.0, 600.0, 900.0)[0].digest
+
+
+def _span(i: int, service: str, op: str, t: float, parent: str | None = None) -> Span:
+    return Span(
+        trace_id=f"t{i}",
+        span_id=f"{service}-{i}",
+        parent_id=parent,
+        service=service,
+        operation=op,
+        start=t,
+        duration_ms=5.0,
+    )
+
+
+def test_error_handler_span_and_gone_operation() -> None:
+    spans: list[Span] = []
+    for i in range(200):
+        t = float(i * 5)
+        spans.append(_span(i, "front", "GET /", t))
+        spans.append(_span(i, "back", "Lookup", t, parent=f"front-{i}"))
+        spans.append(_span(i, "other", "Tick", t))
+        if t < 600:
+            spans.append(_span(i + 10_000, "back", "Cache.hit", t, parent=f"back-{i}"))
+        else:
+            spans.append(_span(i + 10_000, "back", "ErrorController.error", t, parent=f"back-{i}"))
+    shifts = pattern_shifts([], spans, 0.0, 600.0, 1000.0)
+    by_key = {(s.service, s.key): s for s in shifts}
+    err = by_key[("back", "ErrorController.error")]
+    assert err.error and err.is_new and shifts[0] is err
+    gone = by_key[("back", "Cache.hit")]
+    assert gone.is_gone and gone.z < 0 and gone.score < err.score
+    assert ("front", "GET /") not in by_key and ("other", "Tick") not in by_key
+
+
+def test_pattern_split_and_peer_contrast() -> None:
+    assert pattern_split(1000.0, 900.0, 0.0) == 1000.0 - ALERT_LEAD_SECONDS
+    assert pattern_split(None, 900.0, 0.0) == 900.0
+    assert pattern_split(10.0, 5.0, 0.0) == 0.0
+    assert peer_contrast({"a": 5.0, "b": 4.0, "c": 1.0}) == {"a": 1.0, "b": 0.0, "c": 0.0}
+    assert peer_contrast({}) == {}
