@@ -164,15 +164,7 @@ def _validated(
     notes: list[str] = []
     for action in actions:
         try:
-            kept.append(
-                catalog.propose(
-                    action.action_id,
-                    action.target,
-                    action.params,
-                    reason=action.reason,
-                    runbook_id=action.runbook_id,
-                )
-            )
+            kept.append(catalog.recheck(action))
         except ActionValidationError as exc:
             notes.append(f"rejected proposal: {exc}")
     return kept, notes

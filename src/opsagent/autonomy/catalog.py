@@ -47,15 +47,7 @@ class ActionCatalog:
     ) -> ProposedAction:
         """A validated proposal: the action exists and ``params`` match its JSON schema."""
         spec = self.get(action_id)
-        try:
-            jsonschema.validate(params, spec.params)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "params"
-            raise ActionValidationError(f"action {action_id!r}: {where}: {exc.message}") from None
-        except jsonschema.SchemaError as exc:
-            raise ActionValidationError(
-                f"action {action_id!r} has an invalid schema: {exc.message}"
-            ) from None
+        _validate(action_id, params, spec.params)
         return ProposedAction(
             action_id=action_id,
             risk=spec.risk,
@@ -63,6 +55,14 @@ class ActionCatalog:
             params=params,
             reason=reason,
             runbook_id=runbook_id,
+        )
+
+    def recheck(self, action: ProposedAction, *, allow_missing: bool = False) -> ProposedAction:
+        """``action`` proposed again through the catalogue (``propose``, or ``propose_partial`` when
+        ``allow_missing``): whoever made it, the catalogue sets the risk and checks the parameters."""
+        make = self.propose_partial if allow_missing else self.propose
+        return make(
+            action.action_id, action.target, action.params, reason=action.reason, runbook_id=action.runbook_id
         )
 
     def default_params(
@@ -130,15 +130,7 @@ class ActionCatalog:
             return self.propose(action_id, target, kept, reason=reason, runbook_id=runbook_id)
         # Check what is there against the schema without the requirement for what is not.
         relaxed: dict[str, JsonValue] = {**spec.params, "required": [n for n in required if n in kept]}
-        try:
-            jsonschema.validate(kept, relaxed)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "params"
-            raise ActionValidationError(f"action {action_id!r}: {where}: {exc.message}") from None
-        except jsonschema.SchemaError as exc:
-            raise ActionValidationError(
-                f"action {action_id!r} has an invalid schema: {exc.message}"
-            ) from None
+        _validate(action_id, kept, relaxed)
         return ProposedAction(
             action_id=action_id,
             risk=spec.risk,
@@ -187,6 +179,17 @@ def _coerce(value: str, schema: object) -> JsonValue:
     except ValueError:
         return value
     return value
+
+
+def _validate(action_id: str, params: dict[str, JsonValue], schema: dict[str, JsonValue]) -> None:
+    """Raise ``ActionValidationError`` naming where ``params`` break ``schema`` (or that it is broken)."""
+    try:
+        jsonschema.validate(params, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "params"
+        raise ActionValidationError(f"action {action_id!r}: {where}: {exc.message}") from None
+    except jsonschema.SchemaError as exc:
+        raise ActionValidationError(f"action {action_id!r} has an invalid schema: {exc.message}") from None
 
 
 def _fits(value: JsonValue, schema: dict[str, JsonValue]) -> bool:

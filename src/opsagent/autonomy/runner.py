@@ -218,22 +218,7 @@ class ActionRunner:
         try:
             # The catalogue sets the risk: a proposal cannot talk its way down to "read". Only a
             # proposal that says which required parameters it lacks may lack them (it cannot run).
-            if action.missing_params:
-                action = self.catalog.propose_partial(
-                    action.action_id,
-                    action.target,
-                    action.params,
-                    reason=action.reason,
-                    runbook_id=action.runbook_id,
-                )
-            else:
-                action = self.catalog.propose(
-                    action.action_id,
-                    action.target,
-                    action.params,
-                    reason=action.reason,
-                    runbook_id=action.runbook_id,
-                )
+            action = self.catalog.recheck(action, allow_missing=bool(action.missing_params))
         except ActionValidationError as exc:
             return self._deny(incident_id, action, confidence, f"rejected proposal from {source}: {exc}")
         spec = self.catalog.get(action.action_id)
@@ -342,13 +327,7 @@ class ActionRunner:
         if req.status is not ActionStatus.APPROVED:
             raise ConflictError(f"action request {request_id} is {req.status.value}, not approved")
         try:
-            action = self.catalog.propose(
-                req.action.action_id,
-                req.action.target,
-                req.action.params,
-                reason=req.action.reason,
-                runbook_id=req.action.runbook_id,
-            )
+            action = self.catalog.recheck(req.action)
         except ActionValidationError as exc:
             return self._block(req, f"no longer valid: {exc}", None, None)
         policy = self.current_policy()
