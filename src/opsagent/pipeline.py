@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from opsagent.analysis.engine import rank_suspects
 from opsagent.autonomy.catalog import ActionCatalog, labels_for
@@ -33,19 +32,9 @@ from opsagent.errors import ActionValidationError, SourceError
 from opsagent.evidence.base import EvidenceSource, QueryableSource, collect
 from opsagent.reasoning.base import Reasoner, Reasoning
 from opsagent.reasoning.offline import OfflineReasoner, best_runbooks
+from opsagent.reasoning.tools import RunbookSearchLike
 
 log = logging.getLogger(__name__)
-
-
-class RunbookSearch(Protocol):
-    def search(
-        self,
-        query: str,
-        *,
-        alert_names: list[str] | None = None,
-        services: list[str] | None = None,
-        k: int = 5,
-    ) -> list[RunbookMatch]: ...
 
 
 @dataclass
@@ -56,7 +45,7 @@ class Services:
     sources: list[EvidenceSource]
     catalog: ActionCatalog
     reasoner: Reasoner = field(default_factory=OfflineReasoner)
-    runbooks: RunbookSearch | None = None
+    runbooks: RunbookSearchLike | None = None
     # Condense the logs into templates for the report and the LLM (Drain3 costs seconds on large
     # windows: the evaluation harness turns it off when neither needs it).
     summarize_logs: bool = True
@@ -65,7 +54,9 @@ class Services:
         return replace(self, sources=sources)
 
 
-def _refine_runbooks(bundle: EvidenceBundle, suspects: list[Suspect], search: RunbookSearch | None) -> None:
+def _refine_runbooks(
+    bundle: EvidenceBundle, suspects: list[Suspect], search: RunbookSearchLike | None
+) -> None:
     """Re-rank runbooks with what the engine found, not only what the alert said.
 
     Several runbooks often cover the same alert (HighErrorRate: a bad deploy, an exhausted pool, …);
