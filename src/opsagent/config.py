@@ -268,8 +268,17 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=20, ge=0)
     database_pool_timeout_seconds: float = Field(default=30.0, gt=0)
-    # In-process investigation workers (without OPSAGENT_REDIS_URL); more queue up in the database.
+    # Investigations run at once by each worker process (thread mode: by the API process) without
+    # OPSAGENT_REDIS_URL; more queue up in the database.
     workers: int = Field(default=2, ge=1)
+    # Where investigations run without OPSAGENT_REDIS_URL. "process": in worker processes that
+    # `opsagent serve` spawns at a lower OS priority, restarts when they die and stops with itself,
+    # so an investigation never holds the API's GIL (webhook latency under load). "thread": in
+    # threads of the API process (one process and one copy of the models fewer).
+    worker_mode: Literal["process", "thread"] = "process"
+    # Worker processes in "process" mode; each builds the services (runbook index, embedding model,
+    # catalogue) once and runs `workers` investigations at once.
+    worker_processes: int = Field(default=1, ge=1)
     # Beyond this many unfinished investigations, requests for more are refused (503) until it drains.
     queue_max_pending: int = Field(default=1_000, ge=1)
     # A running investigation whose worker stops renewing this lease is handed to another worker.

@@ -1,10 +1,19 @@
-"""A job accepted is never lost: kill the service (in-process queue) or a worker (Redis queue) in the
-middle of an investigation; after a restart the investigation completes."""
+"""A job accepted is never lost: kill the service (worker processes or threads), one of its worker
+processes, or a worker (Redis queue) in the middle of an investigation; after a restart the
+investigation completes."""
 
 from __future__ import annotations
 
+import os
+import signal
+from pathlib import Path
+
 import httpx
 import pytest
+
+from opsagent.config import Settings
+from opsagent.store import Store
+from opsagent.store.models import InvestigationRow
 
 from .conftest import WEBHOOK_TOKEN, auth, base_env, fixture_payload, free_port, wait_http, wait_until
 
@@ -16,9 +25,37 @@ def investigation(base: str, inv_id: str) -> dict:
     return httpx.get(f"{base}/v1/investigations/{inv_id}", headers=auth("viewer"), timeout=10).json()
 
 
+def worker_pid(data_dir: Path, inv_id: str, database_url: str | None) -> int | None:
+    """The process that holds (or last held) the investigation: workers are named kind:host:pid:thread."""
+    store = Store(Settings(data_dir=data_dir, database_url=database_url))
+    try:
+        with store.read() as s:
+            worker = s.get(InvestigationRow, inv_id).worker
+    finally:
+        store.close()
+    return int(worker.split(":")[2]) if worker else None
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_killed_service_finishes_the_investigation_after_restart(tmp_path, procs, request, database):
-    extra = {"OPSAGENT_JOB_LEASE_SECONDS": "1.5"}
+def test_killed_service_finishes_the_investigation_after_restart(tmp_path, procs, request, database, mode):
+    extra = {"OPSAGENT_JOB_LEASE_SECONDS": "1.5", "OPSAGENT_WORKER_MODE": mode}
     if database == "postgresql":
         extra["OPSAGENT_DATABASE_URL"] = request.getfixturevalue("fresh_pg")
     port = free_port()
@@ -104,3 +141,62 @@ def test_killed_redis_worker_is_replaced_and_workers_share_the_load(
 
         workers = {s.get(InvestigationRow, r["id"]).worker.split(":")[2] for r in finished}
     assert len(workers) == 2, workers  # two worker processes (pids) both ran some
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_killed_worker_process_is_restarted_and_finishes_the_investigation(
+    tmp_path, procs, request, database
+):
+    database_url = request.getfixturevalue("fresh_pg") if database == "postgresql" else None
+    extra = {"OPSAGENT_JOB_LEASE_SECONDS": "1.5", "OPSAGENT_WORKER_MODE": "process"}
+    if database_url:
+        extra["OPSAGENT_DATABASE_URL"] = database_url
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # Slow enough that the kill lands mid-investigation, short enough for the second attempt.
+    server = procs(
+        ["serve", str(port)], base_env(tmp_path, OPSAGENT_TEST_SLOW_SECONDS="4", **extra), tmp_path / "s.log"
+    )
+    wait_http(f"{base}/readyz", proc=server)
+    accepted = httpx.post(f"{base}/v1/alerts/alertmanager", json=fixture_payload(), headers=HOOK).json()
+    inv_id = accepted["investigation_ids"][0]
+    wait_until(lambda: investigation(base, inv_id)["status"] == "running", what="the investigation to start")
+    first = worker_pid(tmp_path, inv_id, database_url)
+    assert first is not None and first != server.popen.pid
+    assert parent_of(first) == server.popen.pid  # a worker process of the service, not the service
+    os.kill(first, signal.SIGKILL)
+
+    done = wait_until(
+        lambda: (inv := investigation(base, inv_id))["status"] == "done" and inv,
+        timeout=60,
+        what="completion",
+    )
+    assert done["attempts"] == 2
+    second = worker_pid(tmp_path, inv_id, database_url)
+    assert second is not None and second != first
+    assert parent_of(second) == server.popen.pid  # the supervisor's replacement
+    assert server.popen.poll() is None  # the service itself never stopped
+    assert httpx.get(f"{base}/readyz").status_code == 200
+    detail = httpx.get(f"{base}/v1/incidents/{accepted['incident_ids'][0]}", headers=auth("viewer")).json()
+    assert detail["findings"] is not None and len(detail["investigations"]) == 1
+    assert "exited with -9" in server.log.read_text()
+
+
+def test_service_stops_its_worker_processes(tmp_path, procs):
+    """SIGTERM to the service alone (not its process group): its workers leave with it."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = procs(
+        ["serve", str(port)], base_env(tmp_path, OPSAGENT_WORKER_MODE="process"), tmp_path / "s.log"
+    )
+    wait_http(f"{base}/readyz", proc=server)
+    children = [
+        int(p) for p in Path(f"/proc/{server.popen.pid}/task/{server.popen.pid}/children").read_text().split()
+    ]
+    assert children
+    server.popen.send_signal(signal.SIGTERM)
+    # uvicorn shuts down (lifespan and all), then re-raises the signal it caught.
+    assert server.popen.wait(timeout=30) in (0, -signal.SIGTERM)
+    # Gone, or a zombie that this container's init does not reap: not running, either way.
+    wait_until(lambda: all(not running(pid) for pid in children), timeout=15, what="the workers to exit")
+    assert "did not stop in time" not in server.log.read_text()  # they left on their own

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from opsagent.domain import Investigation
+from opsagent.jobs import JobReport
 
 
 class Metrics:
@@ -26,7 +27,7 @@ class Metrics:
         )
         self.investigation_seconds = Histogram(
             "opsagent_investigation_duration_seconds",
-            "Wall time of investigations run by this process",
+            "Wall time of investigations run by this process or its worker processes",
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=r,
         )
@@ -42,13 +43,14 @@ class Metrics:
 
         self.queue_depth.set_function(read)
 
-    def job_finished(self, outcome: str, seconds: float, inv: Investigation | None) -> None:
-        self.investigations.labels(outcome=outcome).inc()
-        if outcome in ("done", "failed"):
-            self.investigation_seconds.observe(seconds)
-        if inv is not None:
-            self.llm_tokens.labels(kind="prompt").inc(inv.trace.prompt_tokens)
-            self.llm_tokens.labels(kind="completion").inc(inv.trace.completion_tokens)
+    def job_finished(self, report: JobReport) -> None:
+        """A job finished here or in a worker process (``opsagent.jobs``)."""
+        self.investigations.labels(outcome=report.outcome).inc()
+        if report.outcome in ("done", "failed"):
+            self.investigation_seconds.observe(report.seconds)
+        if report.prompt_tokens or report.completion_tokens:
+            self.llm_tokens.labels(kind="prompt").inc(report.prompt_tokens)
+            self.llm_tokens.labels(kind="completion").inc(report.completion_tokens)
 
     def chat_tokens(self, inv: Investigation | None) -> None:
         if inv is not None:

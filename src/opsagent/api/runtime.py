@@ -44,7 +44,8 @@ class Runtime:
             services = build_services(settings, sources)
             metrics = Metrics()
             runner = Runner(store, services, on_finished=metrics.job_finished)
-            queue = build_queue(store, runner)
+            # In process mode the workers build their own services from the same sources.
+            queue = build_queue(store, runner, sources=sources)
             queue.start()
         except BaseException:
             store.close()
