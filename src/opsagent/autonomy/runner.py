@@ -24,7 +24,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypedDict, Unpack
 
 from pydantic import JsonValue
 
@@ -67,6 +67,16 @@ class LogEscalator:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _EntryFields(TypedDict, total=False):
+    """The optional fields of ``ActionRunner._entry``, for the methods that pass them through."""
+
+    actor: str
+    level: str | None
+    version: str | None
+    outcome: str | None
+    detail: dict[str, JsonValue] | None
 
 
 class ActionRunner:
@@ -136,29 +146,9 @@ class ActionRunner:
     # ------------------------------------------------------------------------------------- audit
 
     def _write(
-        self,
-        kind: AuditKind,
-        req: ActionRequest,
-        reason: str,
-        *,
-        actor: str = SYSTEM_ACTOR,
-        level: str | None = None,
-        version: str | None = None,
-        outcome: str | None = None,
-        detail: dict[str, JsonValue] | None = None,
+        self, kind: AuditKind, req: ActionRequest, reason: str, **fields: Unpack[_EntryFields]
     ) -> None:
-        self._audit.append(
-            self._entry(
-                kind,
-                req,
-                reason,
-                actor=actor,
-                level=level,
-                version=version,
-                outcome=outcome,
-                detail=detail,
-            )
-        )
+        self._audit.append(self._entry(kind, req, reason, **fields))
 
     def _entry(
         self,
