@@ -50,7 +50,7 @@ from opsagent.analysis.scoring import (
     signed_z,
     unit_family,
 )
-from opsagent.analysis.signals import classify_signal
+from opsagent.analysis.signals import classify_signal, is_client_side
 from opsagent.analysis.traces import trace_series
 from opsagent.domain import EvidenceBundle, EvidenceItem, FaultType, MetricSeries, SignalKind, Suspect
 
@@ -87,10 +87,10 @@ KIND_WEIGHT: dict[SignalKind, float] = {
 # service on that node) says little about which service is at fault.
 HOST_WEIGHT = 0.5
 HOST_PREFIXES = ("node", "host")
-# A client-side latency (the time a service waits for the services it calls) measures its callees
-# more than itself: as evidence against the service that records it, it counts half.
+# A client-side latency (the time a service waits for the services it calls, ``signals.is_client_side``)
+# measures its callees, not itself: it is scored (the report shows it) but kept out of the service's
+# own channels, fault type and onset, as source "client". CLIENT_WEIGHT scales its shown score.
 CLIENT_WEIGHT = 0.5
-CLIENT_PREFIXES = ("client", "outbound", "upstream")
 # A service's score: its strongest channel plus fractions of the next ones (corroboration by an
 # independent kind of evidence counts, but less than the evidence itself).
 CHANNEL_WEIGHTS = (1.0, 0.3, 0.1)
@@ -137,7 +137,7 @@ class _Series:
     signal: str
     kind: SignalKind
     family: str
-    source: str  # "metric" | "trace"
+    source: str  # "metric" | "trace" | "client" (a caller's latency of its outbound calls)
     ts: FloatArray
     vs: FloatArray
     sign: int = 1
@@ -169,7 +169,7 @@ def _kind_weight(signal: str, kind: SignalKind) -> float:
     lowered = signal.lower()
     if lowered.startswith(HOST_PREFIXES):
         w *= HOST_WEIGHT
-    if kind is SignalKind.LATENCY and lowered.startswith(CLIENT_PREFIXES):
+    if kind is SignalKind.LATENCY and is_client_side(signal):
         w *= CLIENT_WEIGHT
     return w
 
@@ -213,7 +213,7 @@ def _traffic(bundle: EvidenceBundle) -> dict[str, Traffic]:
             continue
         lowered = m.signal.lower()
         if m.kind is SignalKind.LATENCY and any(w in lowered for w in _MEAN_WORDS):
-            if lowered.startswith(CLIENT_PREFIXES) or latency[m.service]:
+            if is_client_side(m.signal) or latency[m.service]:
                 continue  # the service's own mean latency, once
             scale = 0.001 if unit_family(m.signal, m.unit, m.kind) == "milliseconds" else 1.0
             latency[m.service] = {t: v * scale for t, v in zip(m.timestamps, m.values, strict=False)}
@@ -331,7 +331,7 @@ def _prepare(
                 signal=m.signal,
                 kind=m.kind,
                 family=family,
-                source="metric",
+                source="client" if m.kind is SignalKind.LATENCY and is_client_side(m.signal) else "metric",
                 ts=ts,
                 vs=vs,
                 sign=sign,
@@ -538,10 +538,9 @@ def _service_onset(ev: _ServiceEvidence) -> float | None:
     """
     if not ev.scored and not ev.shifts:
         return None
-    top = max((e.weighted for e in ev.scored), default=0.0)
-    onsets = [
-        e.result.onset for e in ev.scored if e.weighted >= ONSET_SHARE * top and e.result.onset is not None
-    ]
+    own = [e for e in ev.scored if e.series.source != "client"]
+    top = max((e.weighted for e in own), default=0.0)
+    onsets = [e.result.onset for e in own if e.weighted >= ONSET_SHARE * top and e.result.onset is not None]
     onsets += [s.first_seen for s in ev.shifts[:LOG_ITEMS] if s.first_seen is not None]
     return min(onsets) if onsets else None
 
@@ -584,7 +583,7 @@ def _kind_evidence(ev: _ServiceEvidence) -> list[KindEvidence]:
     out: list[KindEvidence] = []
     for e in ev.scored:
         fault = KIND_TO_FAULT.get(e.series.kind)
-        if fault is not None:
+        if fault is not None and e.series.source != "client":
             out.append(KindEvidence(fault, e.result.z_max, e.result.onset))
     for shift in ev.shifts:
         if shift.error:

@@ -37,3 +37,21 @@ def unit_of(name: str) -> str:
         if lowered.endswith(suffix):
             return unit
     return ""
+
+
+# Words that put a signal on the client side of a call: what a service measures while it waits for
+# the services it calls (Nezha's PodClientLatency*, Istio/Envoy "outbound"/"upstream" stats, an
+# "egress" gateway). Such a latency measures the callees, not the service that records it; the
+# server side ("server", "inbound", "downstream" in Envoy's sense, or no side at all) is its own.
+_CLIENT_WORDS = frozenset({"client", "outbound", "upstream", "egress"})
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def signal_words(name: str) -> list[str]:
+    """The words of a signal name, split at separators and camelCase humps, lowercased."""
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+def is_client_side(name: str) -> bool:
+    """Whether the signal is measured by a caller about its outbound calls (see ``_CLIENT_WORDS``)."""
+    return any(w in _CLIENT_WORDS for w in signal_words(name))

@@ -53,6 +53,10 @@ class LogRecord(BaseModel):
     service: str
     level: str = "info"
     message: str
+    # The trace and span the line was written in, where the logger records them (trace-linked logs):
+    # they tie an error line to the call that raised it.
+    trace_id: str | None = None
+    span_id: str | None = None
 
 
 class Span(BaseModel):
