@@ -333,6 +333,9 @@ def _log_file(path_text: str) -> tuple[LogRecord, ...]:
     if "TimeUnixNano" not in header or "PodName" not in header or "Log" not in header:
         raise IncidentFormatError(path, "not a Nezha log file (unexpected header)")
     t_idx, pod_idx, log_idx = header.index("TimeUnixNano"), header.index("PodName"), header.index("Log")
+    # the trace and span a line was written in (empty outside a request): they link it to its call
+    trace_idx = header.index("TraceID") if "TraceID" in header else None
+    span_idx = header.index("SpanID") if "SpanID" in header else None
     services: dict[str, str] = {}
     out: list[LogRecord] = []
     for line_no, row in body:
@@ -345,7 +348,18 @@ def _log_file(path_text: str) -> tuple[LogRecord, ...]:
         except ValueError:
             raise IncidentFormatError(path, f"line {line_no}: bad TimeUnixNano") from None
         message, level = _message_and_level(row[log_idx])
-        out.append(LogRecord(timestamp=ts, service=service, level=_intern(level), message=message))
+        trace_id = _intern(row[trace_idx]) if trace_idx is not None and trace_idx < len(row) else ""
+        span_id = row[span_idx] if span_idx is not None and span_idx < len(row) else ""
+        out.append(
+            LogRecord(
+                timestamp=ts,
+                service=service,
+                level=_intern(level),
+                message=message,
+                trace_id=trace_id or None,
+                span_id=span_id or None,
+            )
+        )
     out.sort(key=lambda r: r.timestamp)
     return tuple(out)
 
