@@ -14,14 +14,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from opsagent.domain import Alert, Incident, Investigation, TimeWindow
-from opsagent.errors import ConflictError, NotFoundError
+from opsagent.errors import ConflictError, NotFoundError, QueueFullError
 from opsagent.store.base import UTCDateTime, utcnow
 from opsagent.store.models import (
     AlertRow,
@@ -35,6 +35,8 @@ from opsagent.store.models import (
 
 UNFINISHED = ("queued", "running")
 
+_RowT = TypeVar("_RowT")
+
 
 def _insert(session: Session, model: type[Any]) -> Any:
     """A dialect-specific INSERT that supports ``on_conflict_do_nothing``."""
@@ -45,6 +47,14 @@ def _insert(session: Session, model: type[Any]) -> Any:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _require(session: Session, model: type[_RowT], key: str, what: str) -> _RowT:
+    """The row with primary key ``key``, or ``NotFoundError`` naming it (the API's 404)."""
+    row = session.get(model, key)
+    if row is None:
+        raise NotFoundError(f"{what} {key!r} does not exist")
+    return row
 
 
 # --------------------------------------------------------------------------------------------- alerts
@@ -431,10 +441,7 @@ def store_question_incident(session: Session, incident: Incident) -> None:
 
 
 def get_incident_row(session: Session, incident_id: str) -> IncidentRow:
-    row = session.get(IncidentRow, incident_id)
-    if row is None:
-        raise NotFoundError(f"incident {incident_id!r} does not exist")
-    return row
+    return _require(session, IncidentRow, incident_id, "incident")
 
 
 def alerts_of(session: Session, incident_id: str) -> list[AlertRow]:
@@ -556,8 +563,6 @@ def request_investigation(
     if existing is not None:
         return existing, False
     if pending_count(session) >= max_pending:
-        from opsagent.errors import QueueFullError
-
         raise QueueFullError(f"{max_pending} investigations are already waiting; retry later")
     inv_id = create_investigation(session, incident_id, trigger="manual", requested_by=requested_by)
     assert inv_id is not None  # no trigger_key, so no conflict is possible
@@ -565,21 +570,15 @@ def request_investigation(
 
 
 def pending_count(session: Session) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(InvestigationRow).where(InvestigationRow.status.in_(UNFINISHED))
-        )
-        or 0
-    )
+    return _count_investigations(session, InvestigationRow.status.in_(UNFINISHED))
 
 
 def queued_count(session: Session) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(InvestigationRow).where(InvestigationRow.status == "queued")
-        )
-        or 0
-    )
+    return _count_investigations(session, InvestigationRow.status == "queued")
+
+
+def _count_investigations(session: Session, where: ColumnElement[bool]) -> int:
+    return session.scalar(select(func.count()).select_from(InvestigationRow).where(where)) or 0
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -718,10 +717,7 @@ def queued_ids(session: Session, limit: int = 10_000) -> list[str]:
 
 
 def get_investigation_row(session: Session, inv_id: str) -> InvestigationRow:
-    row = session.get(InvestigationRow, inv_id)
-    if row is None:
-        raise NotFoundError(f"investigation {inv_id!r} does not exist")
-    return row
+    return _require(session, InvestigationRow, inv_id, "investigation")
 
 
 def investigations_of(session: Session, incident_id: str) -> list[InvestigationRow]:
@@ -828,9 +824,7 @@ def get_or_create_conversation(
     session: Session, conversation_id: str | None, *, incident_id: str | None, user_name: str
 ) -> ConversationRow:
     if conversation_id is not None:
-        conv = session.get(ConversationRow, conversation_id)
-        if conv is None:
-            raise NotFoundError(f"conversation {conversation_id!r} does not exist")
+        conv = _require(session, ConversationRow, conversation_id, "conversation")
         if incident_id and not conv.incident_id:
             conv.incident_id = incident_id
         return conv
