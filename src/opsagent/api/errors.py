@@ -50,6 +50,11 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for routes that answer ``codes`` with the error body."""
+    return {c: {"content": {"application/json": {"schema": ERROR_SCHEMA}}} for c in codes}
+
+
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail, **extra}
 

@@ -7,7 +7,7 @@ the runner has checked it again against the level, policy and kill switch of tha
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field, JsonValue
@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsagent.api.deps import AdminUser, ResponderUser, RuntimeDep, ViewerUser
-from opsagent.api.errors import ERROR_SCHEMA
+from opsagent.api.errors import error_responses as _err
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import AuditEntry as IncidentAuditEntry
 from opsagent.autonomy.approvals import ActionRequest, ActionStatus, Approvals
@@ -29,10 +29,6 @@ router = APIRouter(tags=["actions"])
 _lock = threading.Lock()
 
 RequestId = Annotated[str, Path(min_length=1, max_length=32)]
-
-
-def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: {"content": {"application/json": {"schema": ERROR_SCHEMA}}} for c in codes}
 
 
 def action_runner(request: Request, runtime: Runtime) -> ActionRunner:

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from opsagent.api.deps import Principal, ReadSessionDep, ResponderUser, RuntimeDep
-from opsagent.api.errors import ERROR_SCHEMA
+from opsagent.api.errors import error_responses
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import ChatAnswer, ChatEventOut, ChatMessageOut, ChatRequest, ConversationOut
 from opsagent.chat import ChatEvent, ChatMessage, chat_turn
@@ -27,9 +27,7 @@ from opsagent.store.models import ConversationRow
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["chat"])
 
-_ERRS: dict[int | str, dict[str, Any]] = {
-    c: {"content": {"application/json": {"schema": ERROR_SCHEMA}}} for c in (400, 401, 403, 404, 413, 422)
-}
+_ERRS = error_responses(400, 401, 403, 404, 413, 422)
 
 
 @dataclass

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from opsagent.api.deps import ReadSessionDep, ResponderUser, RuntimeDep, ViewerUser
-from opsagent.api.errors import ERROR_SCHEMA
+from opsagent.api.errors import error_responses as _err
 from opsagent.api.report_html import to_html
 from opsagent.api.routes_actions import audit_markdown, incident_audit
 from opsagent.api.schemas import (
@@ -29,10 +29,6 @@ from opsagent.store.models import AlertRow, InvestigationRow
 router = APIRouter(tags=["incidents"])
 
 IncidentId = Annotated[str, Path(min_length=1, max_length=64, description="e.g. inc-3f1c2a9be07d4c55")]
-
-
-def _err(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: {"content": {"application/json": {"schema": ERROR_SCHEMA}}} for c in codes}
 
 
 @router.get(

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
 from opsagent.api.deps import AdminUser, CurrentUser, ReadSessionDep, SessionDep
-from opsagent.api.errors import ERROR_SCHEMA
+from opsagent.api.errors import error_responses
 from opsagent.api.schemas import Me, TokenIssued, UserCreate, UserOut
 from opsagent.store import repo
 
 router = APIRouter(tags=["users"])
 UserName = Annotated[str, Path(min_length=1, max_length=255)]
-_ERRS: dict[int | str, dict[str, Any]] = {
-    c: {"content": {"application/json": {"schema": ERROR_SCHEMA}}} for c in (401, 403, 404, 409, 422)
-}
+_ERRS = error_responses(401, 403, 404, 409, 422)
 
 
 @router.get("/users/me", response_model=Me, summary="The caller's name and role", responses=_ERRS)
