@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from opsagent.api.deps import Principal, ReadSessionDep, ResponderUser, RuntimeDep
-from opsagent.api.errors import error_responses
+from opsagent.api.errors import error_responses, status_of
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import ChatAnswer, ChatEventOut, ChatMessageOut, ChatRequest, ConversationOut
 from opsagent.chat import ChatEvent, ChatMessage, chat_turn
@@ -88,8 +88,11 @@ def _answer(runtime: Runtime, turn: _Turn) -> Iterator[ChatEvent]:
                     turn.events.append(event.model_dump(mode="json"))
                 yield event
         except Exception as exc:  # the stream must end with done whatever broke underneath
-            message = str(exc) if isinstance(exc, OpsAgentError) else "internal error"
-            if not isinstance(exc, OpsAgentError):
+            # The same wording as an HTTP error: the client reads only messages written for it.
+            status, _, message = (
+                status_of(exc) if isinstance(exc, OpsAgentError) else (500, "", "internal error")
+            )
+            if status >= 500:
                 log.exception("chat turn failed")
             error = ChatEvent(event="error", data={"message": f"the answer failed: {message}"})
             turn.events.append(error.model_dump(mode="json"))
