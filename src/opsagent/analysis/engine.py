@@ -460,6 +460,7 @@ _PATTERN_WORDS = {
     "operation": "span operation",
     "call": "calls",
     "error": "failed spans",
+    "origin": "error originating here",
 }
 
 
@@ -473,7 +474,7 @@ def _pattern_item(p: PatternShift) -> EvidenceItem:
         change = f"{p.normal_count}x -> {p.incident_count}x (expected {p.expected:.3g})"
     return EvidenceItem(
         id=f"pattern:{p.service}:{p.kind}:{p.digest}",
-        kind="trace" if p.kind != "log" else "log",
+        kind="log" if p.kind in ("log", "origin") else "trace",
         service=p.service,
         signal=p.kind,
         baseline=round(p.expected, 3),

@@ -7,6 +7,12 @@ the template keeps the first ``TEMPLATE_TOKENS`` tokens, where a log statement's
 lives. That is deterministic, needs no training pass over the normal period, and costs one regex
 per distinct message.
 
+A code location (``Class#line``, ``file.ext:line``, a stack frame ``pkg.Class.method(File.java:42)``)
+carries digits but is the most constant part of a line: it names the log statement. It is kept as
+it is, and when a line has one, the template ends ``LOCATION_CONTEXT_TOKENS`` constant tokens after
+it: the payload that follows (a printed object, a list of ids, a station name) varies per call, with
+or without digits, and would split one statement into many templates.
+
 A template's shift is scored as a Poisson surprise: with ``n0`` occurrences in the normal period
 the expected incident count is ``(n0 + PRIOR) * T1 / T0``; the signed root of the likelihood-ratio
 statistic ``sqrt(2 * (n1 log(n1 / e) - (n1 - e)))`` reads like a z-score, so log and metric evidence
@@ -23,6 +29,11 @@ from dataclasses import dataclass, field
 from opsagent.domain import EvidenceBundle, LogRecord
 
 _QUOTED = re.compile(r"\"[^\"]{24,}\"|'[^']{24,}'")
+# Code locations: a class or file, then "#" or ":" and a line number, optionally in a stack frame's
+# parentheses (Logback's %C{1}#%L, Python's/Go's file.py:42, Java's (Foo.java:42)).
+_LOCATION = re.compile(
+    r"^\(?[A-Za-z_$][\w$.\[\]/-]*(?:#\d+|\.[A-Za-z]{1,5}:\d+)\)?[,:;]?$|^[\w$.]+\([\w$]+\.[A-Za-z]{1,5}:\d+\)$"
+)
 _DIGIT = re.compile(r"\d")
 _ERROR_WORDS = re.compile(
     r"error|exception|fail|fatal|panic|timeout|timed out|refused|denied|unavailable|oom|traceback|"
@@ -34,6 +45,9 @@ _ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe",
 # The constant part of a log statement sits at its start; after ~20 tokens come payloads (objects
 # printed whole, stack frames) whose words vary without digits.
 TEMPLATE_TOKENS = 20
+# Constant (unmasked) tokens kept after a code location: enough to show what the statement says
+# (its method and first words), few enough that its varying payload is left out.
+LOCATION_CONTEXT_TOKENS = 3
 # Characters of a message that are masked and searched for error words: a log statement says what
 # happened at its start; the rest is payload.
 TEMPLATE_SCAN_CHARS = 240
@@ -55,7 +69,21 @@ def template_of(message: str) -> str:
     if '"' in text or "'" in text:
         text = _QUOTED.sub("<str>", text)
     tokens = text.split(None, TEMPLATE_TOKENS)[:TEMPLATE_TOKENS]
-    return " ".join("<*>" if _DIGIT.search(t) else t for t in tokens)[:MAX_TEMPLATE_CHARS]
+    out: list[str] = []
+    after: int | None = None  # constant tokens kept since a code location
+    for t in tokens:
+        if not _DIGIT.search(t):
+            out.append(t)
+            if after is not None:
+                after += 1
+                if after >= LOCATION_CONTEXT_TOKENS:
+                    break
+        elif after is None and _LOCATION.match(t):
+            out.append(t)
+            after = 0
+        else:
+            out.append("<*>")
+    return " ".join(out)[:MAX_TEMPLATE_CHARS]
 
 
 def is_error(record: LogRecord) -> bool:

@@ -22,6 +22,17 @@ but its share barely moved) while a template that appears twenty times from noth
 
 Decreases count as well as increases (a skipped code path is as telling as a new one), but less: a
 service also sees fewer events when a caller upstream broke, which makes it a victim.
+
+Where log lines carry the trace and span they were written in, an error line is placed in its call
+tree (``_origins``). Callers echo a failure: the service that raised it logs an error, and so does
+every caller whose error handler catches it. An error line in a span none of whose descendant spans
+in other services failed or logged an error is where the failure *originated*; one below which
+another service failed is an echo. A wrong return value raises nothing where it is produced: the
+caller that chokes on it logs the error. So from an originating span the walk continues down the
+trace to the deepest callee service that has changed events of its own (its counted events moved,
+``_shifts``): that callee is blamed, as event kind ``origin``, and the error line above it is an echo.
+Echoed error templates are weighted down (``ECHO_WEIGHT``), so a caller's error handler no longer
+outranks the service it is reporting on.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ from typing import Literal
 from opsagent.analysis.logs import is_error, template_of
 from opsagent.domain import LogRecord, Span
 
-EventKind = Literal["log", "operation", "call", "error"]
+EventKind = Literal["log", "operation", "call", "error", "origin"]
 
 # Add-half smoothing of both counts: an event never seen before is not infinitely surprising, and a
 # period with one occurrence is not "infinitely more" than one with none.
@@ -59,6 +70,12 @@ NON_ERROR_WEIGHT = 0.5
 # Span operation names that are an error handler (the framework's error page or a catch-all)
 # are failures even when the tracer records no status.
 _ERROR_OPERATION_WORDS = ("error", "exception", "fail")
+# An error template most of whose incident lines are echoes (written in a span below which another
+# service failed or changed) counts this much: it is evidence of propagation, not of a fault in the
+# service that writes it. Half, as for the other secondary evidence (decreases, non-error events).
+ECHO_WEIGHT = 0.5
+# "Most": the share of a template's incident lines that must be echoes for it to count as one.
+ECHO_SHARE = 0.5
 
 
 @dataclass
@@ -76,6 +93,8 @@ class PatternShift:
     error: bool
     first_seen: float | None = None
     examples: list[str] = field(default_factory=list)
+    # share of the incident occurrences that echo a failure below them in the trace (error logs)
+    echo_share: float = 0.0
 
     @property
     def is_new(self) -> bool:
@@ -98,6 +117,7 @@ class _Counts:
     first: dict[tuple[str, EventKind, str], float] = field(default_factory=dict)
     errors: set[tuple[str, EventKind, str]] = field(default_factory=set)
     examples: dict[tuple[str, EventKind, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    echoes: dict[tuple[str, EventKind, str], int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, key: tuple[str, EventKind, str], t: float, split: float, error: bool, example: str) -> None:
         if t < split:
@@ -148,8 +168,21 @@ def _error_operation(operation: str) -> bool:
     return any(w in lowered for w in _ERROR_OPERATION_WORDS)
 
 
-def _count_logs(logs: list[LogRecord], lo: float, split: float, hi: float) -> _Counts:
+@dataclass(frozen=True)
+class _ErrorLine:
+    """An error log line written inside a known span."""
+
+    t: float
+    service: str
+    span_id: str
+    template: str
+
+
+def _count_logs(
+    logs: list[LogRecord], lo: float, split: float, hi: float
+) -> tuple[_Counts, list[_ErrorLine]]:
     counts = _Counts()
+    linked: list[_ErrorLine] = []
     cache: dict[str, str] = {}
     for rec in logs:
         if rec.timestamp < lo or rec.timestamp > hi:
@@ -161,10 +194,83 @@ def _count_logs(logs: list[LogRecord], lo: float, split: float, hi: float) -> _C
             if len(cache) < 200_000:
                 cache[msg] = tpl
         key: tuple[str, EventKind, str] = (rec.service, "log", tpl)
-        # is_error only for incident records, where it is reported; its regex is the costly part
-        err = rec.timestamp >= split and key not in counts.errors and is_error(rec)
+        # the error regex is the costly part: for incident records (where it is reported) and for
+        # trace-linked ones (whose place in the call tree says whether they echo a failure)
+        err = False
+        if rec.span_id or (rec.timestamp >= split and key not in counts.errors):
+            err = is_error(rec)
+            if err and rec.span_id:
+                linked.append(_ErrorLine(rec.timestamp, rec.service, rec.span_id, tpl))
         counts.add(key, rec.timestamp, split, err, msg)
-    return counts
+    return counts, linked
+
+
+def _origins(
+    counts: _Counts, linked: list[_ErrorLine], spans: list[Span], split: float, changed: set[str]
+) -> None:
+    """Count where each trace-linked error line originated, and which lines echo one; in ``counts``.
+
+    A line is an echo when a descendant span in another service failed (error status or an
+    error-handler operation) or wrote an error line itself, or when a descendant service has changed
+    events of its own (``changed``): the deepest such service is then the origin. Otherwise the
+    line's own service is. Origins are counted as events of kind ``origin`` of the blamed service,
+    keyed by the error template they surface as (and where), so the normal period is counted alike.
+    """
+    if not linked or not spans:
+        return
+    by_id = {s.span_id: s for s in spans}
+    children: dict[str, list[Span]] = defaultdict(list)
+    for s in spans:
+        if s.parent_id:
+            children[s.parent_id].append(s)
+    failed = {s.span_id for s in spans if s.error or _error_operation(s.operation)}
+    failed |= {line.span_id for line in linked}
+    verdicts: dict[str, tuple[bool, str | None]] = {}
+    for line in linked:
+        verdict = verdicts.get(line.span_id)
+        if verdict is None:
+            verdict = verdicts[line.span_id] = _walk(
+                line.span_id, line.service, by_id, children, failed, changed
+            )
+        echo, deepest = verdict
+        log_key: tuple[str, EventKind, str] = (line.service, "log", line.template)
+        if line.t >= split and (echo or deepest is not None):
+            counts.echoes[log_key] += 1
+        if echo:
+            continue
+        where = line.service if deepest is None else deepest
+        via = "" if deepest is None else f" (surfacing in {line.service})"
+        counts.add((where, "origin", f"{line.template}{via}"), line.t, split, True, "")
+
+
+def _walk(
+    span_id: str,
+    service: str,
+    by_id: dict[str, Span],
+    children: dict[str, list[Span]],
+    failed: set[str],
+    changed: set[str],
+) -> tuple[bool, str | None]:
+    """(whether a descendant in another service failed, the deepest changed descendant service)."""
+    if span_id not in by_id:
+        return False, None
+    best: tuple[int, str] | None = None
+    stack: list[tuple[str, int, str]] = [(span_id, 0, service)]
+    seen = {span_id}
+    while stack:
+        sid, depth, owner = stack.pop()
+        for child in children.get(sid, ()):
+            if child.span_id in seen:
+                continue
+            seen.add(child.span_id)
+            hop = depth + (child.service != owner)
+            if child.service != service:
+                if child.span_id in failed:
+                    return True, None
+                if child.service in changed and (best is None or hop > best[0]):
+                    best = (hop, child.service)
+            stack.append((child.span_id, hop, child.service))
+    return False, best[1] if best else None
 
 
 def _count_spans(spans: list[Span], lo: float, split: float, hi: float) -> _Counts:
@@ -183,9 +289,16 @@ def _count_spans(spans: list[Span], lo: float, split: float, hi: float) -> _Coun
     return counts
 
 
-def _shifts(counts: _Counts) -> list[PatternShift]:
+def _size(counts: _Counts) -> float:
     keys = set(counts.normal) | set(counts.incident)
-    r = size_factor((counts.normal.get(k, 0), counts.incident.get(k, 0)) for k in keys)
+    return size_factor((counts.normal.get(k, 0), counts.incident.get(k, 0)) for k in keys)
+
+
+def _shifts(counts: _Counts, r: float | None = None) -> list[PatternShift]:
+    """Changed events of ``counts``; ``r`` the size factor (by default estimated from ``counts``)."""
+    keys = set(counts.normal) | set(counts.incident)
+    if r is None:
+        r = _size(counts)
     p = r / (1.0 + r)
     out: list[PatternShift] = []
     for key in keys:
@@ -196,13 +309,17 @@ def _shifts(counts: _Counts) -> list[PatternShift]:
         if 1.0 / MIN_RATE_RATIO < ratio < MIN_RATE_RATIO:
             continue
         z = binomial_z(n1 + PRIOR, n0 + PRIOR, p)
-        if abs(z) < MIN_Z:
-            continue
         service, kind, text = key
-        error = key in counts.errors or kind == "error"
+        # an origin that fell is an earlier failure that stopped, not evidence about this one
+        if abs(z) < MIN_Z or (kind == "origin" and z < 0):
+            continue
+        error = key in counts.errors or kind in ("error", "origin")
         score = math.log1p(abs(z)) * (1.0 if error else NON_ERROR_WEIGHT)
         if z < 0:
             score *= DECREASE_WEIGHT
+        echo_share = counts.echoes.get(key, 0) / n1 if n1 else 0.0
+        if echo_share >= ECHO_SHARE:
+            score *= ECHO_WEIGHT
         out.append(
             PatternShift(
                 service=service,
@@ -216,6 +333,7 @@ def _shifts(counts: _Counts) -> list[PatternShift]:
                 error=error,
                 first_seen=counts.first.get(key),
                 examples=counts.examples.get(key, []),
+                echo_share=echo_share,
             )
         )
     return out
@@ -232,11 +350,19 @@ def pattern_shifts(
 
     Logs and spans are separate sources, each with its own size factor. Strongest first.
     """
-    out: list[PatternShift] = []
-    if logs:
-        out += _shifts(_count_logs(logs, normal_start, split, window_end))
-    if spans:
-        out += _shifts(_count_spans(spans, normal_start, split, window_end))
+    log_counts, linked = _count_logs(logs, normal_start, split, window_end) if logs else (None, [])
+    span_shifts = _shifts(_count_spans(spans, normal_start, split, window_end)) if spans else []
+    if log_counts is None:
+        out = span_shifts
+    else:
+        # The size factor of log events is fitted before origins are added (they are a re-count of
+        # some error lines, not more traffic). Services whose own events changed, positively, are
+        # the ones a wrong return value or a swallowed failure may hide in.
+        r = _size(log_counts)
+        first = _shifts(log_counts, r) + span_shifts
+        changed = {p.service for p in first if p.z > 0}
+        _origins(log_counts, linked, spans, split, changed)
+        out = _shifts(log_counts, r) + span_shifts
     out.sort(key=lambda s: (-s.score, s.service, s.kind, s.key))
     return out
 

@@ -1,0 +1,166 @@
+"""Client-side latency naming, code-location templates, and trace-linked error origins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from opsagent.analysis.engine import rank_suspects
+from opsagent.analysis.logs import template_of
+from opsagent.analysis.patterns import pattern_shifts
+from opsagent.analysis.signals import classify_signal, is_client_side
+from opsagent.domain import (
+    EvidenceBundle,
+    Incident,
+    LogRecord,
+    MetricSeries,
+    SignalKind,
+    Span,
+    TimeWindow,
+)
+
+
+def test_client_side_signals_are_recognised_by_word() -> None:
+    for name in (
+        "PodClientLatencyP90(s)",
+        "client_latency_p99",
+        "envoy_cluster_upstream_rq_time",
+        "outbound_ms",
+    ):
+        assert is_client_side(name), name
+    for name in ("PodServerLatencyP90(s)", "http_server_duration_seconds", "latency", "clientele_total"):
+        assert not is_client_side(name), name
+    assert classify_signal("PodClientLatencyP90(s)") is SignalKind.LATENCY
+
+
+def test_code_locations_are_constant_and_payload_is_cut() -> None:
+    a = template_of(
+        "18:03:57.913 INFO  f.m.s.BasicServiceImpl#360 TraceID: ab12 SpanID: cd34 [check][Check Station][name: nanjing]"
+    )
+    b = template_of(
+        "18:04:01.100 INFO  f.m.s.BasicServiceImpl#360 TraceID: ef56 SpanID: 78ab [check][Check Station][name: suzhou, 2 ids]"
+    )
+    assert a == b
+    assert "BasicServiceImpl#360" in a and "nanjing" not in a
+    other_line = template_of(
+        "18:03:57.913 INFO  f.m.s.BasicServiceImpl#418 TraceID: ab12 SpanID: cd34 [check][Check Station][name: x]"
+    )
+    assert other_line != a
+    assert "Bar.java:123" in template_of("at com.foo.Bar.method(Bar.java:123)")
+    assert template_of("main.go:42: dial tcp 10.0.0.1:5432: connection refused").startswith("main.go:42:")
+    # no location: digit-bearing tokens masked as before
+    assert template_of("version 2.14.0 started in 35 ms") == "version <*> started in <*> ms"
+
+
+def _span(trace: str, sid: str, service: str, op: str, t: float, parent: str | None = None) -> Span:
+    return Span(
+        trace_id=trace, span_id=sid, parent_id=parent, service=service, operation=op, start=t, duration_ms=5.0
+    )
+
+
+def _traffic(with_fault: bool) -> tuple[list[LogRecord], list[Span]]:
+    """front -> mid -> back, every 2 s for 1000 s; from 600 s back changes what it does.
+
+    With the fault, back takes another code path (a new log statement, no error) and mid, which
+    chokes on back's answer, logs an error; front's error handler logs one too, echoing mid's.
+    """
+    logs: list[LogRecord] = []
+    spans: list[Span] = []
+    for i in range(500):
+        t = i * 2.0
+        tid = f"t{i}"
+        spans += [
+            _span(tid, f"f{i}", "front", "GET /", t),
+            _span(tid, f"m{i}", "mid", "Mid.handle", t, parent=f"f{i}"),
+            _span(tid, f"b{i}", "back", "Back.get", t, parent=f"m{i}"),
+        ]
+        broken = with_fault and t >= 600
+        logs.append(
+            LogRecord(
+                timestamp=t, service="front", message="INFO a.Front#10 request", trace_id=tid, span_id=f"f{i}"
+            )
+        )
+        logs.append(
+            LogRecord(
+                timestamp=t, service="mid", message="INFO b.Mid#20 handling", trace_id=tid, span_id=f"m{i}"
+            )
+        )
+        back_line = "INFO c.Back#77 fallback value" if broken else "INFO c.Back#30 found it"
+        logs.append(LogRecord(timestamp=t, service="back", message=back_line, trace_id=tid, span_id=f"b{i}"))
+        if broken:
+            logs.append(
+                LogRecord(
+                    timestamp=t,
+                    service="mid",
+                    level="error",
+                    message="ERROR b.Mid#55 Get route failed",
+                    trace_id=tid,
+                    span_id=f"m{i}",
+                )
+            )
+            logs.append(
+                LogRecord(
+                    timestamp=t,
+                    service="front",
+                    level="error",
+                    message="ERROR a.Front#90 upstream error",
+                    trace_id=tid,
+                    span_id=f"f{i}",
+                )
+            )
+    return logs, spans
+
+
+def test_error_origin_walks_to_the_deepest_changed_callee() -> None:
+    logs, spans = _traffic(with_fault=True)
+    shifts = pattern_shifts(logs, spans, 0.0, 600.0, 1000.0)
+    origins = [s for s in shifts if s.kind == "origin"]
+    assert origins and {s.service for s in origins} == {"back"}, [(s.service, s.key) for s in origins]
+    echoes = {s.service: s for s in shifts if s.kind == "log" and s.error}
+    assert echoes["front"].echo_share == 1.0 and echoes["mid"].echo_share == 1.0
+    assert shifts[0].service == "back"
+
+
+def test_no_fault_no_origin() -> None:
+    logs, spans = _traffic(with_fault=False)
+    assert not [s for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0) if s.kind == "origin"]
+
+
+def _at(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def test_client_latency_does_not_make_the_caller_the_suspect() -> None:
+    ts = [float(60 * i) for i in range(30)]
+    flat = [0.005 + 0.0001 * (i % 3) for i in range(30)]
+    jump = [v if i < 20 else 40.0 for i, v in enumerate(flat)]
+    cpu = [10.0 + (i % 3) for i in range(30)]
+    hot = [v if i < 20 else 90.0 for i, v in enumerate(cpu)]
+    bundle = EvidenceBundle(
+        incident=Incident(
+            id="t",
+            title="t",
+            window=TimeWindow(start=_at(ts[0]), end=_at(ts[-1])),
+            alert_time=_at(ts[20]),
+        ),
+        metrics=[
+            MetricSeries(
+                service="caller",
+                signal="PodClientLatencyP99(s)",
+                kind=SignalKind.LATENCY,
+                timestamps=ts,
+                values=jump,
+            ),
+            MetricSeries(
+                service="caller", signal="CpuUsageRate(%)", kind=SignalKind.CPU, timestamps=ts, values=cpu
+            ),
+            MetricSeries(
+                service="callee", signal="CpuUsageRate(%)", kind=SignalKind.CPU, timestamps=ts, values=hot
+            ),
+        ],
+    )
+    suspects = rank_suspects(bundle)
+    assert suspects[0].service == "callee"
+    caller = next((s for s in suspects if s.service == "caller"), None)
+    # its own CPU wobble is all that counts against it: not the 40 s it waited on its callees
+    assert caller is None or caller.score < 0.25 * suspects[0].score
+    assert caller is None or not any("Client" in (e.signal or "") for e in caller.evidence)
