@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 
@@ -26,18 +24,17 @@ from opsagent.api import create_app
 from opsagent.config import Settings
 from opsagent.evidence.base import EvidenceSource
 
+from ..support import servers
+
+# Re-exported: the tests here import them from this conftest.
+from ..support.servers import free_port
+from ..support.servers import wait_until as wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager"
 WEBHOOK_TOKEN = "test-webhook-token"
 TOKENS = {"admin": "test-admin-token", "responder": "test-responder-token", "viewer": "test-viewer-token"}
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def auth(role: str) -> dict[str, str]:
@@ -234,27 +231,8 @@ def procs() -> Iterator[Callable[[list[str], dict[str, str], Path], Proc]]:
         proc.kill()
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(interval)
-
-
 def wait_http(url: str, timeout: float = 60.0, proc: Proc | None = None) -> None:
-    def ready() -> bool:
-        if proc is not None and proc.popen.poll() is not None:
-            raise AssertionError(f"process exited: {proc.log.read_text()[-3000:]}")
-        try:
-            return httpx.get(url, timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(ready, timeout, 0.1, url)
+    servers.wait_http(url, timeout, proc=proc.popen if proc else None, log=proc.log if proc else None)
 
 
 @pytest.fixture
@@ -304,9 +282,4 @@ def alertmanager(tmp_path: Path) -> Iterator[Callable[[str, str], str]]:
 
     yield start
     for proc in running:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        servers.stop(proc)

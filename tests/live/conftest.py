@@ -10,29 +10,22 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from opsagent.config import PrometheusSettings
 from opsagent.domain import RecordedIncident
 from opsagent.evals.native import load_native
 
+from ..support.servers import free_port, stop, wait_http
+
 ROOT = Path(__file__).resolve().parents[2]
 INCIDENTS = ROOT / "examples" / "incidents"
 DEMOS = sorted(p.name for p in INCIDENTS.glob("*") if (p / "incident.yaml").is_file())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def openmetrics(recordings: list[RecordedIncident]) -> str:
@@ -101,23 +94,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePrometh
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log = (base / "prometheus.log").read_text()[-2000:]
-                pytest.fail(f"prometheus did not become ready:\n{log}")
-            time.sleep(0.1)
+        wait_http(f"{url}/-/ready", 30, proc=proc, log=base / "prometheus.log")
         settings = PrometheusSettings(url=url, signals=demo_catalogue(list(recordings.values())))
         yield LivePrometheus(url=url, settings=settings, recordings=recordings)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

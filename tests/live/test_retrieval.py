@@ -5,11 +5,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from opsagent.domain import Runbook
@@ -17,7 +15,8 @@ from opsagent.evidence.embeddings import HashingEmbedding
 from opsagent.evidence.runbook_index import BM25, RunbookIndex, tokenize
 from opsagent.evidence.runbooks import load_runbooks
 
-from .conftest import ROOT, free_port
+from ..support.servers import free_port, stop, wait_http
+from .conftest import ROOT
 
 
 def book(rid: str, title: str, alerts: list[str], body: str, services: list[str] | None = None) -> Runbook:
@@ -84,24 +83,10 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("chroma server did not start")
-            time.sleep(0.2)
+        wait_http(f"{url}/api/v2/heartbeat", 30, proc=proc, interval=0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.mark.integration

@@ -4,7 +4,6 @@ SSE events in order (evidence, tool_call, text, findings, done) and the same ans
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,16 +22,11 @@ from opsagent.evals.replay import replay_sources
 from opsagent.store import repo
 from opsagent.store.db import Store
 
+from ..support.servers import free_port
+
 TOKEN = "test-responder-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 INCIDENT = "api-chat-incident"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -55,7 +49,7 @@ def api(fake: FakeOpenAI, tmp_path: Path) -> Iterator[tuple[str, FakeOpenAI]]:
     with store.session() as s:
         repo.store_question_incident(s, rec.incident.model_copy(update={"id": INCIDENT}))
     store.close()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, sources=replay_sources(rec)),
