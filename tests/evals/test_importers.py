@@ -157,6 +157,24 @@ def test_nezha_online_boutique_call_graph_from_dependency_csv():
     assert rec.incident.window.end_s == pytest.approx(_utc("2022-08-22 04:20:20"), abs=1e-3)
 
 
+def test_nezha_earlier_faults_are_left_out_of_the_normal_period():
+    rec = load_case(discover(NEZHA, case_glob="2022-08-22T04:10:20")[0])
+    previous = _utc("2022-08-22 04:02:07")
+    gap_end = previous + nezha.RECOVERY_MARGIN.total_seconds()
+    # The window still starts at the first metric row, but the minutes right after the previous
+    # injection are a gap in every series, and in the spans and logs too.
+    for m in rec.metrics:
+        assert m.timestamps[0] < previous
+        assert not any(previous <= t < gap_end for t in m.timestamps)
+        assert any(gap_end <= t < rec.incident.alert_time.timestamp() for t in m.timestamps)
+    assert not any(previous <= s.start < gap_end for s in rec.spans)
+    assert not any(previous <= r.timestamp < gap_end for r in rec.logs)
+    # The first fault of the day keeps all its (short) history.
+    first = load_case(discover(NEZHA, case_glob="2022-08-22T04:02:07")[0])
+    stamps = first.metrics[0].timestamps
+    assert stamps[0] == first.incident.window.start_s and len(stamps) >= 10
+
+
 # --- Sock Shop (synthetic: no Sock Shop data may be committed) -----------------------------------
 
 
