@@ -14,10 +14,12 @@ engine and says so.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, JsonValue
 
@@ -25,6 +27,9 @@ from opsagent.domain import EvidenceBundle, Investigation
 from opsagent.errors import LLMError, OpsAgentError
 from opsagent.intake import incident_from_question
 from opsagent.pipeline import Services, investigate
+
+if TYPE_CHECKING:
+    from opsagent.reasoning.prompts import PromptLibrary
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +183,15 @@ def _investigation_json(inv: Investigation) -> dict[str, JsonValue]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _prompt_library(directory: Path) -> PromptLibrary:
+    """One library per (absolute) prompts folder, kept: a chat turn renders the prompts, it need not
+    read and compile them again (the LLM reasoner likewise keeps the library it was built with)."""
+    from opsagent.reasoning.prompts import PromptLibrary
+
+    return PromptLibrary(directory)
+
+
 def _llm_answer(
     message: str,
     history: list[ChatMessage],
@@ -190,13 +204,13 @@ def _llm_answer(
     from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 
     from opsagent.reasoning.llm import Budget, BudgetMiddleware, chat_model, langchain_tools, llm_error
-    from opsagent.reasoning.prompts import PromptLibrary
+    from opsagent.reasoning.prompts import resolve_prompts_dir
     from opsagent.reasoning.tools import Toolbox
 
     settings = services.settings
     budget = Budget(settings.llm)
     try:
-        library = PromptLibrary(settings.prompts_dir)
+        library = _prompt_library(resolve_prompts_dir(settings.prompts_dir).resolve())
         system = library.get("chat-system")
         context = library.get("chat-context")
         box = Toolbox(
