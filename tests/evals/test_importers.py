@@ -42,13 +42,14 @@ def test_petshop_cases_are_found_in_a_stable_order():
     assert {r.dataset for r in refs} == {"petshop"}
 
 
-def test_petshop_normal_period_is_shifted_to_end_right_before_the_issue():
+def test_petshop_normal_period_is_shifted_to_end_one_missing_bucket_before_the_issue():
     rec = load_case(discover(PETSHOP, case_glob="low_traffic/issue_0")[0])
     series = next(m for m in rec.metrics if m.service == "PetSite" and m.signal == "latency_average_seconds")
     issue_first = 1681855320.0
     assert len(series.timestamps) == 12 + 5
-    # The normal recording (months later) now ends one 5-minute bucket before the issue.
-    assert series.timestamps[11] == issue_first - 300
+    # The normal recording (months later) now ends before the issue with one 5-minute bucket
+    # missing in between: the join is a gap, not two adjacent samples.
+    assert series.timestamps[11] == issue_first - 600
     assert series.timestamps[12] == issue_first
     assert series.timestamps == sorted(series.timestamps)
     # Its values are the files' own, unchanged.

@@ -29,7 +29,7 @@ import numpy.typing as npt
 from opsagent.analysis.faults import KIND_TO_FAULT, KindEvidence, classify
 from opsagent.analysis.impact import Excess, Traffic, coverage_weight, excess
 from opsagent.analysis.logs import TemplateShift, template_shifts
-from opsagent.analysis.onset import anomaly_curve, change_point
+from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.patterns import (
     PatternShift,
@@ -384,7 +384,9 @@ def _grid_points(bundle: EvidenceBundle, step: float) -> int:
     return int((bundle.incident.window.end_s - bundle.incident.window.start_s) // step) + 1
 
 
-def _detect_split(series: list[_Series], bundle: EvidenceBundle, step: float, normalise: bool) -> Split:
+def _detect_split(
+    series: list[_Series], bundle: EvidenceBundle, step: float, normalise: bool, gaps: bool = False
+) -> Split:
     """The change point of the anomaly curve near the alert; the fixed split when none is found."""
     fixed = _fixed_split(bundle)
     start, end = fixed.normal_start, fixed.window_end
@@ -404,6 +406,10 @@ def _detect_split(series: list[_Series], bundle: EvidenceBundle, step: float, no
     back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
     lo = int((alert - back - start) // step)
     hi = math.ceil((alert + ONSET_FORWARD_SHARE * max(end - alert, 0.0) - start) / step)
+    if gaps:
+        resumed = after_last_gap(np.concatenate([s.ts for s in series]), step, alert)
+        if resumed is not None:
+            lo = max(lo, int((resumed - start) // step) + 1)
     k = change_point(curve, lo, hi, MIN_NORMAL_POINTS)
     if k is None:
         return fixed
@@ -416,7 +422,9 @@ def incident_split(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTI
     if not options.onset_detection:
         return _fixed_split(bundle)
     step = _step(bundle)
-    return _detect_split(_prepare(bundle, options, step)[0], bundle, step, options.kind_normalisation)
+    return _detect_split(
+        _prepare(bundle, options, step)[0], bundle, step, options.kind_normalisation, options.gap_aware_onset
+    )
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -600,7 +608,7 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
     step = _step(bundle)
     series, span_edges = _prepare(bundle, options, step)
     if options.onset_detection:
-        split = _detect_split(series, bundle, step, options.kind_normalisation)
+        split = _detect_split(series, bundle, step, options.kind_normalisation, options.gap_aware_onset)
     else:
         split = _fixed_split(bundle)
     # a normal period with room for fewer than MIN_NORMAL points: a recording that starts just

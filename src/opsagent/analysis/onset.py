@@ -22,6 +22,10 @@ FloatArray = npt.NDArray[np.float64]
 POINT_CAP = math.log1p(20.0)
 # Points below 3 sd contribute nothing: noise would otherwise drift the curve.
 POINT_MIN_Z = 3.0
+# Consecutive observations further apart than this many sampling steps are a gap in the recording
+# (a scrape outage, two recordings joined, minutes left out): 1.5 tolerates jittered timestamps and
+# series sampled half a step apart, while one missing sample already counts.
+GAP_STEPS = 1.5
 
 
 def anomaly_curve(
@@ -60,3 +64,17 @@ def change_point(curve: FloatArray, lo: int, hi: int, min_normal: int) -> int | 
         if stat > best_stat:
             best, best_stat = k, stat
     return best
+
+
+def after_last_gap(observed: FloatArray, step: float, before: float) -> float | None:
+    """The first observation after the latest recording gap that ends at or before ``before``.
+
+    A level that differs across a gap cannot be dated: it changed somewhere in the gap, or the two
+    sides are different recordings. So the onset is never put at the first point after a gap: the
+    normal period must reach at least one point into the stretch the incident is in.
+    """
+    ts = np.unique(observed[np.isfinite(observed)])
+    if ts.size < 2:
+        return None
+    after = ts[1:][(np.diff(ts) > GAP_STEPS * step) & (ts[1:] <= before)]
+    return float(after[-1]) if after.size else None

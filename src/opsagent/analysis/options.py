@@ -54,6 +54,10 @@ class EngineOptions:
     # each suspect by how much of the alerted service's excess latency or failures its own excess
     # (per request, times its traffic) could account for.
     traffic_weighting: bool = True
+    # Onset detection never splits at the first point after a gap in the recording (a scrape
+    # outage, a normal period recorded apart and joined on, minutes left out): a level that differs
+    # across a gap cannot be dated, so the normal period reaches into the incident's own stretch.
+    gap_aware_onset: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()

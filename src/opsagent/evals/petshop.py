@@ -7,9 +7,18 @@ Layout: ``<scenario>/graph.csv`` (adjacency matrix, caller row → callee column
 How a case is built:
 
 * The issue's 5 buckets carry the incident. The normal period was recorded months later, so it is
-  shifted in time to end one bucket before the issue's first bucket: the engine sees one
-  continuous history, as it would live. Levels may have drifted between the two recordings; that
-  is the dataset's, and kept. Scenarios without a normal period get only the issue's buckets.
+  shifted in time to end ``JOIN_GAP_BUCKETS + 1`` buckets before the issue's first bucket: one
+  history, with the join marked as what it is, a gap in the recording (one missing bucket). Levels
+  may have drifted between the two recordings; that is the dataset's, and kept. A step at the join
+  is then a step across a gap, which onset detection does not take for the incident's onset (it
+  cannot be dated: nothing was observed in between). Scenarios without a normal period get only
+  the issue's buckets.
+* Timestamps are the files' own index: the *start* of each 5-minute bucket (CloudWatch's
+  convention), in all four scenarios. Checked against the issues: the bucket containing
+  ``target.timestamp`` shows the fault in proportion to the part of it after that time (strongly
+  for alerts 300-310 s into the recording, i.e. at the bucket's start, as in high_traffic issue_1/3
+  and temporal_traffic1 issue_0; barely for alerts 530-590 s in, whose next bucket is the first
+  fully anomalous one). An end-of-bucket index would put anomalies before the fault in the former.
 * ``alert_time`` is the violated SLO's timestamp (``target.timestamp``), what a real alert gives.
 * NaN means no traffic in that bucket and stays NaN.
 * The fault kind exists only as the reproduction command; it is mapped to a fault type where it
@@ -43,6 +52,10 @@ from opsagent.evals.tables import rows, to_float
 FORMAT = "petshop"
 DATASET = "petshop"
 BUCKET_SECONDS = 300.0
+# Buckets left empty between the (shifted) normal recording and the issue: one, so the join is a
+# visible gap in the timestamps and no series steps from one recording to the other between two
+# adjacent samples.
+JOIN_GAP_BUCKETS = 1
 # Rows 1-3 name node, metric and statistic; row 4 is the index column's label.
 _HEADER_ROWS = 4
 
@@ -168,8 +181,8 @@ def load(ref: CaseRef) -> RecordedIncident:
     normal_columns: dict[Key, list[float]] = {}
     if normal_path.is_file():
         raw_stamps, normal_columns = read_metrics(normal_path)
-        # Shift the (later) normal recording to end one bucket before the issue's first bucket.
-        offset = (stamps[0] - BUCKET_SECONDS) - max(raw_stamps)
+        # Shift the (later) normal recording to end before the issue, a gap of JOIN_GAP_BUCKETS between.
+        offset = (stamps[0] - (JOIN_GAP_BUCKETS + 1) * BUCKET_SECONDS) - max(raw_stamps)
         normal_stamps = [t + offset for t in raw_stamps]
     all_stamps = normal_stamps + stamps
     order = sorted(range(len(all_stamps)), key=all_stamps.__getitem__)

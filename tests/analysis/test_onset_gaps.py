@@ -1,0 +1,56 @@
+"""Onset detection across a gap in the recording (analysis/onset.py, engine._detect_split)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from opsagent.analysis.engine import incident_split
+from opsagent.analysis.onset import after_last_gap
+from opsagent.analysis.options import DEFAULT_OPTIONS
+from opsagent.domain import EvidenceBundle, Incident, MetricSeries, SignalKind, TimeWindow
+
+STEP = 300.0
+
+
+def test_after_last_gap_finds_where_the_recording_resumes() -> None:
+    ts = np.array([0.0, 300.0, 600.0, 1500.0, 1800.0, 2100.0])
+    assert after_last_gap(ts, STEP, before=2000.0) == 1500.0
+    assert after_last_gap(ts, STEP, before=1200.0) is None  # the gap ends after `before`
+    assert after_last_gap(np.array([0.0, 300.0, 600.0]), STEP, before=600.0) is None
+
+
+def _bundle() -> EvidenceBundle:
+    # A normal recording that drifted: it sits lower than the incident's own stretch, whose first
+    # bucket is still normal; the fault shows from the third bucket after the gap.
+    normal_ts = [i * STEP for i in range(12)]
+    issue_ts = [(13 + i) * STEP for i in range(5)]
+    metrics = [
+        MetricSeries(
+            service=f"svc{j}",
+            signal="latency_average_seconds",
+            kind=SignalKind.LATENCY,
+            timestamps=normal_ts + issue_ts,
+            values=[0.010 + 0.0005 * (i % 3) for i in range(12)] + [0.05, 0.05, 0.5, 0.5, 0.05],
+        )
+        for j in range(3)
+    ]
+    alert = 14 * STEP + 250.0
+    incident = Incident(
+        id="rec-x",
+        title="t",
+        window=TimeWindow(start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp(18 * STEP, UTC)),
+        alert_time=datetime.fromtimestamp(alert, UTC),
+    )
+    return EvidenceBundle(incident=incident, metrics=metrics)
+
+
+def test_onset_is_not_put_at_the_first_point_after_a_gap() -> None:
+    bundle = _bundle()
+    honest = incident_split(bundle)
+    assert honest.detected and honest.incident_start > 13 * STEP
+    # Without the rule the step across the join is the strongest change near the alert.
+    naive = incident_split(bundle, replace(DEFAULT_OPTIONS, gap_aware_onset=False))
+    assert naive.incident_start <= 13 * STEP
