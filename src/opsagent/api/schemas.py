@@ -56,24 +56,7 @@ class InvestigationOut(BaseModel):
 
     @classmethod
     def of(cls, row: InvestigationRow) -> InvestigationOut:
-        return cls(
-            id=row.id,
-            incident_id=row.incident_id,
-            status=row.status,
-            trigger=row.trigger,
-            requested_by=row.requested_by,
-            attempts=row.attempts,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            error=row.error,
-            autonomy_level=row.autonomy_level,
-            reasoner=row.reasoner,
-            top_service=row.top_service,
-            top_fault=row.top_fault,
-            confidence=row.confidence,
-            seconds=row.seconds,
-        )
+        return cls.model_validate(row, from_attributes=True)
 
 
 class InvestigationQueued(BaseModel):
@@ -98,20 +81,7 @@ class IncidentOut(BaseModel):
 
     @classmethod
     def of(cls, row: IncidentRow) -> IncidentOut:
-        return cls(
-            id=row.id,
-            title=row.title,
-            origin=row.origin,
-            status=row.status,
-            service=row.service,
-            namespace=row.namespace,
-            group_key=row.group_key,
-            window_start=row.window_start,
-            window_end=row.window_end,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            resolved_at=row.resolved_at,
-        )
+        return cls.model_validate(row, from_attributes=True)
 
 
 class IncidentPage(BaseModel):
@@ -134,17 +104,7 @@ class AlertOut(BaseModel):
 
     @classmethod
     def of(cls, row: AlertRow) -> AlertOut:
-        return cls(
-            fingerprint=row.fingerprint,
-            name=row.name,
-            status=row.status,
-            labels=row.labels,
-            annotations=row.annotations,
-            starts_at=row.starts_at,
-            ends_at=row.ends_at,
-            generator_url=row.generator_url,
-            received_at=row.received_at,
-        )
+        return cls.model_validate(row, from_attributes=True)
 
 
 class AuditEntry(BaseModel):
