@@ -29,13 +29,3 @@ class Runbook(BaseModel):
     body: str = ""
     path: str = ""
     content_hash: str = ""
-
-    def search_text(self) -> str:
-        """The text retrieval embeds: what an alert or a question about this runbook would say."""
-        parts = [
-            self.title,
-            "alerts: " + ", ".join(self.alerts),
-            "signals: " + ", ".join(self.signals),
-            "symptoms: " + "; ".join(self.symptoms),
-        ]
-        return "\n".join(parts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.message
-import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -146,9 +145,3 @@ def _is_json(content_type: str) -> bool:
     return message.get_content_maintype() == "application" and (
         subtype == "json" or subtype.endswith("+json")
     )
-
-
-def example_payload() -> dict[str, Any]:
-    """A copy of the documented example (tests and the benchmark start from it)."""
-    copy: dict[str, Any] = json.loads(json.dumps(_EXAMPLE))
-    return copy
