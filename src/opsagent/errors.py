@@ -48,30 +48,25 @@ class InputError(OpsAgentError):
     """Something a user gave us is malformed; the message says what and where."""
 
 
-class IncidentFormatError(InputError):
+class _FileProblemError(InputError):
+    """An input file that cannot be used: ``"<path>: <problem>"``, with both kept as attributes."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[Exception], tuple[str, str]]:
+        # Two-argument constructor: tell pickle how to rebuild it (eval workers send it across processes).
+        return (type(self), (self.path, self.problem))
+
+
+class IncidentFormatError(_FileProblemError):
     """A recorded incident (native folder or public dataset) is unusable."""
 
-    def __init__(self, path: Path | str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
 
-    def __reduce__(self) -> tuple[type[Exception], tuple[str, str]]:
-        # Two-argument constructor: tell pickle how to rebuild it (eval workers send it across processes).
-        return (type(self), (self.path, self.problem))
-
-
-class RunbookFormatError(InputError):
+class RunbookFormatError(_FileProblemError):
     """A runbook file cannot be parsed; names the file and the field."""
-
-    def __init__(self, path: Path | str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
-
-    def __reduce__(self) -> tuple[type[Exception], tuple[str, str]]:
-        # Two-argument constructor: tell pickle how to rebuild it (eval workers send it across processes).
-        return (type(self), (self.path, self.problem))
 
 
 class AlertPayloadError(InputError):
