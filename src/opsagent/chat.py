@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, JsonValue
 
 from opsagent.domain import EvidenceBundle, Investigation
-from opsagent.errors import LLMError, OpsAgentError
+from opsagent.errors import InputError, LLMError, OpsAgentError
 from opsagent.intake import incident_from_question
 from opsagent.pipeline import Services, investigate
 
@@ -118,8 +118,13 @@ def chat_turn(
     if inv is None:
         try:
             inv = investigate(incident_from_question(message), services)
-        except OpsAgentError as exc:
+        except InputError as exc:  # written for the person who gave the input
             yield ChatEvent(event="error", data={"message": f"investigation failed: {exc}"})
+            yield _done(None, started, "none")
+            return
+        except OpsAgentError:
+            log.exception("investigation for a chat message failed")
+            yield ChatEvent(event="error", data={"message": "investigation failed (see the service log)"})
             yield _done(None, started, "none")
             return
         except Exception:  # the chat stream must end cleanly whatever broke underneath
@@ -249,8 +254,12 @@ def _llm_answer(
         err = exc if isinstance(exc, OpsAgentError) else llm_error(exc)
         if not isinstance(err, LLMError):
             log.warning("chat LLM path failed: %s", err)
+        # LLMError messages are ours, written for the user ("endpoint answered HTTP 429"); anything
+        # else may carry internals, so the client gets only its kind.
+        reason = str(err) if isinstance(err, LLMError) else type(err).__name__
         yield ChatEvent(
-            event="error", data={"message": f"LLM unavailable ({err}); answering from the engine's findings"}
+            event="error",
+            data={"message": f"LLM unavailable ({reason}); answering from the engine's findings"},
         )
         for i, part in enumerate(offline_answer(inv)):
             yield ChatEvent(event="text", data={"delta": ("\n\n" if i else "") + part})
