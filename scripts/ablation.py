@@ -36,6 +36,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-fault_ordering": replace(DEFAULT_OPTIONS, fault_ordering=False),
     "-traffic_weighting": replace(DEFAULT_OPTIONS, traffic_weighting=False),
     "-gap_aware_onset": replace(DEFAULT_OPTIONS, gap_aware_onset=False),
+    "-fault_shape": replace(DEFAULT_OPTIONS, fault_shape=False),
     "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "none": EngineOptions(

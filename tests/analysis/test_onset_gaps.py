@@ -54,3 +54,19 @@ def test_onset_is_not_put_at_the_first_point_after_a_gap() -> None:
     # Without the rule the step across the join is the strongest change near the alert.
     naive = incident_split(bundle, replace(DEFAULT_OPTIONS, gap_aware_onset=False))
     assert naive.incident_start <= 13 * STEP
+
+
+def test_fault_shape_breaks_a_cpu_memory_tie() -> None:
+    from opsagent.analysis.faults import KindEvidence, classify
+    from opsagent.domain import FaultType
+
+    # a CPU stressor: CPU at its plateau in the first minute, memory (60 sd) still growing
+    contention = [
+        KindEvidence(FaultType.CPU, 70.0, 100.0, 1.0),
+        KindEvidence(FaultType.MEMORY, 60.0, 100.0, 0.2),
+    ]
+    assert classify(contention, shape=True) is FaultType.CPU
+    assert classify(contention, shape=False) is FaultType.MEMORY  # the magnitude rule alone
+    # a memory stressor that saturates a core: both shift at once, the magnitude rule decides
+    stressor = [KindEvidence(FaultType.CPU, 250.0, 0.0, 1.0), KindEvidence(FaultType.MEMORY, 41.0, 0.0, 0.7)]
+    assert classify(stressor, shape=True) is FaultType.MEMORY

@@ -110,6 +110,10 @@ ONSET_SHARE = 0.5
 # channel: on the log scale 0.8 is e.g. 55 sd against 150, as strong as its strongest within the spread
 # of one service's top signals, not a side effect an order of magnitude weaker.
 RESOURCE_SHARE = 0.8
+# Fault typing: the "first minute" of a series' move, in which a fault's own resource has made most
+# of it (a level shift) while a side effect is still growing: one sample at the coarsest common
+# resolution (1 min), a few of the ~10 s updates of finer recordings.
+EARLY_SECONDS = 60.0
 # Evidence items kept per suspect, by kind.
 METRIC_ITEMS = 3
 LOG_ITEMS = 2
@@ -588,12 +592,24 @@ def _propagation_adjust(
     return explained_by
 
 
+def _early_share(e: _Scored) -> float | None:
+    """Share of a series' move (incident peak over baseline) made within EARLY_SECONDS of its onset."""
+    r = e.result
+    move = r.peak - r.baseline
+    if r.onset is None or move <= 0:
+        return None
+    first = e.series.vs[(e.series.ts >= r.onset) & (e.series.ts < r.onset + EARLY_SECONDS)]
+    if not first.size:
+        return None
+    return float(np.clip((float(first.max()) - r.baseline) / move, 0.0, 1.0))
+
+
 def _kind_evidence(ev: _ServiceEvidence) -> list[KindEvidence]:
     out: list[KindEvidence] = []
     for e in ev.scored:
         fault = KIND_TO_FAULT.get(e.series.kind)
         if fault is not None and e.series.source != "client":
-            out.append(KindEvidence(fault, e.result.z_max, e.result.onset))
+            out.append(KindEvidence(fault, e.result.z_max, e.result.onset, _early_share(e)))
     for shift in ev.shifts:
         if shift.error:
             out.append(KindEvidence(FaultType.ERRORS_CODE, shift.z, shift.first_seen))
@@ -730,7 +746,7 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
                     ),
                 )
             )
-        fault = classify(_kind_evidence(ev), ordering=options.fault_ordering)
+        fault = classify(_kind_evidence(ev), ordering=options.fault_ordering, shape=options.fault_shape)
         suspects.append(
             Suspect(service=service, score=round(scores[service], 4), fault_type=fault, evidence=items)
         )

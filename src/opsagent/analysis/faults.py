@@ -5,6 +5,13 @@ CPU starvation, memory pressure (GC, swapping) and failing dependencies all slow
 so a latency rise alone says "latency/network" only when no specific signal moved. Among the
 specific classes that moved, the one that moved first is the cause and the others its consequences
 (a leak raises memory minutes before the OOM kill raises errors); a tie goes to the strongest.
+
+CPU and memory often move in the same sample, whichever is at fault: a CPU stressor allocates
+(Online Boutique's CPU faults raise memory by tens of sd within the minute), a memory stressor burns
+a core (Sock Shop's memory faults saturate CPU). With ``shape`` on, the tie is broken by the shape
+of the two moves, which needs no unit or limit: a fault's own resource shifts level at once (by its
+first minute it has made most of its move), a side effect lags and keeps growing after it. The
+magnitude rule below only decides when the shapes do not.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ MOVED_Z = 5.0
 # swapping), while a CPU fault leaves memory near its level (a few sd of bookkeeping). When both
 # moved at once, memory decides if it moved far beyond that: 20 sd.
 MEMORY_OVER_CPU_Z = 20.0
+# A move "made at once": at least half of its incident peak over the baseline reached within its
+# first minute (``EARLY_SECONDS`` in the engine). Half splits "mostly there" from "mostly still to
+# come" without preferring either.
+PLATEAU_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -36,15 +47,34 @@ class KindEvidence:
     fault: FaultType
     z: float
     onset: float | None
+    # Share of the series' move (peak over baseline) made within its first minute; None: unknown.
+    early_share: float | None = None
 
 
-def classify(evidence: list[KindEvidence], ordering: bool = True, tie_seconds: float = 0.0) -> FaultType:
+def _shape_decides(cpu: float | None, memory: float | None) -> FaultType | None:
+    """CPU or memory when exactly one of the two moved at once and the other lagged."""
+    if cpu is None or memory is None:
+        return None
+    if memory < PLATEAU_SHARE <= cpu:
+        return FaultType.CPU
+    if cpu < PLATEAU_SHARE <= memory:
+        return FaultType.MEMORY
+    return None
+
+
+def classify(
+    evidence: list[KindEvidence], ordering: bool = True, tie_seconds: float = 0.0, shape: bool = False
+) -> FaultType:
     """The fault type of one suspect from its per-signal evidence."""
     best: dict[FaultType, tuple[float, float]] = {}
+    # the early share of each class's strongest series
+    share: dict[FaultType, tuple[float, float | None]] = {}
     for item in evidence:
         onset = item.onset if item.onset is not None else float("inf")
         z, first = best.get(item.fault, (0.0, float("inf")))
         best[item.fault] = (max(z, item.z), min(first, onset) if item.z >= MOVED_Z else first)
+        if item.z > share.get(item.fault, (-float("inf"), None))[0]:
+            share[item.fault] = (item.z, item.early_share)
     if not best:
         return FaultType.UNKNOWN
     if not ordering:
@@ -54,6 +84,10 @@ def classify(evidence: list[KindEvidence], ordering: bool = True, tie_seconds: f
         earliest = min(v[1] for v in moved.values())
         early = {f: v for f, v in moved.items() if v[1] <= earliest + tie_seconds}
         memory = early.get(FaultType.MEMORY)
+        if shape and memory is not None and FaultType.CPU in early:
+            decided = _shape_decides(share[FaultType.CPU][1], share[FaultType.MEMORY][1])
+            if decided is not None:
+                return decided
         if memory is not None and FaultType.CPU in early and memory[0] >= MEMORY_OVER_CPU_Z:
             return FaultType.MEMORY
         return max(early.items(), key=lambda kv: kv[1][0])[0]

@@ -58,6 +58,10 @@ class EngineOptions:
     # outage, a normal period recorded apart and joined on, minutes left out): a level that differs
     # across a gap cannot be dated, so the normal period reaches into the incident's own stretch.
     gap_aware_onset: bool = True
+    # Fault typing: when CPU and memory moved in the same sample, the one that made most of its
+    # move within its first minute is the fault's resource, the one still growing a side effect
+    # (``faults.py``); the magnitude rule decides only when the shapes do not.
+    fault_shape: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()

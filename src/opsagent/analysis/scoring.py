@@ -93,10 +93,12 @@ def unit_family(signal: str, unit: str, kind: SignalKind) -> str:
         return "percent"
     if u == "ratio" or s.endswith("_ratio") or "ratio" in s:
         return "ratio"
+    # before bytes: "mebibytes" contains "bytes", and a 1 MiB floor read as 1 MiB of *mebibytes*
+    # would flatten every memory series in MiB to 0 sd
+    if "(mi)" in s or "mebibytes" in s or u in ("mi", "mib"):
+        return "mebibytes"
     if u in ("bytes", "b") or "bytes" in s or s.endswith("_mem"):
         return "bytes"
-    if "(mi)" in s or u in ("mi", "mib"):
-        return "mebibytes"
     if u in ("ms", "milliseconds") or s.endswith("_ms") or "(ms)" in s:
         return "milliseconds"
     if u in ("s", "seconds") or "seconds" in s or "(s)" in s or kind is SignalKind.LATENCY:
