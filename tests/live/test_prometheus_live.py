@@ -149,6 +149,36 @@ def test_record_round_trips_into_the_same_investigation(
     result = CliRunner().invoke(app, ["record", "--alert", str(alert), "--out", str(out)])
     assert result.exit_code != 0 and "not empty" in result.output
 
+    # Once the cause is known, the recording is a regression case for `opsagent eval`.
+    truth = recording.truth
+    assert truth is not None and truth.fault_type is not None
+    case = tmp_path / "cases" / "recorded-live"
+    result = CliRunner().invoke(
+        app,
+        [
+            "record",
+            "--alert", str(alert),
+            "--out", str(case),
+            "--before", "1h35m",
+            "--after", "25m",
+            "--topology", str(demo / "topology.yaml"),
+            "--root-cause", truth.service,
+            "--fault-type", truth.fault_type.value,
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert load_native(case).truth == truth.model_copy(update={"runbook": None, "actions": []})
+    report = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, ["eval", str(case.parent), "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    [scored] = json.loads(report.read_text())["cases"]
+    assert scored["truth"]["service"] == truth.service
+    assert scored["rank_of_truth"] == 1, scored["ranking"]
+    result = CliRunner().invoke(
+        app, ["record", "--alert", str(alert), "--out", str(tmp_path / "x"), "--fault-type", "cpu"]
+    )
+    assert result.exit_code != 0 and "--root-cause" in result.output
+
 
 def test_record_without_a_live_source_says_what_to_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

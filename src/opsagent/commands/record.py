@@ -20,7 +20,15 @@ import yaml
 
 from opsagent.commands.common import console, err_console, fail, load_settings
 from opsagent.config import Settings
-from opsagent.domain import EvidenceBundle, Incident, LogRecord, MetricSeries, Topology
+from opsagent.domain import (
+    EvidenceBundle,
+    FaultType,
+    GroundTruth,
+    Incident,
+    LogRecord,
+    MetricSeries,
+    Topology,
+)
 from opsagent.errors import InputError, OpsAgentError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -89,18 +97,25 @@ def _iso(moment: datetime) -> str:
 
 
 def write_recording(
-    out: Path, incident: Incident, payload: dict[str, Any], bundle: EvidenceBundle, topology: Path | None
+    out: Path,
+    incident: Incident,
+    payload: dict[str, Any],
+    bundle: EvidenceBundle,
+    topology: Path | None,
+    truth: GroundTruth | None = None,
 ) -> None:
-    """Write ``bundle`` as a native recorded-incident folder (no ``truth``: nobody knows it yet)."""
+    """Write ``bundle`` as a native recorded-incident folder, with ``truth`` when the cause is known."""
     out.mkdir(parents=True, exist_ok=True)
-    spec = {
+    spec: dict[str, Any] = {
         "id": incident.id,
         "title": incident.title,
         "alert": payload,
         "window": {"start": _iso(incident.window.start), "end": _iso(incident.window.end)},
     }
+    if truth is not None:
+        spec["truth"] = truth.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     header = (
-        "# Recorded by `opsagent record`. Add `truth:` (service, fault_type, runbook) to use it in eval.\n"
+        "# Recorded by `opsagent record`. `truth:` (service, fault_type, runbook) makes it an eval case.\n"
     )
     (out / "incident.yaml").write_text(
         header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8"
@@ -122,6 +137,7 @@ def record_alert(
     before: timedelta,
     after: timedelta,
     topology: Path | None = None,
+    truth: GroundTruth | None = None,
     now: datetime | None = None,
 ) -> EvidenceBundle:
     """Collect the live evidence around the alert and write it to ``out``; return what was collected."""
@@ -146,8 +162,21 @@ def record_alert(
     if not bundle.metrics:
         reasons = "; ".join(f"{g.source}: {g.reason}" for g in bundle.gaps) or "no series matched"
         raise InputError(f"no metrics collected, nothing recorded ({reasons})")
-    write_recording(out, incident, payload, bundle, topology)
+    write_recording(out, incident, payload, bundle, topology, truth)
     return bundle
+
+
+def _truth(root_cause: str | None, fault_type: str | None) -> GroundTruth | None:
+    if root_cause is None:
+        if fault_type is not None:
+            raise InputError("--fault-type needs --root-cause")
+        return None
+    try:
+        fault = FaultType(fault_type) if fault_type is not None else None
+    except ValueError:
+        allowed = ", ".join(f.value for f in FaultType if f is not FaultType.UNKNOWN)
+        raise InputError(f"unknown fault type {fault_type!r} (expected one of {allowed})") from None
+    return GroundTruth(service=root_cause, fault_type=fault)
 
 
 def record(
@@ -159,6 +188,13 @@ def record(
         Path | None, typer.Option(help="a topology.yaml (services: {NAME: {calls: [...]}}) to include")
     ] = None,
     force: Annotated[bool, typer.Option(help="write into a folder that is not empty")] = False,
+    root_cause: Annotated[
+        str | None,
+        typer.Option(help="the service that caused it, once known: makes the folder an `opsagent eval` case"),
+    ] = None,
+    fault_type: Annotated[
+        str | None, typer.Option(help="cpu | memory | latency-network | errors-code (with --root-cause)")
+    ] = None,
 ) -> None:
     """Snapshot the live evidence around an alert into a recorded-incident folder."""
     settings = load_settings()
@@ -170,10 +206,11 @@ def record(
             raise InputError(f"{alert}: cannot read ({exc.__class__.__name__})") from None
         except json.JSONDecodeError as exc:
             raise InputError(f"{alert}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        truth = _truth(root_cause, fault_type)
         if out.exists() and any(out.iterdir()) and not force:
             raise InputError(f"{out} exists and is not empty (use --force to write into it)")
         bundle = record_alert(
-            settings, payload, out, before=window_before, after=window_after, topology=topology
+            settings, payload, out, before=window_before, after=window_after, topology=topology, truth=truth
         )
     except OpsAgentError as exc:
         fail(str(exc))
