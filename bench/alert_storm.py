@@ -213,6 +213,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_of(pid: int) -> list[int]:
+    """Child processes of ``pid`` (the service's investigation workers), [] where /proc is missing."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return found
+
+
 def load_average() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -244,8 +255,12 @@ def run_once(args: argparse.Namespace) -> dict[str, object]:
             wait_ready(port, proc)
             load_before = load_average()
             cpu_before = cpu_seconds(proc.pid)
+            # Investigations may run in worker processes (worker_mode "process"): their CPU is shown apart.
+            workers = children_of(proc.pid)
+            workers_before = sum(cpu_seconds(w) for w in workers)
             tally, seconds = asyncio.run(storm(port, bodies, args.clients, args.rate))
             server_cpu = cpu_seconds(proc.pid) - cpu_before
+            workers_cpu = sum(cpu_seconds(w) for w in workers) - workers_before
             load_after = load_average()
             stored = count_stored(env)
         finally:
@@ -272,6 +287,7 @@ def run_once(args: argparse.Namespace) -> dict[str, object]:
         "p99_ms": round(pct(tally.latencies, 0.99) * 1000, 2),
         "max_ms": round(max(tally.latencies) * 1000, 2),
         "server_cpu_ms_per_request": round(server_cpu * 1000 / len(bodies), 3),
+        "workers_cpu_ms_per_request": round(workers_cpu * 1000 / len(bodies), 3),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
@@ -298,6 +314,7 @@ def run_once(args: argparse.Namespace) -> dict[str, object]:
         f"{ok_requests}/{len(bodies)} deliveries accepted in {seconds:.2f}s: "
         f"{figures['accepted_per_second']} alerts/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms "
         f"(max {figures['max_ms']} ms), server CPU {figures['server_cpu_ms_per_request']} ms/alert "
+        f"(+ worker processes {figures['workers_cpu_ms_per_request']}) "
         f"[{figures['database']}, {args.clients} clients, "
         f"{f'offered {args.rate:g}/s' if args.rate else 'closed loop'}, level {args.level}; "
         f"load average {load_before} -> {load_after}]"

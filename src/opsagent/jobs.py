@@ -315,6 +315,9 @@ _RESTART_MAX_SECONDS = 30.0
 _STABLE_SECONDS = 60.0
 # After the wake pipe closes, how long a worker has to leave before it is terminated, then killed.
 _STOP_GRACE_SECONDS = 10.0
+# How long start() waits for the workers' services (a first start embeds the runbooks in the API
+# before the workers start, so theirs is only loading: seconds).
+_START_TIMEOUT_SECONDS = 120.0
 
 
 class ProcessQueue:
@@ -348,6 +351,7 @@ class ProcessQueue:
         self._stop = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
         self._reaper = _Reaper(store, settings, self.submit)
+        self._all_ready = threading.Event()
         self.restarts = 0
 
     def start(self) -> None:
@@ -364,6 +368,12 @@ class ProcessQueue:
             self._spawn(slot)
         self._supervisor.start()
         self._reaper.start()
+        # The API starts serving once its workers can investigate: readiness means it, and a load
+        # arriving right away does not compete with their start-up.
+        if not self._all_ready.wait(_START_TIMEOUT_SECONDS):
+            log.warning(
+                "investigation workers not ready after %.0f s; serving anyway", _START_TIMEOUT_SECONDS
+            )
 
     def submit(self, inv_ids: list[str]) -> None:
         # Called on the event loop: a non-blocking write of a few bytes per worker, never a wait. A
@@ -382,11 +392,9 @@ class ProcessQueue:
             return repo.queued_count(s)
 
     def healthy(self) -> bool:
-        return all(slot.process is not None and slot.process.exitcode is None for slot in self._slots)
-
-    def worker_pids(self) -> list[int]:
-        """Process ids of the running workers (for operators and tests)."""
-        return [s.process.pid for s in self._slots if s.process is not None and s.process.pid is not None]
+        """Every worker process is running and has built its services (one being restarted is not)."""
+        states = [(slot.process, slot.ready) for slot in self._slots]
+        return all(proc is not None and proc.exitcode is None and ready for proc, ready in states)
 
     def close(self) -> None:
         """Stop the workers: closing their wake pipe tells them to leave; running investigations are
@@ -467,18 +475,19 @@ class ProcessQueue:
         if slot.process.exitcode is None:
             return
         lived = time.monotonic() - slot.started
+        # A worker that keeps dying young (a bad setting, a broken model file) is restarted ever
+        # more slowly; one that ran for a while was probably killed, and comes back at once.
+        delay = slot.backoff if lived < _STABLE_SECONDS else _RESTART_MIN_SECONDS
+        slot.backoff = min(delay * 2, _RESTART_MAX_SECONDS)
+        slot.restart_at = time.monotonic() + delay
         log.warning(
             "investigation worker %s exited with %s after %.1f s; restarting it in %.1f s "
             "(its running investigations return to the queue when their lease expires)",
             slot.process.pid,
             slot.process.exitcode,
             lived,
-            slot.backoff if lived < _STABLE_SECONDS else _RESTART_MIN_SECONDS,
+            delay,
         )
-        slot.backoff = (
-            min(slot.backoff * 2, _RESTART_MAX_SECONDS) if lived < _STABLE_SECONDS else _RESTART_MIN_SECONDS
-        )
-        slot.restart_at = time.monotonic() + (slot.backoff / 2 if lived < _STABLE_SECONDS else slot.backoff)
         self._retire(slot)
 
     def _drain(self, slot: _Slot) -> None:
@@ -500,6 +509,8 @@ class ProcessQueue:
                     log.exception("job callback failed")
         elif isinstance(message, tuple) and message and message[0] == "ready":
             slot.ready = True
+            if all(s.ready for s in self._slots):
+                self._all_ready.set()
             log.info("investigation worker %s ready after %.1f s", message[1], message[2])
 
     def _retire(self, slot: _Slot) -> None:
@@ -507,8 +518,7 @@ class ProcessQueue:
             for conn in (slot.wake, slot.reports):
                 if conn is not None:
                     conn.close()
-            if slot.process is not None and slot.process.exitcode is not None:
-                slot.process.close()
+            # The Process object itself is left to the garbage collector: healthy() may be reading it.
             slot.process, slot.wake, slot.reports = None, None, None
 
 
