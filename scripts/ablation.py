@@ -33,6 +33,8 @@ VARIANTS: dict[str, EngineOptions] = {
     "-traces": replace(DEFAULT_OPTIONS, traces=False),
     "+patterns": replace(DEFAULT_OPTIONS, patterns=True),
     "+channel_contrast": replace(DEFAULT_OPTIONS, channel_contrast=True),
+    "+channel_calibration": replace(DEFAULT_OPTIONS, channel_calibration=True),
+    "+patterns+calibration": replace(DEFAULT_OPTIONS, patterns=True, channel_calibration=True),
     "-fault_ordering": replace(DEFAULT_OPTIONS, fault_ordering=False),
     "-traffic_weighting": replace(DEFAULT_OPTIONS, traffic_weighting=False),
     "-gap_aware_onset": replace(DEFAULT_OPTIONS, gap_aware_onset=False),

@@ -114,6 +114,17 @@ RESOURCE_SHARE = 0.8
 # of it (a level shift) while a side effect is still growing: one sample at the coarsest common
 # resolution (1 min), a few of the ~10 s updates of finer recordings.
 EARLY_SECONDS = 60.0
+# Channel calibration (``_calibrate``): each channel's values across the incident's services are
+# standardised by their median and robust spread (MAD x 1.4826, one sd for Gaussian data), then
+# expressed in the metric channel's units, so "as exceptional among the services as a k-sd outlier
+# of the metric channel" reads the same in every channel. The spread is floored at ln 2 on the
+# log1p(sd) scale every channel shares: two services whose evidence differs by less than a factor
+# of two in robust sd are alike (sd estimates from tens of normal points are that uncertain), so a
+# channel in which every service looks alike has a spread at the floor and makes nobody exceptional.
+# A service "stands out" in a channel at ONSET_Z robust sd among the services, the limit used for a
+# series' own move.
+MAD_TO_SD = 1.4826
+CALIBRATION_FLOOR = math.log(2.0)
 # Evidence items kept per suspect, by kind.
 METRIC_ITEMS = 3
 LOG_ITEMS = 2
@@ -502,6 +513,51 @@ def _combine(channels: dict[str, float]) -> float:
     return sum(w * v for w, v in zip(CHANNEL_WEIGHTS, ordered, strict=False))
 
 
+def _spread(values: list[float]) -> tuple[float, float]:
+    """Median and robust spread (floored at CALIBRATION_FLOOR) of one channel's values."""
+    median = float(np.median(values))
+    mad = float(np.median(np.abs(np.asarray(values) - median))) * MAD_TO_SD
+    return median, max(mad, CALIBRATION_FLOOR)
+
+
+def _calibrate(evidence: dict[str, _ServiceEvidence], reference: str = "metric") -> None:
+    """Put every channel on the reference channel's scale, by how exceptional a service is in it.
+
+    A service's value in a channel becomes its robust z among all services' values in that channel
+    (median, floored MAD), mapped back through the reference channel's median and spread: the
+    reference channel itself is unchanged (so metric-only incidents rank exactly as before), and a
+    5-sd outlier of the pattern channel counts as much as a 5-sd outlier of the metric channel,
+    whatever the raw scales. The mapped spread is then scaled by how many services stand out in the
+    reference channel over how many stand out in this one (``_outliers``): a channel in which one
+    service stands out points at it, one in which eight do (a shared artefact, noise reaching many
+    services) shares its evidence among them, so a lone pattern outlier is not outvoted by the
+    loudest of several metric outliers. A service with no evidence in a channel keeps 0 there (absence is not
+    "typical" evidence), and a mapped value never goes below 0. Channels with no evidence at all, or
+    with fewer than three services (no spread to measure), are left as they are.
+    """
+    services = list(evidence)
+    if len(services) < 3:
+        return
+    ref_values = [evidence[s].channels.get(reference, 0.0) for s in services]
+    ref_median, ref_scale = _spread(ref_values)
+    ref_outliers = _outliers(ref_values, ref_median, ref_scale)
+    names = {name for ev in evidence.values() for name in ev.channels} - {reference}
+    for name in names:
+        values = [evidence[s].channels.get(name, 0.0) for s in services]
+        if not any(v > 0 for v in values):
+            continue
+        median, scale = _spread(values)
+        share = ref_outliers / _outliers(values, median, scale)
+        for svc, v in zip(services, values, strict=True):
+            if v > 0:
+                evidence[svc].channels[name] = max(ref_median + (v - median) / scale * ref_scale * share, 0.0)
+
+
+def _outliers(values: list[float], median: float, scale: float) -> int:
+    """How many services stand out in a channel (robust z of at least ONSET_Z), at least one."""
+    return max(sum(1 for v in values if (v - median) / scale >= ONSET_Z), 1)
+
+
 def _metric_channel(scored: list[_Scored]) -> float:
     ranked = sorted(scored, key=lambda e: -e.weighted)
     if not ranked:
@@ -677,6 +733,8 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             contrast = peer_contrast({svc: ev.channels[name] for svc, ev in evidence.items()})
             for svc, value in contrast.items():
                 evidence[svc].channels[name] = value
+    if options.channel_calibration:
+        _calibrate(evidence)
     for service, ev in evidence.items():
         scores[service] = _combine(ev.channels)
 
