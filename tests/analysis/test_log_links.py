@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from opsagent.analysis.engine import rank_suspects
 from opsagent.analysis.logs import template_of
 from opsagent.analysis.patterns import pattern_shifts
-from opsagent.analysis.signals import classify_signal, is_client_side
 from opsagent.domain import (
     EvidenceBundle,
     Incident,
@@ -17,6 +16,7 @@ from opsagent.domain import (
     Span,
     TimeWindow,
 )
+from opsagent.domain.signals import classify_signal, is_client_side
 
 
 def test_client_side_signals_are_recognised_by_word() -> None:

@@ -50,9 +50,9 @@ from opsagent.analysis.scoring import (
     signed_z,
     unit_family,
 )
-from opsagent.analysis.signals import classify_signal, is_client_side
 from opsagent.analysis.traces import trace_series
 from opsagent.domain import EvidenceBundle, EvidenceItem, FaultType, MetricSeries, SignalKind, Suspect
+from opsagent.domain.signals import classify_signal, is_client_side
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from opsagent.analysis.signals import classify_signal, unit_of
 from opsagent.domain import (
     Edge,
     GroundTruth,
@@ -27,6 +26,7 @@ from opsagent.domain import (
     TimeWindow,
     Topology,
 )
+from opsagent.domain.signals import classify_signal, unit_of
 from opsagent.errors import AlertPayloadError, IncidentFormatError
 from opsagent.intake import incident_from_alertmanager, parse_alertmanager
 

@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from opsagent.analysis.signals import classify_signal, unit_of
 from opsagent.domain import (
     Edge,
     FaultType,
@@ -58,6 +57,7 @@ from opsagent.domain import (
     TimeWindow,
     Topology,
 )
+from opsagent.domain.signals import classify_signal, unit_of
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.cases import CaseRef, opaque_incident_id, utc
 from opsagent.evals.tables import numeric_table, rows

@@ -33,7 +33,6 @@ import math
 import re
 from pathlib import Path
 
-from opsagent.analysis.signals import classify_signal, unit_of
 from opsagent.domain import (
     Alert,
     Edge,
@@ -45,6 +44,7 @@ from opsagent.domain import (
     TimeWindow,
     Topology,
 )
+from opsagent.domain.signals import classify_signal, unit_of
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.cases import CaseRef, opaque_incident_id, utc
 from opsagent.evals.tables import rows, to_float

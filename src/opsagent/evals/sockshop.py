@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from opsagent.analysis.signals import classify_signal, unit_of
 from opsagent.domain import FaultType, GroundTruth, Incident, MetricSeries, RecordedIncident, TimeWindow
+from opsagent.domain.signals import classify_signal, unit_of
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.cases import CaseRef, opaque_incident_id, utc
 from opsagent.evals.tables import numeric_table

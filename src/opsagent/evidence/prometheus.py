@@ -25,9 +25,9 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from opsagent.analysis.signals import classify_signal, unit_of
 from opsagent.config import PrometheusSettings
 from opsagent.domain import EvidenceGap, Incident, MetricSeries
+from opsagent.domain.signals import classify_signal, unit_of
 from opsagent.errors import PrometheusError
 from opsagent.evidence.base import Collected
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from opsagent.domain import SignalKind
+from opsagent.domain.evidence import SignalKind
 
 # Ordered: the first pattern that matches decides. Names come from our native format, Prometheus
 # signal catalogues and the public datasets' column names.
