@@ -31,7 +31,7 @@ from ..support.servers import free_port
 from ..support.servers import wait_until as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager"
+FIXTURES = ROOT / "tests" / "fixtures" / "alertmanager"
 WEBHOOK_TOKEN = "test-webhook-token"
 TOKENS = {"admin": "test-admin-token", "responder": "test-responder-token", "viewer": "test-viewer-token"}
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"

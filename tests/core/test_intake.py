@@ -6,7 +6,7 @@ import pytest
 from opsagent.errors import AlertPayloadError
 from opsagent.intake import incident_from_alertmanager, incident_id_for_group, parse_alertmanager
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "alertmanager"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager"
 
 
 def load(name: str) -> dict:
