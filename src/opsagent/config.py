@@ -262,6 +262,12 @@ class Settings(BaseSettings):
     logs_dir: Path | None = None
     webhook_token: SecretStr | None = None
     source_timeout_seconds: float = 20.0
+    reference_offset_hours: float | None = Field(default=None, gt=0, le=24 * 366)
+    """When set, an incident without a reference period gets one: its own window shifted back by this
+    many hours (24: the same hours yesterday; 168: the same hours last week; at most a year). Logs
+    and traces from there are the normal side of the event comparison instead of the minutes before
+    the alert. An offset so short that the shifted window reaches the incident itself (its alert) is
+    not used; the report names it as a gap."""
     # The service (``opsagent serve`` / ``opsagent worker``).
     api_tokens: list[ApiToken] = Field(default_factory=list)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from opsagent.analysis.engine import rank_suspects
 from opsagent.autonomy.catalog import ActionCatalog, labels_for
@@ -27,6 +28,7 @@ from opsagent.domain import (
     ReasonerTrace,
     RunbookMatch,
     Suspect,
+    TimeWindow,
 )
 from opsagent.errors import ActionValidationError, SourceError
 from opsagent.evidence.base import EvidenceSource, QueryableSource, collect
@@ -174,12 +176,38 @@ def _summarize_logs(bundle: EvidenceBundle, suspects: list[Suspect]) -> None:
         )
 
 
+def with_reference_offset(
+    incident: Incident, offset_hours: float | None
+) -> tuple[Incident, EvidenceGap | None]:
+    """The incident with a reference period: its own if it has one, else its window ``offset_hours`` earlier.
+
+    The shifted window must end before the incident began (its alert time, or the window's start
+    without one): a shorter offset would compare the incident with itself, so it is not used and
+    the returned gap says why.
+    """
+    if incident.reference is not None or offset_hours is None:
+        return incident, None
+    shift = timedelta(hours=offset_hours)
+    reference = TimeWindow(start=incident.window.start - shift, end=incident.window.end - shift)
+    began = incident.alert_time or incident.window.start
+    if reference.end > began:
+        reason = (
+            f"not used: the window {offset_hours:g} h earlier reaches into the incident "
+            f"(an offset of at least {(incident.window.end - began).total_seconds() / 3600:.3g} h is needed)"
+        )
+        return incident, EvidenceGap(source="reference period", reason=reason)
+    return incident.model_copy(update={"reference": reference}), None
+
+
 def investigate(incident: Incident, services: Services) -> Investigation:
     """Run the whole pipeline for one incident. Failing sources become gaps; it does not raise on them."""
     started = time.perf_counter()
     settings = services.settings
     level = settings.autonomy_level
+    incident, reference_gap = with_reference_offset(incident, settings.reference_offset_hours)
     bundle = collect(incident, services.sources, timeout_seconds=settings.source_timeout_seconds)
+    if reference_gap is not None:
+        bundle.gaps.append(reference_gap)
     _run_runbook_queries(bundle, services.sources)
     summary = EvidenceSummary(
         metrics=len(bundle.metrics),

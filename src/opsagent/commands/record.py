@@ -112,6 +112,8 @@ def write_recording(
         "alert": payload,
         "window": {"start": _iso(incident.window.start), "end": _iso(incident.window.end)},
     }
+    if incident.reference is not None:
+        spec["reference"] = {"start": _iso(incident.reference.start), "end": _iso(incident.reference.end)}
     if truth is not None:
         spec["truth"] = truth.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
     header = (
@@ -121,8 +123,15 @@ def write_recording(
         header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )
     _write_metrics(out / "metrics", bundle.metrics)
-    if bundle.logs:
-        _write_logs(out / "logs", bundle.logs)
+    # The reference period's lines go in the same files with their own times: replay serves each
+    # window what falls inside it, as the live sources did.
+    seen = {(r.timestamp, r.service, r.message) for r in bundle.logs}
+    logs = [
+        *bundle.logs,
+        *(r for r in bundle.reference_logs if (r.timestamp, r.service, r.message) not in seen),
+    ]
+    if logs:
+        _write_logs(out / "logs", logs)
     if topology is not None:
         shutil.copyfile(topology, out / "topology.yaml")
     elif bundle.topology.edges:
@@ -145,11 +154,14 @@ def record_alert(
     from opsagent.evidence.base import collect
     from opsagent.factory import live_sources
     from opsagent.intake import incident_from_alertmanager, parse_alertmanager
+    from opsagent.pipeline import with_reference_offset
 
     parsed = parse_alertmanager(payload)
     incident = incident_from_alertmanager(
         parsed, lookback=before, lookahead=after, now=now or datetime.now(UTC)
     )
+    # The same reference period a live investigation would use, so the recording replays like it.
+    incident, reference_gap = with_reference_offset(incident, settings.reference_offset_hours)
     if topology is not None:
         read_topology(topology)  # refuse a broken service map before anything is written
     sources = live_sources(settings)
@@ -159,6 +171,8 @@ def record_alert(
             "(and optionally OPSAGENT_LOKI__URL or OPSAGENT_LOGS_DIR)"
         )
     bundle = collect(incident, sources, timeout_seconds=settings.source_timeout_seconds)
+    if reference_gap is not None:
+        bundle.gaps.append(reference_gap)
     if not bundle.metrics:
         reasons = "; ".join(f"{g.source}: {g.reason}" for g in bundle.gaps) or "no series matched"
         raise InputError(f"no metrics collected, nothing recorded ({reasons})")

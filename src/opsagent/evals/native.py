@@ -43,6 +43,8 @@ class _IncidentSpec(BaseModel):
     title: str = Field(min_length=1)
     alert: dict[str, Any] | None = None
     window: _WindowSpec
+    # A period known to be normal; its logs and traces are in the same files as the window's.
+    reference: _WindowSpec | None = None
     truth: GroundTruth | None = None
 
 
@@ -198,16 +200,29 @@ def load_native(folder: Path) -> RecordedIncident:
     window = TimeWindow(start=_utc(spec.window.start), end=_utc(spec.window.end))
     if window.end <= window.start:
         raise IncidentFormatError(spec_path, "window.end must be after window.start")
+    reference = None
+    if spec.reference is not None:
+        reference = TimeWindow(start=_utc(spec.reference.start), end=_utc(spec.reference.end))
+        if reference.end <= reference.start:
+            raise IncidentFormatError(spec_path, "reference.end must be after reference.start")
     if spec.alert is not None:
         try:
             payload = parse_alertmanager(spec.alert)
         except AlertPayloadError as exc:
             raise IncidentFormatError(spec_path, f"alert: {exc}") from None
         incident = incident_from_alertmanager(payload).model_copy(
-            update={"id": spec.id, "title": spec.title, "window": window, "origin": "recorded"}
+            update={
+                "id": spec.id,
+                "title": spec.title,
+                "window": window,
+                "origin": "recorded",
+                "reference": reference,
+            }
         )
     else:
-        incident = Incident(id=spec.id, title=spec.title, origin="recorded", window=window)
+        incident = Incident(
+            id=spec.id, title=spec.title, origin="recorded", window=window, reference=reference
+        )
     metrics_dir = folder / "metrics"
     if not metrics_dir.is_dir():
         raise IncidentFormatError(folder, "metrics/ folder is missing")
