@@ -39,6 +39,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-traffic_weighting": replace(DEFAULT_OPTIONS, traffic_weighting=False),
     "-gap_aware_onset": replace(DEFAULT_OPTIONS, gap_aware_onset=False),
     "-fault_shape": replace(DEFAULT_OPTIONS, fault_shape=False),
+    "-reference_period": replace(DEFAULT_OPTIONS, reference_period=False),
     "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "none": EngineOptions(
@@ -57,12 +58,17 @@ VARIANTS: dict[str, EngineOptions] = {
 
 
 def bundle_of(rec: RecordedIncident) -> EvidenceBundle:
+    """The bundle the replayed sources would collect (window, and reference period if any)."""
     lo, hi = rec.incident.window.start_s, rec.incident.window.end_s
+    ref = rec.incident.reference
+    r_lo, r_hi = (ref.start_s, ref.end_s) if ref is not None else (1.0, 0.0)
     return EvidenceBundle(
         incident=rec.incident,
         metrics=rec.metrics,
         logs=[r for r in rec.logs if lo <= r.timestamp <= hi],
         spans=[s for s in rec.spans if lo <= s.start <= hi],
+        reference_logs=[r for r in rec.logs if r_lo <= r.timestamp <= r_hi],
+        reference_spans=[s for s in rec.spans if r_lo <= s.start <= r_hi],
         topology=rec.topology,
     )
 

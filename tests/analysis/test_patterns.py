@@ -93,3 +93,33 @@ def test_pattern_split_and_peer_contrast() -> None:
     assert pattern_split(10.0, 5.0, 0.0) == 0.0
     assert peer_contrast({"a": 5.0, "b": 4.0, "c": 1.0}) == {"a": 1.0, "b": 0.0, "c": 0.0}
     assert peer_contrast({}) == {}
+
+
+def test_reference_period_marks_what_is_normal_and_ignores_its_records_inside_the_window() -> None:
+    steady = [
+        r
+        for k in range(8)
+        for r in _logs(f"svc{k % 2}", f"handled request kind{chr(97 + k)} ok", 0, 900, 10.0)
+    ]
+    # the minutes before the split hold an earlier incident's error on svc0 at the same rate as
+    # the incident (so it looks "normal" there); the reference period never had it
+    earlier = _logs("svc0", "ERROR payment declined by provider", 0, 600, 10.0)
+    now = _logs("svc0", "ERROR payment declined by provider", 600, 900, 10.0)
+    logs = sorted(steady + earlier + now, key=lambda r: r.timestamp)
+    without = pattern_shifts(logs, [], 0.0, 600.0, 900.0)
+    assert not any(s.key.startswith("ERROR") for s in without), "in-window baseline alone hides it"
+
+    reference = [
+        r
+        for k in range(8)
+        for r in _logs(f"svc{k % 2}", f"handled request kind{chr(97 + k)} ok", -7200, -5400, 10.0)
+    ]
+    with_ref = pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=reference)
+    assert with_ref and with_ref[0].service == "svc0" and with_ref[0].key.startswith("ERROR")
+    assert with_ref[0].z > 3.0
+
+    # reference records that fall inside the window are the window's, not extra normal traffic
+    inside = [
+        r.model_copy(update={"timestamp": r.timestamp + 7200}) for r in reference if r.timestamp < -6300
+    ]
+    assert pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=inside) == without

@@ -710,7 +710,12 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
         cut = pattern_split(_alert_time(bundle), split.incident_start, split.normal_start)
         logs = bundle.logs if options.logs else []
         spans = bundle.spans if options.traces else []
-        for pattern in pattern_shifts(logs, spans, split.normal_start, cut, split.window_end):
+        use_ref = options.reference_period
+        ref_logs = bundle.reference_logs if use_ref and options.logs else []
+        ref_spans = bundle.reference_spans if use_ref and options.traces else []
+        for pattern in pattern_shifts(
+            logs, spans, split.normal_start, cut, split.window_end, ref_logs, ref_spans
+        ):
             evidence[pattern.service].patterns.append(pattern)
     elif options.logs and bundle.logs:
         for shift in template_shifts(

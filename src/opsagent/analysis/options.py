@@ -73,6 +73,10 @@ class EngineOptions:
     # move within its first minute is the fault's resource, the one still growing a side effect
     # (``faults.py``); the magnitude rule decides only when the shapes do not.
     fault_shape: bool = True
+    # Event patterns: where the incident names a reference period known to be normal (and its logs
+    # or spans were collected), its events join the normal side of the comparison: the minutes before
+    # an alert may be an earlier incident's (``Incident.reference``, ``patterns._Periods``).
+    reference_period: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()

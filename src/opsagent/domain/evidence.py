@@ -149,6 +149,9 @@ class EvidenceBundle(BaseModel):
     topology: Topology = Field(default_factory=Topology)
     runbooks: list[RunbookMatch] = Field(default_factory=list)
     gaps: list[EvidenceGap] = Field(default_factory=list)
+    # Logs and spans of ``incident.reference`` (a known-normal period), collected by the same sources.
+    reference_logs: list[LogRecord] = Field(default_factory=list)
+    reference_spans: list[Span] = Field(default_factory=list)
     # Condensed once by the pipeline after ranking; the LLM's prompt and the report both read it.
     log_summary: LogSummary | None = None
 

@@ -66,6 +66,10 @@ class Incident(BaseModel):
     alerts: list[Alert] = Field(default_factory=list)
     window: TimeWindow
     alert_time: datetime | None = None
+    # A period known to be normal (a fault-free recording, the same hour yesterday): where it is
+    # given, logs and spans from it are the normal side of the event comparison, because the minutes
+    # just before an alert are often not normal (an earlier fault, a slow start of this one).
+    reference: TimeWindow | None = None
     namespace: str | None = None
     service_hint: str | None = None
     question: str | None = None

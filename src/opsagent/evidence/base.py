@@ -63,6 +63,17 @@ def _merge_topology(into: Topology, extra: Topology) -> Topology:
     return Topology(services=services, edges=edges)
 
 
+# Sources whose records are compared with a reference period (``Incident.reference``): events are
+# counted against it; metrics keep their own in-window baseline (their onset detection needs one).
+REFERENCE_SOURCES = ("logs", "traces")
+
+
+def _reference_incident(incident: Incident) -> Incident | None:
+    if incident.reference is None:
+        return None
+    return incident.model_copy(update={"window": incident.reference, "reference": None})
+
+
 def collect(
     incident: Incident,
     sources: list[EvidenceSource],
@@ -70,30 +81,42 @@ def collect(
     timeout_seconds: float = 20.0,
     executor: futures.Executor | None = None,
 ) -> EvidenceBundle:
-    """Run every source concurrently, each bounded by ``timeout_seconds``; merge into one bundle."""
+    """Run every source concurrently, each bounded by ``timeout_seconds``; merge into one bundle.
+
+    With a reference period on the incident, the log and trace sources also run over it (at the
+    same time); what they return fills ``reference_logs`` / ``reference_spans``.
+    """
     bundle = EvidenceBundle(incident=incident)
     if not sources:
         return bundle
+    reference = _reference_incident(incident)
+    jobs: list[tuple[EvidenceSource, Incident, bool]] = [(src, incident, False) for src in sources]
+    if reference is not None:
+        jobs += [(src, reference, True) for src in sources if src.name in REFERENCE_SOURCES]
     own_pool = executor is None
-    pool = executor or futures.ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="evidence")
+    pool = executor or futures.ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="evidence")
     try:
-        pending = {pool.submit(src.collect, incident): src for src in sources}
-        for future, src in pending.items():
+        pending = [(pool.submit(src.collect, inc), src, is_ref) for src, inc, is_ref in jobs]
+        for future, src, is_ref in pending:
+            name = f"{src.name} (reference period)" if is_ref else src.name
             try:
                 part = future.result(timeout=timeout_seconds)
             except futures.TimeoutError:
                 future.cancel()
-                bundle.gaps.append(
-                    EvidenceGap(source=src.name, reason=f"timed out after {timeout_seconds:g}s")
-                )
+                bundle.gaps.append(EvidenceGap(source=name, reason=f"timed out after {timeout_seconds:g}s"))
                 continue
             except SourceError as exc:
-                bundle.gaps.append(EvidenceGap(source=src.name, reason=str(exc)))
+                bundle.gaps.append(EvidenceGap(source=name, reason=str(exc)))
                 continue
             except Exception as exc:  # a bug in one source must not sink the investigation
-                log.exception("evidence source %s crashed", src.name)
-                bundle.gaps.append(
-                    EvidenceGap(source=src.name, reason=f"internal error ({type(exc).__name__})")
+                log.exception("evidence source %s crashed", name)
+                bundle.gaps.append(EvidenceGap(source=name, reason=f"internal error ({type(exc).__name__})"))
+                continue
+            if is_ref:
+                bundle.reference_logs.extend(part.logs)
+                bundle.reference_spans.extend(part.spans)
+                bundle.gaps.extend(
+                    g.model_copy(update={"source": f"{g.source} (reference period)"}) for g in part.gaps
                 )
                 continue
             bundle.metrics.extend(part.metrics)
