@@ -41,6 +41,27 @@ _ERROR_WORDS = re.compile(
     re.I,
 )
 _LEVEL_IN_TEXT = re.compile(r"\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC)\b")
+# Substrings at least one of which every match of the two patterns above contains (lower case).
+_ERROR_HINTS = (
+    "error",
+    "exception",
+    "fail",
+    "fatal",
+    "panic",
+    "timeout",
+    "timed out",
+    "refused",
+    "denied",
+    "unavailable",
+    "oom",
+    "traceback",
+    "null",
+    "nil pointer",
+    "status",
+    "code",
+    "critical",
+    "severe",
+)
 _ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe", "alert", "emerg"}
 # The constant part of a log statement sits at its start; after ~20 tokens come payloads (objects
 # printed whole, stack frames) whose words vary without digits.
@@ -87,11 +108,15 @@ def template_of(message: str) -> str:
 
 
 def is_error(record: LogRecord) -> bool:
-    return (
-        record.level.lower() in _ERROR_LEVELS
-        or bool(_LEVEL_IN_TEXT.search(record.message[:200]))
-        or bool(_ERROR_WORDS.search(record.message[:TEMPLATE_SCAN_CHARS]))
-    )
+    if record.level.lower() in _ERROR_LEVELS:
+        return True
+    head = record.message[:TEMPLATE_SCAN_CHARS]
+    # Most lines hold none of the words the two patterns look for: a plain substring test rules
+    # them out several times faster than the case-insensitive alternation (same answers).
+    lowered = head.lower()
+    if not any(word in lowered for word in _ERROR_HINTS):
+        return False
+    return bool(_LEVEL_IN_TEXT.search(record.message[:200])) or bool(_ERROR_WORDS.search(head))
 
 
 def poisson_z(observed: float, expected: float) -> float:
