@@ -40,6 +40,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-gap_aware_onset": replace(DEFAULT_OPTIONS, gap_aware_onset=False),
     "-fault_shape": replace(DEFAULT_OPTIONS, fault_shape=False),
     "-reference_period": replace(DEFAULT_OPTIONS, reference_period=False),
+    "-channel_concentration": replace(DEFAULT_OPTIONS, channel_concentration=False),
     "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "none": EngineOptions(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsagent.analysis.engine import _calibrate, _combine, _ServiceEvidence
+from opsagent.analysis.engine import _calibrate, _combine, _ServiceEvidence, _weigh_by_concentration
 
 
 def _evidence(rows: dict[str, dict[str, float]]) -> dict[str, _ServiceEvidence]:
@@ -38,3 +38,22 @@ def test_channel_where_all_services_look_alike_lifts_nobody() -> None:
     _calibrate(evidence)
     lifted = {svc: ev.channels["pattern"] for svc, ev in evidence.items()}
     assert max(lifted.values()) - min(lifted.values()) < 1e-9
+
+
+def test_concentration_shrinks_a_channel_spread_over_many_services() -> None:
+    # metric evidence on eight services alike (something is wrong somewhere), pattern evidence on
+    # one: the pattern channel keeps its values, the metric channel shrinks by 1/8 over 1/1
+    rows = {f"s{i}": {"metric": 4.0, "pattern": 0.0} for i in range(8)}
+    rows["s3"]["pattern"] = 3.0
+    evidence = _evidence(rows)
+    _weigh_by_concentration(evidence)
+    assert evidence["s3"].channels["pattern"] == 3.0
+    assert evidence["s0"].channels["metric"] == 4.0 / 8
+    assert max(evidence, key=lambda s: _combine(evidence[s].channels)) == "s3"
+
+
+def test_concentration_leaves_a_single_channel_incident_alone() -> None:
+    rows = {f"s{i}": {"metric": float(i)} for i in range(5)}
+    evidence = _evidence(rows)
+    _weigh_by_concentration(evidence)
+    assert {svc: ev.channels for svc, ev in evidence.items()} == rows

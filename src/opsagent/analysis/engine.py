@@ -553,6 +553,32 @@ def _calibrate(evidence: dict[str, _ServiceEvidence], reference: str = "metric")
                 evidence[svc].channels[name] = max(ref_median + (v - median) / scale * ref_scale * share, 0.0)
 
 
+def _weigh_by_concentration(evidence: dict[str, _ServiceEvidence]) -> None:
+    """Scale each channel by how much of its evidence sits on its top service, relative to the most
+    concentrated channel.
+
+    A channel that points at one service (a new error template on one service, the CPU of one pod)
+    carries information about *which* service; one whose evidence is spread over many services (the
+    latency of everything downstream of a slow gateway, noise on a system with many small services)
+    says that something is wrong, not where. The concentration is the top service's share of the
+    channel's total (1 when only one service has evidence, 1/n when n share it evenly); channels are
+    scaled by it over the largest concentration, so the most concentrated channel is unchanged, the
+    others only shrink, and an incident with a single channel ranks as without this step.
+    """
+    totals: dict[str, tuple[float, float]] = {}
+    for ev in evidence.values():
+        for name, value in ev.channels.items():
+            top, total = totals.get(name, (0.0, 0.0))
+            totals[name] = (max(top, value), total + max(value, 0.0))
+    shares = {name: top / total for name, (top, total) in totals.items() if total > 0}
+    if len(shares) < 2:
+        return
+    most = max(shares.values())
+    for ev in evidence.values():
+        for name in ev.channels:
+            ev.channels[name] *= shares.get(name, 1.0) / most
+
+
 def _outliers(values: list[float], median: float, scale: float) -> int:
     """How many services stand out in a channel (robust z of at least ONSET_Z), at least one."""
     return max(sum(1 for v in values if (v - median) / scale >= ONSET_Z), 1)
@@ -740,6 +766,8 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
                 evidence[svc].channels[name] = value
     if options.channel_calibration:
         _calibrate(evidence)
+    if options.channel_concentration:
+        _weigh_by_concentration(evidence)
     for service, ev in evidence.items():
         scores[service] = _combine(ev.channels)
 

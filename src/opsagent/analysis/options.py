@@ -77,6 +77,11 @@ class EngineOptions:
     # or spans were collected), its events join the normal side of the comparison: the minutes before
     # an alert may be an earlier incident's (``Incident.reference``, ``patterns._Periods``).
     reference_period: bool = True
+    # After calibration, scale each evidence channel by how concentrated it is on one service (its
+    # top service's share of the channel's total) relative to the most concentrated channel
+    # (``engine._weigh_by_concentration``): evidence spread over many services says something is
+    # wrong, not where.
+    channel_concentration: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()
