@@ -35,9 +35,12 @@ _LOCATION = re.compile(
     r"^\(?[A-Za-z_$][\w$.\[\]/-]*(?:#\d+|\.[A-Za-z]{1,5}:\d+)\)?[,:;]?$|^[\w$.]+\([\w$]+\.[A-Za-z]{1,5}:\d+\)$"
 )
 _DIGIT = re.compile(r"\d")
+# Not "null": it is mostly an empty field in a printed payload ("data=null", "PaymentId: null") on
+# success paths; a null dereference says "NullPointerException" or "nil pointer". Measured on Nezha
+# Train Ticket, whose INFO lines print responses whole: AC@3 0.71 -> 0.75 without it.
 _ERROR_WORDS = re.compile(
     r"error|exception|fail|fatal|panic|timeout|timed out|refused|denied|unavailable|oom|traceback|"
-    r"\bnull\b|nil pointer|status\s*=?\s*5\d\d|code\s*=\s*(?:internal|unavailable|unknown)",
+    r"nil pointer|status\s*=?\s*5\d\d|code\s*=\s*(?:internal|unavailable|unknown)",
     re.I,
 )
 _LEVEL_IN_TEXT = re.compile(r"\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC)\b")
