@@ -7,8 +7,11 @@ Steps:
    (``onset.py``); before it is the normal period;
 3. each series is scored robustly against the normal period (``scoring.py``), weighted by how often
    its kind moves in a cause rather than a victim;
-4. log templates that appeared or rose sharply are scored per service (``logs.py``);
-5. a service's score combines its strongest channels (metrics, traces, logs);
+4. log and span events whose share of the traffic changed are scored per service (``patterns.py``),
+   against the normal period plus the incident's reference period where it has one;
+5. each channel (metrics, traces, patterns) is put on the metric channel's scale (``_calibrate``) and
+   weighed by how concentrated it is on one service (``_weigh_by_concentration``); a service's score
+   combines its strongest channels;
 6. topology: a service whose anomaly an anomalous callee explains is discounted (faults propagate
    from callee to caller), using the bundle's topology plus the call edges seen in spans;
 7. the fault type comes from the specific signal kinds that moved first (``faults.py``).
