@@ -41,6 +41,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-fault_shape": replace(DEFAULT_OPTIONS, fault_shape=False),
     "-reference_period": replace(DEFAULT_OPTIONS, reference_period=False),
     "-channel_concentration": replace(DEFAULT_OPTIONS, channel_concentration=False),
+    "-code_path_falls": replace(DEFAULT_OPTIONS, code_path_falls=False),
     "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "none": EngineOptions(

@@ -123,3 +123,24 @@ def test_reference_period_marks_what_is_normal_and_ignores_its_records_inside_th
         r.model_copy(update={"timestamp": r.timestamp + 7200}) for r in reference if r.timestamp < -6300
     ]
     assert pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=inside) == without
+
+
+def test_a_code_path_that_stops_falls_relative_to_its_own_service() -> None:
+    from opsagent.analysis.engine import _code_path_fell
+
+    logs: list[LogRecord] = []
+    # svc0: three steady statements and one that stops at the split (an exception skips it);
+    # svc1: every statement falls alike (the whole service gets fewer requests)
+    for k in range(8):
+        logs += _logs("svc0", f"handled step{chr(97 + k)} ok", 0, 900, 5.0)
+    logs += _logs("svc0", "wrote result to cache", 0, 600, 5.0)
+    for k in range(3):
+        logs += _logs("svc1", f"served page{chr(97 + k)}", 0, 600, 5.0)
+        logs += _logs("svc1", f"served page{chr(97 + k)}", 600, 900, 20.0)
+    logs.sort(key=lambda r: r.timestamp)
+    shifts = {(s.service, s.key): s for s in pattern_shifts(logs, [], 0.0, 600.0, 900.0)}
+    stopped = shifts[("svc0", "wrote result to cache")]
+    assert stopped.z < -3.0 and _code_path_fell(stopped)
+    fell_alike = [s for (svc, _), s in shifts.items() if svc == "svc1"]
+    assert fell_alike, "svc1's statements fell four-fold against the other service"
+    assert not any(_code_path_fell(s) for s in fell_alike)

@@ -35,6 +35,7 @@ from opsagent.analysis.logs import TemplateShift, template_shifts
 from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.patterns import (
+    MIN_RATE_RATIO,
     PatternShift,
     channel_value,
     pattern_shifts,
@@ -692,7 +693,14 @@ def _early_share(e: _Scored) -> float | None:
     return float(np.clip((float(first.max()) - r.baseline) / move, 0.0, 1.0))
 
 
-def _kind_evidence(ev: _ServiceEvidence) -> list[KindEvidence]:
+def _code_path_fell(pattern: PatternShift) -> bool:
+    """A log statement of the service fell at least as far below the service's own traffic as an
+    event must move to count at all: a code path stopped (an exception skipping it, a changed
+    return value taking another branch), not the whole service slowing or losing requests."""
+    return pattern.relative_ratio <= 1.0 / MIN_RATE_RATIO
+
+
+def _kind_evidence(ev: _ServiceEvidence, code_path_falls: bool = True) -> list[KindEvidence]:
     out: list[KindEvidence] = []
     for e in ev.scored:
         fault = KIND_TO_FAULT.get(e.series.kind)
@@ -704,6 +712,8 @@ def _kind_evidence(ev: _ServiceEvidence) -> list[KindEvidence]:
     for pattern in ev.patterns:
         if pattern.error and pattern.z > 0:
             out.append(KindEvidence(FaultType.ERRORS_CODE, pattern.z, pattern.first_seen))
+        elif code_path_falls and pattern.kind == "log" and pattern.z < 0 and _code_path_fell(pattern):
+            out.append(KindEvidence(FaultType.ERRORS_CODE, -pattern.z, pattern.first_seen))
     return out
 
 
@@ -843,7 +853,11 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
                     ),
                 )
             )
-        fault = classify(_kind_evidence(ev), ordering=options.fault_ordering, shape=options.fault_shape)
+        fault = classify(
+            _kind_evidence(ev, options.code_path_falls),
+            ordering=options.fault_ordering,
+            shape=options.fault_shape,
+        )
         suspects.append(
             Suspect(service=service, score=round(scores[service], 4), fault_type=fault, evidence=items)
         )

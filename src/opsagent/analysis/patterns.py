@@ -99,6 +99,9 @@ class PatternShift:
     examples: list[str] = field(default_factory=list)
     # share of the incident occurrences that echo a failure below them in the trace (error logs)
     echo_share: float = 0.0
+    # the event's rate ratio over its own service's typical one (``_service_ratios``): far below 1
+    # when this code path fell while the rest of the service's traffic did not
+    relative_ratio: float = 1.0
 
     @property
     def is_new(self) -> bool:
@@ -328,12 +331,22 @@ def _size(counts: _Counts) -> float:
     return size_factor((counts.normal.get(k, 0), counts.incident.get(k, 0)) for k in keys)
 
 
+def _service_ratios(counts: _Counts, keys: set[tuple[str, EventKind, str]], r: float) -> dict[str, float]:
+    """Each service's typical incident-to-normal ratio over ``r`` (its own size factor relative to all)."""
+    pairs: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for key in keys:
+        if key[1] != "origin":
+            pairs[key[0]].append((counts.normal.get(key, 0), counts.incident.get(key, 0)))
+    return {svc: size_factor(ps) / r for svc, ps in pairs.items()}
+
+
 def _shifts(counts: _Counts, r: float | None = None) -> list[PatternShift]:
     """Changed events of ``counts``; ``r`` the size factor (by default estimated from ``counts``)."""
     keys = set(counts.normal) | set(counts.incident)
     if r is None:
         r = _size(counts)
     p = r / (1.0 + r)
+    own = _service_ratios(counts, keys, r)
     out: list[PatternShift] = []
     for key in keys:
         n0 = counts.normal.get(key, 0)
@@ -368,6 +381,7 @@ def _shifts(counts: _Counts, r: float | None = None) -> list[PatternShift]:
                 first_seen=counts.first.get(key),
                 examples=counts.examples.get(key, []),
                 echo_share=echo_share,
+                relative_ratio=ratio / own.get(service, 1.0),
             )
         )
     return out
