@@ -37,6 +37,7 @@ outranks the service it is reporting on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import defaultdict
@@ -170,7 +171,9 @@ def size_factor(pairs: Iterable[tuple[int, int]]) -> float:
     return (total1 + PRIOR) / (total0 + PRIOR)
 
 
+@functools.lru_cache(maxsize=8192)
 def _error_operation(operation: str) -> bool:
+    # cached: a system has a few hundred operation names, called once per span (hundreds of thousands)
     lowered = operation.lower()
     return any(w in lowered for w in _ERROR_OPERATION_WORDS)
 
