@@ -21,6 +21,7 @@ share one scale (both enter the ranking as ``log1p(z)``).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import defaultdict
@@ -112,14 +113,24 @@ def template_of(message: str) -> str:
 
 
 def is_error(record: LogRecord) -> bool:
-    if record.level.lower() in _ERROR_LEVELS:
+    return _is_error_text(record.level, record.message[:TEMPLATE_SCAN_CHARS])
+
+
+@functools.lru_cache(maxsize=65_536)
+def line_template_and_error(level: str, head: str) -> tuple[str, bool]:
+    """``template_of`` and ``is_error`` of a line from its level and first TEMPLATE_SCAN_CHARS
+    characters (all either reads), cached: neighbouring incidents' windows share most of their lines."""
+    return template_of(head), _is_error_text(level, head)
+
+
+def _is_error_text(level: str, head: str) -> bool:
+    if level.lower() in _ERROR_LEVELS:
         return True
-    head = record.message[:TEMPLATE_SCAN_CHARS]
     # Most lines hold none of the words the two patterns look for: a plain substring test rules
     # them out several times faster than the case-insensitive alternation (same answers).
     if not _ERROR_HINT.search(head.lower()):
         return False
-    return bool(_LEVEL_IN_TEXT.search(record.message[:200])) or bool(_ERROR_WORDS.search(head))
+    return bool(_LEVEL_IN_TEXT.search(head[:200])) or bool(_ERROR_WORDS.search(head))
 
 
 def poisson_z(observed: float, expected: float) -> float:

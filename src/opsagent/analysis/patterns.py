@@ -45,7 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from opsagent.analysis.logs import is_error, template_of
+from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
 from opsagent.domain import LogRecord, Span
 
 EventKind = Literal["log", "operation", "call", "error", "origin"]
@@ -220,24 +220,19 @@ def _count_logs(
 ) -> tuple[_Counts, list[_ErrorLine]]:
     counts = _Counts()
     linked: list[_ErrorLine] = []
-    cache: dict[str, str] = {}
     for is_ref, records in ((True, reference), (False, logs)):
         for rec in records:
             normal = periods.side(rec.timestamp, is_ref)
             if normal is None:
                 continue
             msg = rec.message
-            tpl = cache.get(msg)
-            if tpl is None:
-                tpl = template_of(msg)
-                if len(cache) < 200_000:
-                    cache[msg] = tpl
+            tpl, line_error = line_template_and_error(rec.level, msg[:TEMPLATE_SCAN_CHARS])
             key: tuple[str, EventKind, str] = (rec.service, "log", tpl)
-            # the error regex is the costly part: for incident records (where it is reported) and for
-            # trace-linked ones (whose place in the call tree says whether they echo a failure)
+            # an error flag for incident records (where it is reported) and for trace-linked ones
+            # (whose place in the call tree says whether they echo a failure)
             err = False
             if rec.span_id or (not normal and key not in counts.errors):
-                err = is_error(rec)
+                err = line_error
                 if err and rec.span_id:
                     linked.append(_ErrorLine(rec.timestamp, rec.service, rec.span_id, tpl, normal))
             counts.add(key, rec.timestamp, normal, err, msg)
