@@ -22,6 +22,8 @@ from opsagent.analysis.engine import rank_suspects
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.domain import EvidenceBundle, RecordedIncident
 from opsagent.evals.discover import discover, load_case
+from opsagent.evals.replay import replay_sources
+from opsagent.evidence.base import collect
 
 VARIANTS: dict[str, EngineOptions] = {
     "full": DEFAULT_OPTIONS,
@@ -60,19 +62,8 @@ VARIANTS: dict[str, EngineOptions] = {
 
 
 def bundle_of(rec: RecordedIncident) -> EvidenceBundle:
-    """The bundle the replayed sources would collect (window, and reference period if any)."""
-    lo, hi = rec.incident.window.start_s, rec.incident.window.end_s
-    ref = rec.incident.reference
-    r_lo, r_hi = (ref.start_s, ref.end_s) if ref is not None else (1.0, 0.0)
-    return EvidenceBundle(
-        incident=rec.incident,
-        metrics=rec.metrics,
-        logs=[r for r in rec.logs if lo <= r.timestamp <= hi],
-        spans=[s for s in rec.spans if lo <= s.start <= hi],
-        reference_logs=[r for r in rec.logs if r_lo <= r.timestamp <= r_hi],
-        reference_spans=[s for s in rec.spans if r_lo <= s.start <= r_hi],
-        topology=rec.topology,
-    )
+    """The bundle the replayed sources collect (window, and reference period if any)."""
+    return collect(rec.incident, replay_sources(rec))
 
 
 def main() -> int:

@@ -59,7 +59,6 @@ _ERROR_HINTS = (
     "unavailable",
     "oom",
     "traceback",
-    "null",
     "nil pointer",
     "status",
     "code",

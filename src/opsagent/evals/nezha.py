@@ -525,8 +525,11 @@ def load(ref: CaseRef) -> RecordedIncident:
     ref_logs, ref_spans = _reference(str(day.path))
     # The reference's records keep their own times: the replayed sources serve them for the reference
     # window (and, where it overlaps the case's window, as the ordinary records they are).
-    seen_logs = {(r.timestamp, r.service, r.message) for r in logs}
-    seen_spans = {s.span_id for s in spans}
+    reference = _reference_window(ref_logs, ref_spans)
+    # Only case records inside the reference's minutes can duplicate one of its records.
+    lo, hi = (reference.start_s, reference.end_s) if reference is not None else (math.inf, -math.inf)
+    seen_logs = {(r.timestamp, r.service, r.message) for r in logs if lo <= r.timestamp <= hi}
+    seen_spans = {s.span_id for s in spans if lo <= s.start <= hi}
     logs += [r for r in ref_logs if (r.timestamp, r.service, r.message) not in seen_logs]
     spans += [s for s in ref_spans if s.span_id not in seen_spans]
     logs.sort(key=lambda r: r.timestamp)
@@ -538,7 +541,7 @@ def load(ref: CaseRef) -> RecordedIncident:
         origin="recorded",
         window=TimeWindow(start=utc(start), end=utc(end)),
         alert_time=utc(fault.at),
-        reference=_reference_window(ref_logs, ref_spans),
+        reference=reference,
     )
     return RecordedIncident(
         dataset=day.dataset,
