@@ -44,6 +44,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-reference_period": replace(DEFAULT_OPTIONS, reference_period=False),
     "-channel_concentration": replace(DEFAULT_OPTIONS, channel_concentration=False),
     "-code_path_falls": replace(DEFAULT_OPTIONS, code_path_falls=False),
+    "-event_horizon": replace(DEFAULT_OPTIONS, event_horizon=False),
     "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "none": EngineOptions(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from opsagent.analysis.engine import rank_suspects
 from opsagent.analysis.logs import template_of
+from opsagent.analysis.options import DEFAULT_OPTIONS
 from opsagent.analysis.patterns import pattern_shifts
 from opsagent.domain import (
     EvidenceBundle,
@@ -164,3 +166,41 @@ def test_client_latency_does_not_make_the_caller_the_suspect() -> None:
     # its own CPU wobble is all that counts against it: not the 40 s it waited on its callees
     assert caller is None or caller.score < 0.25 * suspects[0].score
     assert caller is None or not any("Client" in (e.signal or "") for e in caller.evidence)
+
+
+def _aftermath_bundle() -> EvidenceBundle:
+    """Two services write steadily for 20 min; at 600 s `cause` starts failing (20 error lines); from
+    1080 s, 8 min later, `cleanup` floods its log with a new error (200 lines), as a retry storm or an
+    operator's restart would."""
+    logs: list[LogRecord] = []
+    for i in range(600):
+        t = i * 2.0
+        logs.append(LogRecord(timestamp=t, service="cause", message="INFO c.Cause#10 served"))
+        logs.append(LogRecord(timestamp=t, service="cleanup", message="INFO d.Cleanup#10 swept"))
+        if 600 <= t < 640:
+            logs.append(
+                LogRecord(timestamp=t, service="cause", level="error", message="ERROR c.Cause#99 bad reply")
+            )
+        if t >= 1080:
+            for _ in range(2):
+                logs.append(
+                    LogRecord(
+                        timestamp=t, service="cleanup", level="error", message="ERROR d.Cleanup#50 lock lost"
+                    )
+                )
+    return EvidenceBundle(
+        incident=Incident(
+            id="late",
+            title="late",
+            window=TimeWindow(start=_at(0.0), end=_at(1199.0)),
+            alert_time=_at(630.0),
+        ),
+        logs=logs,
+    )
+
+
+def test_events_long_after_the_onset_do_not_outrank_the_fault() -> None:
+    bundle = _aftermath_bundle()
+    assert rank_suspects(bundle)[0].service == "cause"
+    # the switch is what makes the difference: over the whole window the later flood wins
+    assert rank_suspects(bundle, replace(DEFAULT_OPTIONS, event_horizon=False))[0].service == "cleanup"

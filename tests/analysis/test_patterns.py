@@ -6,7 +6,9 @@ import math
 
 from opsagent.analysis.patterns import (
     ALERT_LEAD_SECONDS,
+    EVENT_HORIZON_SECONDS,
     binomial_z,
+    pattern_end,
     pattern_shifts,
     pattern_split,
     peer_contrast,
@@ -91,6 +93,8 @@ def test_pattern_split_and_peer_contrast() -> None:
     assert pattern_split(1000.0, 900.0, 0.0) == 1000.0 - ALERT_LEAD_SECONDS
     assert pattern_split(None, 900.0, 0.0) == 900.0
     assert pattern_split(10.0, 5.0, 0.0) == 0.0
+    assert pattern_end(1000.0, 5000.0) == 1000.0 + EVENT_HORIZON_SECONDS
+    assert pattern_end(1000.0, 1100.0) == 1100.0
     assert peer_contrast({"a": 5.0, "b": 4.0, "c": 1.0}) == {"a": 1.0, "b": 0.0, "c": 0.0}
     assert peer_contrast({}) == {}
 

@@ -38,6 +38,7 @@ from opsagent.analysis.patterns import (
     MIN_RATE_RATIO,
     PatternShift,
     channel_value,
+    pattern_end,
     pattern_shifts,
     pattern_split,
     peer_contrast,
@@ -755,9 +756,8 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
         use_ref = options.reference_period
         ref_logs = bundle.reference_logs if use_ref and options.logs else []
         ref_spans = bundle.reference_spans if use_ref and options.traces else []
-        for pattern in pattern_shifts(
-            logs, spans, split.normal_start, cut, split.window_end, ref_logs, ref_spans
-        ):
+        end = pattern_end(cut, split.window_end) if options.event_horizon else split.window_end
+        for pattern in pattern_shifts(logs, spans, split.normal_start, cut, end, ref_logs, ref_spans):
             evidence[pattern.service].patterns.append(pattern)
     elif options.logs and bundle.logs:
         for shift in template_shifts(

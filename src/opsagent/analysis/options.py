@@ -88,5 +88,10 @@ class EngineOptions:
     # Train Ticket: type right for 10 -> 13 of the 14 cases ranked first; no other dataset changed.
     code_path_falls: bool = True
 
+    # Event patterns: the incident side counts only events within the incident's first minutes
+    # (``patterns.EVENT_HORIZON_SECONDS``), not every event up to the window's end: the fault's own
+    # events come first, its aftermath (retries, recoveries, the next change) later.
+    event_horizon: bool = True
+
 
 DEFAULT_OPTIONS = EngineOptions()
