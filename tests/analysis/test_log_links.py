@@ -204,3 +204,67 @@ def test_events_long_after_the_onset_do_not_outrank_the_fault() -> None:
     assert rank_suspects(bundle)[0].service == "cause"
     # the switch is what makes the difference: over the whole window the later flood wins
     assert rank_suspects(bundle, replace(DEFAULT_OPTIONS, event_horizon=False))[0].service == "cleanup"
+
+
+def _served(stop_line: bool, stop_calls: bool) -> tuple[list[LogRecord], list[Span]]:
+    """front calls back's two operations every 2 s for 1000 s; in each back's span writes its own
+    statements. From 600 s either back's `found it` statement of Back.get stops (``stop_line``: an
+    exception skips it, requests still arrive) or front stops calling Back.list (``stop_calls``:
+    that operation loses its requests, Back.get carries on)."""
+    logs: list[LogRecord] = []
+    spans: list[Span] = []
+
+    def line(t: float, sid: str, service: str, message: str) -> None:
+        logs.append(LogRecord(timestamp=t, service=service, message=message, trace_id=sid, span_id=sid))
+
+    for i in range(500):
+        t = i * 2.0
+        late = t >= 600
+        spans.append(_span(f"t{i}", f"f{i}", "front", "GET /", t))
+        # the rest of the system carries on (what the size factors are fitted on)
+        for k in range(5):
+            line(t, f"f{i}", "front", f"INFO a.Front#{k} step")
+            spans.append(_span(f"t{i}", f"f{i}.{k}", "front", f"Front.step{k}", t, parent=f"f{i}"))
+        spans.append(_span(f"t{i}", f"g{i}", "back", "Back.get", t, parent=f"f{i}"))
+        for k in range(3):
+            line(t, f"g{i}", "back", f"INFO c.Back#{20 + k} lookup")
+        if not (stop_line and late):
+            line(t, f"g{i}", "back", "INFO c.Back#30 found it")
+        if not (stop_calls and late):
+            spans.append(_span(f"t{i}", f"l{i}", "back", "Back.list", t, parent=f"f{i}"))
+            line(t, f"l{i}", "back", "INFO c.Back#40 listing")
+    return logs, spans
+
+
+def test_a_statement_that_stops_while_its_requests_keep_coming_weighs_as_an_error() -> None:
+    logs, spans = _served(stop_line=True, stop_calls=False)
+    stopped = next(
+        s
+        for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0)
+        if s.service == "back" and "Back#30" in s.key
+    )
+    assert stopped.is_gone and stopped.relative_ratio < 0.5
+    weighed_down = next(
+        s
+        for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0, stopped_as_error=False)
+        if s.service == "back" and "Back#30" in s.key
+    )
+    assert stopped.score == 2 * weighed_down.score
+
+
+def test_a_statement_that_falls_with_its_requests_is_a_victim_not_a_stopped_path() -> None:
+    logs, spans = _served(stop_line=False, stop_calls=True)
+    listing = next(
+        s
+        for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0)
+        if s.service == "back" and "Back#40" in s.key
+    )
+    # it fell as far as the service's other statements did not, but no further than the span it
+    # is written in: Back.list lost its requests, no code path stopped
+    assert listing.is_gone and listing.relative_ratio > 0.5
+    alone = next(
+        s
+        for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0, stopped_as_error=False)
+        if s.service == "back" and "Back#40" in s.key
+    )
+    assert listing.score == alone.score

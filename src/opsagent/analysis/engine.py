@@ -35,13 +35,13 @@ from opsagent.analysis.logs import TemplateShift, template_shifts
 from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.patterns import (
-    MIN_RATE_RATIO,
     PatternShift,
     channel_value,
     pattern_end,
     pattern_shifts,
     pattern_split,
     peer_contrast,
+    stopped_code_path,
 )
 from opsagent.analysis.scoring import (
     LATENCY_CEILING_SECONDS,
@@ -695,10 +695,10 @@ def _early_share(e: _Scored) -> float | None:
 
 
 def _code_path_fell(pattern: PatternShift) -> bool:
-    """A log statement of the service fell at least as far below the service's own traffic as an
-    event must move to count at all: a code path stopped (an exception skipping it, a changed
-    return value taking another branch), not the whole service slowing or losing requests."""
-    return pattern.relative_ratio <= 1.0 / MIN_RATE_RATIO
+    """A log statement of the service fell at least as far below its traffic as an event must move
+    to count at all (``patterns.stopped_code_path``): a code path stopped, not the whole service
+    slowing or losing requests."""
+    return stopped_code_path(pattern.relative_ratio)
 
 
 def _kind_evidence(ev: _ServiceEvidence, code_path_falls: bool = True) -> list[KindEvidence]:
@@ -757,7 +757,16 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
         ref_logs = bundle.reference_logs if use_ref and options.logs else []
         ref_spans = bundle.reference_spans if use_ref and options.traces else []
         end = pattern_end(cut, split.window_end) if options.event_horizon else split.window_end
-        for pattern in pattern_shifts(logs, spans, split.normal_start, cut, end, ref_logs, ref_spans):
+        for pattern in pattern_shifts(
+            logs,
+            spans,
+            split.normal_start,
+            cut,
+            end,
+            ref_logs,
+            ref_spans,
+            stopped_as_error=options.stopped_code_paths,
+        ):
             evidence[pattern.service].patterns.append(pattern)
     elif options.logs and bundle.logs:
         for shift in template_shifts(

@@ -92,6 +92,13 @@ class EngineOptions:
     # (``patterns.EVENT_HORIZON_SECONDS``), not every event up to the window's end: the fault's own
     # events come first, its aftermath (retries, recoveries, the next change) later.
     event_horizon: bool = True
+    # Event patterns: a log statement that fell at least 2x below the traffic it rides on (the span
+    # operation it is written in, else its service's typical event) weighs as an error event, not
+    # as a non-error one: its code path stopped while requests kept coming (an exception or a
+    # changed return value skipping it), which a victim of a broken caller does not show
+    # (``patterns.stopped_code_path``). Measured on Nezha Train Ticket AC@1/AC@3: 0.64/0.89 off,
+    # 0.75/0.89 on; no other dataset moved.
+    stopped_code_paths: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()

@@ -21,7 +21,10 @@ ratio reads like a z-score, so a frequent template's small wobble stays small (i
 but its share barely moved) while a template that appears twenty times from nothing scores high.
 
 Decreases count as well as increases (a skipped code path is as telling as a new one), but less: a
-service also sees fewer events when a caller upstream broke, which makes it a victim.
+service also sees fewer events when a caller upstream broke, which makes it a victim. The two are
+told apart by the traffic a log statement rides on (the span operation it was written in, else its
+service's typical events): a statement that fell at least 2x below that traffic is a code path
+that stopped while its requests kept coming (``stopped_code_path``), and weighs as an error event.
 
 Where log lines carry the trace and span they were written in, an error line is placed in its call
 tree (``_origins``). Callers echo a failure: the service that raised it logs an error, and so does
@@ -126,6 +129,10 @@ class _Counts:
     errors: set[tuple[str, EventKind, str]] = field(default_factory=set)
     examples: dict[tuple[str, EventKind, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     echoes: dict[tuple[str, EventKind, str], int] = field(default_factory=lambda: defaultdict(int))
+    # log events: the operations of the spans their lines were written in (where lines carry one)
+    hosts: dict[tuple[str, EventKind, str], dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
 
     def add(self, key: tuple[str, EventKind, str], t: float, normal: bool, error: bool, example: str) -> None:
         if normal:
@@ -216,7 +223,7 @@ class _Periods:
 
 
 def _count_logs(
-    logs: list[LogRecord], periods: _Periods, reference: list[LogRecord]
+    logs: list[LogRecord], periods: _Periods, reference: list[LogRecord], operations: dict[str, str]
 ) -> tuple[_Counts, list[_ErrorLine]]:
     counts = _Counts()
     linked: list[_ErrorLine] = []
@@ -236,6 +243,9 @@ def _count_logs(
                 if err and rec.span_id:
                     linked.append(_ErrorLine(rec.timestamp, rec.service, rec.span_id, tpl, normal))
             counts.add(key, rec.timestamp, normal, err, msg)
+            host = operations.get(rec.span_id) if rec.span_id else None
+            if host is not None:
+                counts.hosts[key][host] += 1
     return counts, linked
 
 
@@ -338,13 +348,70 @@ def _service_ratios(counts: _Counts, keys: set[tuple[str, EventKind, str]], r: f
     return {svc: size_factor(ps) / r for svc, ps in pairs.items()}
 
 
-def _shifts(counts: _Counts, r: float | None = None) -> list[PatternShift]:
-    """Changed events of ``counts``; ``r`` the size factor (by default estimated from ``counts``)."""
+def stopped_code_path(relative_ratio: float) -> bool:
+    """Whether a log statement fell so far below the traffic it rides on that its code path stopped.
+
+    An injected exception or a changed return value takes the code past a statement without
+    writing an error line; its requests keep arriving. A service that merely slows down or loses
+    requests sees its statements fall with its traffic, so their relative ratio stays near 1.
+    The bar is the one every event must pass (``MIN_RATE_RATIO``).
+    """
+    return relative_ratio <= 1.0 / MIN_RATE_RATIO
+
+
+def _traffic_ratio(
+    counts: _Counts,
+    key: tuple[str, EventKind, str],
+    own: dict[str, float],
+    operation_ratios: dict[tuple[str, str], float],
+) -> float:
+    """The rate ratio of the traffic an event rides on: its host span operation's, else its service's.
+
+    A log line written inside a span rides on that span's operation: if the operation kept its
+    rate while the line fell, the code path stopped; if the operation fell as far, the requests
+    stopped coming (a caller broke). Without trace links the service's typical ratio stands in.
+    Measured on Nezha Train Ticket (AC@1/AC@3): against the service's ratio 0.71/0.86, against the
+    host operation's 0.75/0.89.
+    """
+    hosts = counts.hosts.get(key)
+    if hosts:
+        op = max(hosts, key=lambda o: hosts[o])
+        found = operation_ratios.get((key[0], op))
+        if found is not None:
+            return found
+    return own.get(key[0], 1.0)
+
+
+def _operation_ratios(counts: _Counts) -> dict[tuple[str, str], float]:
+    """Each (service, span operation)'s rate ratio over the spans' size factor."""
+    r = _size(counts)
+    out: dict[tuple[str, str], float] = {}
+    for key in set(counts.normal) | set(counts.incident):
+        if key[1] == "operation":
+            n0, n1 = counts.normal.get(key, 0), counts.incident.get(key, 0)
+            out[(key[0], key[2])] = (n1 + PRIOR) / ((n0 + PRIOR) * r)
+    return out
+
+
+def _shifts(
+    counts: _Counts,
+    r: float | None = None,
+    operation_ratios: dict[tuple[str, str], float] | None = None,
+    stopped_as_error: bool = True,
+) -> list[PatternShift]:
+    """Changed events of ``counts``; ``r`` the size factor (by default estimated from ``counts``).
+
+    ``operation_ratios``: each (service, span operation)'s rate ratio over the span size factor, the
+    traffic a log line's host operation had (``relative_ratio`` of log events is taken against it).
+    ``stopped_as_error``: a log statement that fell at least ``MIN_RATE_RATIO`` below the traffic it
+    rides on weighs as an error event (``_stopped``).
+    """
     keys = set(counts.normal) | set(counts.incident)
     if r is None:
         r = _size(counts)
     p = r / (1.0 + r)
     own = _service_ratios(counts, keys, r)
+    operation_ratios = operation_ratios or {}
     out: list[PatternShift] = []
     for key in keys:
         n0 = counts.normal.get(key, 0)
@@ -359,7 +426,9 @@ def _shifts(counts: _Counts, r: float | None = None) -> list[PatternShift]:
         if abs(z) < MIN_Z or (kind == "origin" and z < 0):
             continue
         error = key in counts.errors or kind in ("error", "origin")
-        score = math.log1p(abs(z)) * (1.0 if error else NON_ERROR_WEIGHT)
+        relative = ratio / _traffic_ratio(counts, key, own, operation_ratios)
+        stopped = stopped_as_error and kind == "log" and z < 0 and stopped_code_path(relative)
+        score = math.log1p(abs(z)) * (1.0 if error or stopped else NON_ERROR_WEIGHT)
         if z < 0:
             score *= DECREASE_WEIGHT
         echo_share = counts.echoes.get(key, 0) / n1 if n1 else 0.0
@@ -379,7 +448,7 @@ def _shifts(counts: _Counts, r: float | None = None) -> list[PatternShift]:
                 first_seen=counts.first.get(key),
                 examples=counts.examples.get(key, []),
                 echo_share=echo_share,
-                relative_ratio=ratio / own.get(service, 1.0),
+                relative_ratio=relative,
             )
         )
     return out
@@ -393,17 +462,21 @@ def pattern_shifts(
     window_end: float,
     reference_logs: list[LogRecord] | None = None,
     reference_spans: list[Span] | None = None,
+    stopped_as_error: bool = True,
 ) -> list[PatternShift]:
     """Log and span events whose share changed from the normal period to [split, window_end].
 
     The normal period is [normal_start, split) plus the records of a reference period, where the
     incident has one (``_Periods``). Logs and spans are separate sources, each with its own size
-    factor. Strongest first.
+    factor. ``stopped_as_error``: see ``_shifts``. Strongest first.
     """
     ref_logs, ref_spans = reference_logs or [], reference_spans or []
     periods = _Periods(normal_start, split, window_end)
-    log_counts, linked = _count_logs(logs, periods, ref_logs) if logs else (None, [])
-    span_shifts = _shifts(_count_spans(spans, periods, ref_spans)) if spans else []
+    operations = {sp.span_id: sp.operation for sp in [*spans, *ref_spans]}
+    log_counts, linked = _count_logs(logs, periods, ref_logs, operations) if logs else (None, [])
+    span_counts = _count_spans(spans, periods, ref_spans) if spans else None
+    span_shifts = _shifts(span_counts) if span_counts is not None else []
+    op_ratios = _operation_ratios(span_counts) if span_counts is not None else {}
     if log_counts is None:
         out = span_shifts
     else:
@@ -411,10 +484,10 @@ def pattern_shifts(
         # some error lines, not more traffic). Services whose own events changed, positively, are
         # the ones a wrong return value or a swallowed failure may hide in.
         r = _size(log_counts)
-        first = _shifts(log_counts, r) + span_shifts
+        first = _shifts(log_counts, r, op_ratios, stopped_as_error) + span_shifts
         changed = {p.service for p in first if p.z > 0}
         _origins(log_counts, linked, [*spans, *ref_spans], changed)
-        out = _shifts(log_counts, r) + span_shifts
+        out = _shifts(log_counts, r, op_ratios, stopped_as_error) + span_shifts
     out.sort(key=lambda s: (-s.score, s.service, s.kind, s.key))
     return out
 
