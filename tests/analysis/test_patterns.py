@@ -57,6 +57,20 @@ def test_new_error_template_scores_on_its_service_and_load_change_does_not() -> 
     assert len(top.digest) == 10 and top.digest == pattern_shifts(logs, [], 0.0, 600.0, 900.0)[0].digest
 
 
+def test_errors_that_stop_are_a_recovery_not_evidence() -> None:
+    logs: list[LogRecord] = []
+    for k in range(10):
+        logs += _logs(f"svc{k % 3}", f"handled request kind{chr(97 + k)} ok", 0, 900, 10.0)
+    # an earlier failure of svc2 that ended before the incident, and a statement of svc0 that stops
+    logs += _logs("svc2", "ERROR upstream timed out", 0, 500, 5.0)
+    logs += _logs("svc0", "cache warm, serving", 0, 600, 5.0)
+    logs.sort(key=lambda r: r.timestamp)
+    shifts = pattern_shifts(logs, [], 0.0, 600.0, 900.0)
+    assert not [s for s in shifts if s.service == "svc2"], [(s.service, s.key) for s in shifts]
+    # a non-error statement that stops still counts (a code path no longer taken)
+    assert any(s.service == "svc0" and s.is_gone for s in shifts)
+
+
 def _span(i: int, service: str, op: str, t: float, parent: str | None = None) -> Span:
     return Span(
         trace_id=f"t{i}",
