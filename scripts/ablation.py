@@ -46,6 +46,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-code_path_falls": replace(DEFAULT_OPTIONS, code_path_falls=False),
     "-event_horizon": replace(DEFAULT_OPTIONS, event_horizon=False),
     "-stopped_code_paths": replace(DEFAULT_OPTIONS, stopped_code_paths=False),
+    "-error_rises_only": replace(DEFAULT_OPTIONS, error_rises_only=False),
     "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "none": EngineOptions(

@@ -71,6 +71,19 @@ def test_errors_that_stop_are_a_recovery_not_evidence() -> None:
     assert any(s.service == "svc0" and s.is_gone for s in shifts)
 
 
+def test_a_rise_of_a_non_error_statement_is_request_mix_not_evidence() -> None:
+    logs: list[LogRecord] = []
+    for k in range(10):
+        logs += _logs(f"svc{k % 3}", f"handled request kind{chr(97 + k)} ok", 0, 900, 10.0)
+    # users search four times as often from 600 s: svc1's search statement rises, nothing fails
+    logs += _logs("svc1", "search for trips between stations", 0, 600, 20.0)
+    logs += _logs("svc1", "search for trips between stations", 600, 900, 5.0)
+    logs.sort(key=lambda r: r.timestamp)
+    assert not pattern_shifts(logs, [], 0.0, 600.0, 900.0)
+    every = pattern_shifts(logs, [], 0.0, 600.0, 900.0, error_rises_only=False)
+    assert [(s.service, s.z > 0, s.error) for s in every] == [("svc1", True, False)]
+
+
 def _span(i: int, service: str, op: str, t: float, parent: str | None = None) -> Span:
     return Span(
         trace_id=f"t{i}",

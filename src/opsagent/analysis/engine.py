@@ -766,6 +766,7 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             ref_logs,
             ref_spans,
             stopped_as_error=options.stopped_code_paths,
+            error_rises_only=options.error_rises_only,
         ):
             evidence[pattern.service].patterns.append(pattern)
     elif options.logs and bundle.logs:

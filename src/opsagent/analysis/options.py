@@ -99,6 +99,12 @@ class EngineOptions:
     # (``patterns.stopped_code_path``). Measured on Nezha Train Ticket AC@1/AC@3: 0.64/0.89 off,
     # 0.75/0.89 on; no other dataset moved.
     stopped_code_paths: bool = True
+    # Event patterns: only errors that rise and events that fall are evidence; a non-error event
+    # that rises (a statement, operation or call, new or not) is what a change in the request mix
+    # looks like (``patterns._fault_evidence``). Such rises still mark a service as changed for the
+    # error-origin walk. Measured on Nezha Train Ticket AC@1/AC@3: 0.79/0.89 with them, 0.89/0.93
+    # without; no other dataset moved.
+    error_rises_only: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()
