@@ -149,11 +149,44 @@ def test_reference_period_marks_what_is_normal_and_ignores_its_records_inside_th
     assert with_ref and with_ref[0].service == "svc0" and with_ref[0].key.startswith("ERROR")
     assert with_ref[0].z > 3.0
 
-    # reference records that fall inside the window are the window's, not extra normal traffic
-    inside = [
-        r.model_copy(update={"timestamp": r.timestamp + 7200}) for r in reference if r.timestamp < -6300
+    # reference records inside the incident part are not normal for it: they are ignored
+    in_incident = [
+        r.model_copy(update={"timestamp": r.timestamp + 7200 + 600}) for r in reference if r.timestamp < -7000
     ]
-    assert pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=inside) == without
+    assert pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=in_incident) == without
+    # a reference recorded among the minutes before the split, whose records the window holds too,
+    # counts once: the comparison is the window's own
+    burst = _logs("svc1", "export batch written", 0, 600, 10.0) + _logs(
+        "svc1", "export batch written", 600, 900, 2.0
+    )
+    busy = sorted(logs + burst, key=lambda r: r.timestamp)
+    held = [r for r in busy if r.timestamp < 600]
+    every = {
+        s.key: s
+        for s in pattern_shifts(busy, [], 0.0, 600.0, 900.0, reference_logs=held, error_rises_only=False)
+    }
+    assert every["export batch written"].normal_count == 60
+
+
+def test_an_error_going_on_since_before_the_split_is_found_against_the_reference() -> None:
+    steady = [
+        r
+        for k in range(8)
+        for r in _logs(f"svc{k % 2}", f"handled request kind{chr(97 + k)} ok", 0, 900, 10.0)
+    ]
+    # svc1 has been failing at one rate since long before the split: against the minutes before
+    # it nothing changed, against a known-good minute it is the failure
+    failing = _logs("svc1", "ERROR contact not found", 0, 900, 2.0)
+    logs = sorted(steady + failing, key=lambda r: r.timestamp)
+    assert not pattern_shifts(logs, [], 0.0, 600.0, 900.0)
+    minute = [
+        r
+        for k in range(8)
+        for r in _logs(f"svc{k % 2}", f"handled request kind{chr(97 + k)} ok", -3600, -3540, 10.0)
+    ]
+    found = pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=minute)
+    assert [(s.service, s.error, s.normal_count) for s in found] == [("svc1", True, 0)]
+    assert found[0].key.endswith("(against the reference period)") and found[0].z > 5.0
 
 
 def test_a_code_path_that_stops_falls_relative_to_its_own_service() -> None:

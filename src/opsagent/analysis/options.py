@@ -75,7 +75,9 @@ class EngineOptions:
     fault_shape: bool = True
     # Event patterns: where the incident names a reference period known to be normal (and its logs
     # or spans were collected), its events join the normal side of the comparison: the minutes before
-    # an alert may be an earlier incident's (``Incident.reference``, ``patterns._Periods``).
+    # an alert may be an earlier incident's (``Incident.reference``, ``patterns._Periods``). Error
+    # statements are also compared with the reference alone (``patterns._new_against_reference``):
+    # a failure that began before the alert has not changed against the minutes before it.
     reference_period: bool = True
     # After calibration, scale each evidence channel by how concentrated it is on one service (its
     # top service's share of the channel's total) relative to the most concentrated channel

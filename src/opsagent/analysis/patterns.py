@@ -29,6 +29,10 @@ Errors that fall do not count at all: fewer errors than before is an earlier fai
 do non-error events that rise (``_fault_evidence``): more of an ordinary statement, operation or
 call is what a change in the request mix looks like.
 
+Where the incident has a reference period (known to be normal), its events join the normal side,
+and error statements are also compared with the reference alone (``_new_against_reference``): a
+failure already going on before the split has not changed against the minutes before it.
+
 Where log lines carry the trace and span they were written in, an error line is placed in its call
 tree (``_origins``). Callers echo a failure: the service that raised it logs an error, and so does
 every caller whose error handler catches it. An error line in a span none of whose descendant spans
@@ -47,14 +51,15 @@ import functools
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
 from opsagent.domain import LogRecord, Span
 
 EventKind = Literal["log", "operation", "call", "error", "origin"]
+_R = TypeVar("_R", LogRecord, Span)
 
 # Add-half smoothing of both counts: an event never seen before is not infinitely surprising, and a
 # period with one occurrence is not "infinitely more" than one with none.
@@ -136,6 +141,8 @@ class _Counts:
     hosts: dict[tuple[str, EventKind, str], dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
+    # the reference period's share of ``normal``: its counts on their own
+    reference: dict[tuple[str, EventKind, str], int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, key: tuple[str, EventKind, str], t: float, normal: bool, error: bool, example: str) -> None:
         if error:
@@ -204,12 +211,14 @@ class _Periods:
     """Which records count as normal and which as the incident.
 
     In-window records before ``split`` are normal, those from it on are the incident. Records of a
-    reference period (known to be normal) are normal as well, except any inside the window: a
-    reference that overlaps the incident is not normal for it, and in-window records are counted
-    from the window's own list. The reference *adds* to the in-window normal period rather than
-    replacing it: alone, one fault-free minute recorded apart differs from any incident's minutes
-    in its request mix, and that mix then reads as change (measured on Nezha Train Ticket, pattern
-    channel alone, AC@1/AC@3: in-window normal 0.32/0.54, reference only 0.18/0.32, both 0.39/0.71).
+    reference period (known to be normal) are normal as well, wherever they fall outside the
+    incident part: a reference that overlaps the incident is not normal for it. One that falls in
+    the window's normal part (a fault-free minute recorded among the minutes before the alert) is
+    still normal; a record the window also holds is counted once (``_held``). The reference *adds*
+    to the in-window normal period rather than replacing it: alone, one fault-free minute recorded
+    apart differs from any incident's minutes in its request mix, and that mix then reads as change
+    (measured on Nezha Train Ticket, pattern channel alone, AC@1/AC@3: in-window normal 0.32/0.54,
+    reference only 0.18/0.32, both 0.39/0.71).
     """
 
     lo: float
@@ -219,16 +228,41 @@ class _Periods:
     def side(self, t: float, reference: bool) -> bool | None:
         """True: normal, False: incident, None: not counted."""
         if reference:
-            return True if t < self.lo or t > self.hi else None
+            return True if t < self.split or t > self.hi else None
         if t < self.lo or t > self.hi:
             return None
         return t < self.split
+
+    def in_window_normal(self, t: float) -> bool:
+        return self.lo <= t < self.split
+
+
+def _held(
+    reference: list[_R], window: list[_R], periods: _Periods, identity: Callable[[_R], Hashable]
+) -> set[Hashable]:
+    """Identities of the reference records that the window holds as well (where the two overlap)."""
+    if not any(periods.in_window_normal(_time(r)) for r in reference):
+        return set()
+    return {identity(r) for r in window if periods.in_window_normal(_time(r))}
+
+
+def _time(record: LogRecord | Span) -> float:
+    return record.timestamp if isinstance(record, LogRecord) else record.start
+
+
+def _log_identity(record: LogRecord) -> Hashable:
+    return (record.timestamp, record.service, record.message)
+
+
+def _span_identity(span: Span) -> Hashable:
+    return span.span_id
 
 
 def _count_logs(
     logs: list[LogRecord], periods: _Periods, reference: list[LogRecord], operations: dict[str, str]
 ) -> tuple[_Counts, list[_ErrorLine]]:
     counts = _Counts()
+    held = _held(reference, logs, periods, _log_identity)
     linked: list[_ErrorLine] = []
     for is_ref, records in ((True, reference), (False, logs)):
         for rec in records:
@@ -238,6 +272,10 @@ def _count_logs(
             msg = rec.message
             tpl, line_error = line_template_and_error(rec.level, msg[:TEMPLATE_SCAN_CHARS])
             key: tuple[str, EventKind, str] = (rec.service, "log", tpl)
+            if is_ref:
+                counts.reference[key] += 1
+                if held and _log_identity(rec) in held:
+                    continue  # the window's own list counts it as normal
             # trace-linked error lines: their place in the call tree says whether they echo a failure
             if line_error and rec.span_id:
                 linked.append(_ErrorLine(rec.timestamp, rec.service, rec.span_id, tpl, normal))
@@ -316,6 +354,8 @@ def _walk(
 
 def _count_spans(spans: list[Span], periods: _Periods, reference: list[Span]) -> _Counts:
     counts = _Counts()
+    held = _held(reference, spans, periods, _span_identity)
+    reference = [s for s in reference if not held or s.span_id not in held]
     owner = {s.span_id: s.service for s in spans}
     owner.update((s.span_id, s.service) for s in reference)
     for is_ref, records in ((True, reference), (False, spans)):
@@ -495,9 +535,61 @@ def pattern_shifts(
         changed = {p.service for p in first if p.z > 0}
         _origins(log_counts, linked, [*spans, *ref_spans], changed)
         out = _shifts(log_counts, r, op_ratios, stopped_as_error) + span_shifts
+        out += _new_against_reference(log_counts)
     if error_rises_only:
         out = [p for p in out if _fault_evidence(p)]
     out.sort(key=lambda s: (-s.score, s.service, s.kind, s.key))
+    return out
+
+
+def _new_against_reference(counts: _Counts) -> list[PatternShift]:
+    """Error statements of the incident that the known-good reference period does not show.
+
+    The minutes before an alert may already be part of the failure (a fault that began earlier, a
+    run of incidents on one service): against them an error that has not changed is no change. A
+    reference period is known to be normal, so an error statement far more frequent in the incident
+    than there is evidence however long it has been going on. Only errors: against one period
+    recorded apart, the request mix differs (``_Periods``), and ordinary statements would all move.
+    """
+    if not counts.reference:
+        return []
+    keys = set(counts.reference) | set(counts.incident)
+    pairs = [(counts.reference.get(k, 0), counts.incident.get(k, 0)) for k in keys if k[1] == "log"]
+    if sum(1 for n0, n1 in pairs if n0 + n1 >= SIZE_FACTOR_MIN_SUPPORT) < SIZE_FACTOR_MIN_EVENTS:
+        return []
+    r = size_factor(pairs)
+    p = r / (1.0 + r)
+    out: list[PatternShift] = []
+    for key in keys:
+        n1 = counts.incident.get(key, 0)
+        if key[1] != "log" or key not in counts.errors or not n1:
+            continue
+        n0 = counts.reference.get(key, 0)
+        expected = (n0 + PRIOR) * r
+        if (n1 + PRIOR) / expected < MIN_RATE_RATIO:
+            continue
+        z = binomial_z(n1 + PRIOR, n0 + PRIOR, p)
+        if z < MIN_Z:
+            continue
+        echo_share = counts.echoes.get(key, 0) / n1
+        score = math.log1p(z) * (ECHO_WEIGHT if echo_share >= ECHO_SHARE else 1.0)
+        service, _, text = key
+        out.append(
+            PatternShift(
+                service=service,
+                kind="log",
+                key=f"{text} (against the reference period)",
+                normal_count=n0,
+                incident_count=n1,
+                expected=expected,
+                z=z,
+                score=score,
+                error=True,
+                first_seen=counts.first.get(key),
+                examples=counts.examples.get(key, []),
+                echo_share=echo_share,
+            )
+        )
     return out
 
 
