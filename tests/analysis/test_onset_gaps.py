@@ -70,3 +70,16 @@ def test_fault_shape_breaks_a_cpu_memory_tie() -> None:
     # a memory stressor that saturates a core: both shift at once, the magnitude rule decides
     stressor = [KindEvidence(FaultType.CPU, 250.0, 0.0, 1.0), KindEvidence(FaultType.MEMORY, 41.0, 0.0, 0.7)]
     assert classify(stressor, shape=True) is FaultType.MEMORY
+
+
+def test_a_barely_moved_series_has_no_shape_to_read() -> None:
+    from opsagent.analysis.faults import KindEvidence, classify
+    from opsagent.domain import FaultType
+
+    # a CPU hog: CPU 13 sd and still climbing after its first minute; memory moved 5 sd "at once",
+    # which for a move that small is noise: the magnitude rule decides
+    hog = [KindEvidence(FaultType.CPU, 13.5, 0.0, 0.33), KindEvidence(FaultType.MEMORY, 5.0, 0.0, 1.0)]
+    assert classify(hog, shape=True) is FaultType.CPU
+    # the same shapes with both moves clear: the shapes decide
+    clear = [KindEvidence(FaultType.CPU, 13.5, 0.0, 0.33), KindEvidence(FaultType.MEMORY, 15.0, 0.0, 1.0)]
+    assert classify(clear, shape=True) is FaultType.MEMORY
