@@ -7,8 +7,9 @@ Steps:
    (``onset.py``); before it is the normal period;
 3. each series is scored robustly against the normal period (``scoring.py``), weighted by how often
    its kind moves in a cause rather than a victim;
-4. log and span events whose share of the traffic changed are scored per service (``patterns.py``),
-   against the normal period plus the incident's reference period where it has one;
+4. log and span events whose share of the traffic changed within the incident's first minutes are
+   scored per service (``patterns.py``), against the normal period plus the incident's reference
+   period where it has one: errors that rise and statements that stop while their requests continue;
 5. each channel (metrics, traces, patterns) is put on the metric channel's scale (``_calibrate``) and
    weighed by how concentrated it is on one service (``_weigh_by_concentration``); a service's score
    combines its strongest channels;
