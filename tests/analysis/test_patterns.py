@@ -148,6 +148,8 @@ def test_reference_period_marks_what_is_normal_and_ignores_its_records_inside_th
     with_ref = pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=reference)
     assert with_ref and with_ref[0].service == "svc0" and with_ref[0].key.startswith("ERROR")
     assert with_ref[0].z > 3.0
+    # found both with the reference joined to the normal side and against it alone: listed once
+    assert len([s for s in with_ref if s.key.startswith("ERROR")]) == 1
 
     # reference records inside the incident part are not normal for it: they are ignored
     in_incident = [

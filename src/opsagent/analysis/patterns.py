@@ -443,7 +443,7 @@ def _shifts(
     ``operation_ratios``: each (service, span operation)'s rate ratio over the span size factor, the
     traffic a log line's host operation had (``relative_ratio`` of log events is taken against it).
     ``stopped_as_error``: a log statement that fell at least ``MIN_RATE_RATIO`` below the traffic it
-    rides on weighs as an error event (``_stopped``).
+    rides on weighs as an error event (``stopped_code_path``).
     """
     keys = set(counts.normal) | set(counts.incident)
     if r is None:
@@ -534,12 +534,17 @@ def pattern_shifts(
         first = _shifts(log_counts, r, op_ratios, stopped_as_error) + span_shifts
         changed = {p.service for p in first if p.z > 0}
         _origins(log_counts, linked, [*spans, *ref_spans], changed)
-        out = _shifts(log_counts, r, op_ratios, stopped_as_error) + span_shifts
-        out += _new_against_reference(log_counts)
+        out = _stronger_of(
+            _shifts(log_counts, r, op_ratios, stopped_as_error), _new_against_reference(log_counts)
+        )
+        out += span_shifts
     if error_rises_only:
         out = [p for p in out if _fault_evidence(p)]
     out.sort(key=lambda s: (-s.score, s.service, s.kind, s.key))
     return out
+
+
+AGAINST_REFERENCE = " (against the reference period)"
 
 
 def _new_against_reference(counts: _Counts) -> list[PatternShift]:
@@ -578,7 +583,7 @@ def _new_against_reference(counts: _Counts) -> list[PatternShift]:
             PatternShift(
                 service=service,
                 kind="log",
-                key=f"{text} (against the reference period)",
+                key=f"{text}{AGAINST_REFERENCE}",
                 normal_count=n0,
                 incident_count=n1,
                 expected=expected,
@@ -591,6 +596,16 @@ def _new_against_reference(counts: _Counts) -> list[PatternShift]:
             )
         )
     return out
+
+
+def _stronger_of(shifts: list[PatternShift], against_reference: list[PatternShift]) -> list[PatternShift]:
+    """``shifts`` with each statement found against the reference as well kept once, the stronger."""
+    by_event = {(p.service, p.kind, p.key): p for p in shifts}
+    for p in against_reference:
+        event = (p.service, p.kind, p.key.removesuffix(AGAINST_REFERENCE))
+        if event not in by_event or by_event[event].score < p.score:
+            by_event[event] = p
+    return list(by_event.values())
 
 
 def _fault_evidence(shift: PatternShift) -> bool:
