@@ -192,7 +192,7 @@ def test_an_error_going_on_since_before_the_split_is_found_against_the_reference
 
 
 def test_a_code_path_that_stops_falls_relative_to_its_own_service() -> None:
-    from opsagent.analysis.engine import _code_path_fell
+    from opsagent.analysis.patterns import stopped_code_path
 
     logs: list[LogRecord] = []
     # svc0: three steady statements and one that stops at the split (an exception skips it);
@@ -206,7 +206,7 @@ def test_a_code_path_that_stops_falls_relative_to_its_own_service() -> None:
     logs.sort(key=lambda r: r.timestamp)
     shifts = {(s.service, s.key): s for s in pattern_shifts(logs, [], 0.0, 600.0, 900.0)}
     stopped = shifts[("svc0", "wrote result to cache")]
-    assert stopped.z < -3.0 and _code_path_fell(stopped)
+    assert stopped.z < -3.0 and stopped_code_path(stopped.relative_ratio)
     fell_alike = [s for (svc, _), s in shifts.items() if svc == "svc1"]
     assert fell_alike, "svc1's statements fell four-fold against the other service"
-    assert not any(_code_path_fell(s) for s in fell_alike)
+    assert not any(stopped_code_path(s.relative_ratio) for s in fell_alike)

@@ -695,13 +695,6 @@ def _early_share(e: _Scored) -> float | None:
     return float(np.clip((float(first.max()) - r.baseline) / move, 0.0, 1.0))
 
 
-def _code_path_fell(pattern: PatternShift) -> bool:
-    """A log statement of the service fell at least as far below its traffic as an event must move
-    to count at all (``patterns.stopped_code_path``): a code path stopped, not the whole service
-    slowing or losing requests."""
-    return stopped_code_path(pattern.relative_ratio)
-
-
 def _kind_evidence(ev: _ServiceEvidence, code_path_falls: bool = True) -> list[KindEvidence]:
     out: list[KindEvidence] = []
     for e in ev.scored:
@@ -714,7 +707,12 @@ def _kind_evidence(ev: _ServiceEvidence, code_path_falls: bool = True) -> list[K
     for pattern in ev.patterns:
         if pattern.error and pattern.z > 0:
             out.append(KindEvidence(FaultType.ERRORS_CODE, pattern.z, pattern.first_seen))
-        elif code_path_falls and pattern.kind == "log" and pattern.z < 0 and _code_path_fell(pattern):
+        elif (
+            code_path_falls
+            and pattern.kind == "log"
+            and pattern.z < 0
+            and stopped_code_path(pattern.relative_ratio)
+        ):
             out.append(KindEvidence(FaultType.ERRORS_CODE, -pattern.z, pattern.first_seen))
     return out
 

@@ -421,9 +421,8 @@ def _traffic_ratio(
     return own.get(key[0], 1.0)
 
 
-def _operation_ratios(counts: _Counts) -> dict[tuple[str, str], float]:
-    """Each (service, span operation)'s rate ratio over the spans' size factor."""
-    r = _size(counts)
+def _operation_ratios(counts: _Counts, r: float) -> dict[tuple[str, str], float]:
+    """Each (service, span operation)'s rate ratio over the spans' size factor ``r``."""
     out: dict[tuple[str, str], float] = {}
     for key in set(counts.normal) | set(counts.incident):
         if key[1] == "operation":
@@ -521,9 +520,13 @@ def pattern_shifts(
     periods = _Periods(normal_start, split, window_end)
     operations = {sp.span_id: sp.operation for sp in [*spans, *ref_spans]}
     log_counts, linked = _count_logs(logs, periods, ref_logs, operations) if logs else (None, [])
-    span_counts = _count_spans(spans, periods, ref_spans) if spans else None
-    span_shifts = _shifts(span_counts) if span_counts is not None else []
-    op_ratios = _operation_ratios(span_counts) if span_counts is not None else {}
+    span_shifts: list[PatternShift] = []
+    op_ratios: dict[tuple[str, str], float] = {}
+    if spans:
+        span_counts = _count_spans(spans, periods, ref_spans)
+        span_r = _size(span_counts)
+        span_shifts = _shifts(span_counts, span_r)
+        op_ratios = _operation_ratios(span_counts, span_r)
     if log_counts is None:
         out = span_shifts
     else:
