@@ -268,3 +268,22 @@ def test_a_statement_that_falls_with_its_requests_is_a_victim_not_a_stopped_path
         if s.service == "back" and "Back#40" in s.key
     )
     assert listing.score == alone.score
+
+
+def test_the_report_says_when_a_fall_is_a_stopped_code_path() -> None:
+    from opsagent.analysis.engine import _pattern_item
+
+    logs, spans = _served(stop_line=True, stop_calls=False)
+    stopped = next(
+        s
+        for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0)
+        if s.service == "back" and "Back#30" in s.key
+    )
+    assert "a code path stopped" in (_pattern_item(stopped).summary or "")
+    logs, spans = _served(stop_line=False, stop_calls=True)
+    lost = next(
+        s
+        for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0)
+        if s.service == "back" and "Back#40" in s.key
+    )
+    assert "code path" not in (_pattern_item(lost).summary or "")

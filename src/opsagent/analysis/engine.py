@@ -504,6 +504,9 @@ def _pattern_item(p: PatternShift) -> EvidenceItem:
         change = f"gone (was {p.normal_count}x)"
     else:
         change = f"{p.normal_count}x -> {p.incident_count}x (expected {p.expected:.3g})"
+    if p.kind == "log" and p.z < 0 and stopped_code_path(p.relative_ratio):
+        # the on-call reader's question about a fall: less traffic, or a code path that stopped?
+        change += " while the requests it serves kept coming (a code path stopped)"
     return EvidenceItem(
         id=f"pattern:{p.service}:{p.kind}:{p.digest}",
         kind="log" if p.kind in ("log", "origin") else "trace",
