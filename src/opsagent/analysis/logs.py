@@ -111,10 +111,6 @@ def template_of(message: str) -> str:
     return " ".join(out)[:MAX_TEMPLATE_CHARS]
 
 
-def is_error(record: LogRecord) -> bool:
-    return _is_error_text(record.level, record.message[:TEMPLATE_SCAN_CHARS])
-
-
 @functools.lru_cache(maxsize=65_536)
 def line_template_and_error(level: str, head: str) -> tuple[str, bool]:
     """``template_of`` and ``is_error`` of a line from its level and first TEMPLATE_SCAN_CHARS
@@ -176,17 +172,12 @@ def template_shifts(
     errors: set[tuple[str, str]] = set()
     first: dict[tuple[str, str], float] = {}
     samples: dict[tuple[str, str], list[str]] = defaultdict(list)
-    cache: dict[str, str] = {}
     lo = normal_start if normal_start is not None else -math.inf
     for rec in logs:
         if rec.timestamp < lo:
             continue
         msg = rec.message
-        tpl = cache.get(msg)
-        if tpl is None:
-            tpl = template_of(msg)
-            if len(cache) < 200_000:
-                cache[msg] = tpl
+        tpl, line_error = line_template_and_error(rec.level, msg[:TEMPLATE_SCAN_CHARS])
         key = (rec.service, tpl)
         if rec.timestamp < split:
             normal[key] += 1
@@ -196,7 +187,7 @@ def template_shifts(
             first[key] = rec.timestamp
         if len(samples[key]) < examples:
             samples[key].append(msg[:500])
-        if key not in errors and is_error(rec):
+        if line_error:
             errors.add(key)
     normal_s = max(normal_seconds, 60.0)
     incident_s = max(incident_seconds, 60.0)
