@@ -158,6 +158,28 @@ def test_nezha_online_boutique_call_graph_from_dependency_csv():
     assert rec.incident.window.end_s == pytest.approx(_utc("2022-08-22 04:20:20"), abs=1e-3)
 
 
+def test_nezha_online_boutique_call_edges_from_source_50():
+    rec = load_case(discover(NEZHA, case_glob="2022-08-22T04:10:20")[0])
+    edges = {(m.service, m.peer): m for m in rec.metrics if m.peer is not None}
+    # the fixture keeps frontend's edges; every callee is a service of the day, or an outside host
+    assert ("frontend", "cartservice") in edges and ("frontend", "checkoutservice") in edges
+    assert all(caller == "frontend" for caller, _ in edges)
+    series = edges[("frontend", "cartservice")]
+    assert series.signal == nezha.EDGE_SIGNAL and series.kind is SignalKind.LATENCY
+    assert series.id == "metric:frontend->cartservice:call_latency_p50_seconds"
+    # the same minutes as the pod metrics, previous faults left out alike
+    pod = next(m for m in rec.metrics if m.service == "frontend" and m.peer is None)
+    assert len(series.timestamps) == pytest.approx(len(pod.timestamps), abs=1)
+    assert 0.0 < series.values[0] < 1.0
+
+
+def test_nezha_edge_columns_split_at_a_known_caller():
+    services = {"frontend", "checkoutservice"}
+    assert nezha._edge_of("frontend_cartservice", services) == ("frontend", "cartservice")
+    assert nezha._edge_of("checkoutservice_email_v2", services) == ("checkoutservice", "email_v2")
+    assert nezha._edge_of("unknown_cartservice", services) is None
+
+
 def test_nezha_earlier_faults_are_left_out_of_the_normal_period():
     rec = load_case(discover(NEZHA, case_glob="2022-08-22T04:10:20")[0])
     previous = _utc("2022-08-22 04:02:07")

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from opsagent.analysis.calls import stopped_calls
 from opsagent.analysis.faults import KIND_TO_FAULT, KindEvidence, classify
 from opsagent.analysis.impact import Excess, Traffic, coverage_weight, excess
 from opsagent.analysis.logs import TemplateShift, template_shifts
@@ -58,6 +59,7 @@ from opsagent.analysis.scoring import (
 )
 from opsagent.analysis.traces import trace_series
 from opsagent.domain import EvidenceBundle, EvidenceItem, FaultType, MetricSeries, SignalKind, Suspect
+from opsagent.domain.findings import EvidenceKind
 from opsagent.domain.signals import classify_signal, is_client_side
 
 FloatArray = npt.NDArray[np.float64]
@@ -323,6 +325,8 @@ def _prepare(
     idle = _idle_times(bundle)
     counts = _request_counts(bundle) if options.traffic_weighting else {}
     for m in bundle.metrics:
+        if m.peer is not None:
+            continue  # a call edge's series: read for silent edges (``calls.stopped_calls``)
         ts = np.asarray(m.timestamps, dtype=np.float64)
         vs = np.asarray(m.values, dtype=np.float64)
         finite = np.isfinite(vs) & np.isfinite(ts)
@@ -493,7 +497,20 @@ _PATTERN_WORDS = {
     "call": "calls",
     "error": "failed spans",
     "origin": "error originating here",
+    "edge": "calls",
 }
+
+
+# the evidence family an event belongs to (a call edge's samples are metrics)
+_ITEM_KIND: dict[str, EvidenceKind] = {"log": "log", "origin": "log", "edge": "metric"}
+
+
+def _edge_summary(p: PatternShift) -> str:
+    return (
+        f"calls to {p.key} went silent: {p.incident_count} samples with calls where {p.expected:.3g}"
+        f" were expected ({p.normal_count} before), while it kept being called (a code path stopped),"
+        f" {p.z:+.1f} sd"
+    )
 
 
 def _pattern_item(p: PatternShift) -> EvidenceItem:
@@ -504,19 +521,21 @@ def _pattern_item(p: PatternShift) -> EvidenceItem:
         change = f"gone (was {p.normal_count}x)"
     else:
         change = f"{p.normal_count}x -> {p.incident_count}x (expected {p.expected:.3g})"
-    if p.kind == "log" and p.z < 0 and stopped_code_path(p.relative_ratio):
+    if p.kind in ("log", "edge") and p.z < 0 and stopped_code_path(p.relative_ratio):
         # the on-call reader's question about a fall: less traffic, or a code path that stopped?
         change += " while the requests it serves kept coming (a code path stopped)"
     return EvidenceItem(
         id=f"pattern:{p.service}:{p.kind}:{p.digest}",
-        kind="log" if p.kind in ("log", "origin") else "trace",
+        kind=_ITEM_KIND.get(p.kind, "trace"),
         service=p.service,
         signal=p.kind,
         baseline=round(p.expected, 3),
         peak=float(p.incident_count),
         onset=p.first_seen,
         score=round(p.score, 3),
-        summary=f"{'error ' if p.error else ''}{what} {change}, {p.z:+.1f} sd: {p.key}",
+        summary=_edge_summary(p)
+        if p.kind == "edge"
+        else f"{'error ' if p.error else ''}{what} {change}, {p.z:+.1f} sd: {p.key}",
     )
 
 
@@ -712,7 +731,7 @@ def _kind_evidence(ev: _ServiceEvidence, code_path_falls: bool = True) -> list[K
             out.append(KindEvidence(FaultType.ERRORS_CODE, pattern.z, pattern.first_seen))
         elif (
             code_path_falls
-            and pattern.kind == "log"
+            and pattern.kind in ("log", "edge")
             and pattern.z < 0
             and stopped_code_path(pattern.relative_ratio)
         ):
@@ -751,14 +770,16 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
         if result is not None:
             evidence[s.service].scored.append(_Scored(s, result))
 
+    # events (log lines, spans, calls on an edge) are split near the alert and compared over the
+    # incident's first minutes (``patterns.pattern_split``, ``patterns.pattern_end``)
+    cut = pattern_split(_alert_time(bundle), split.incident_start, split.normal_start)
+    end = pattern_end(cut, split.window_end) if options.event_horizon else split.window_end
     if options.patterns and (bundle.logs or bundle.spans):
-        cut = pattern_split(_alert_time(bundle), split.incident_start, split.normal_start)
         logs = bundle.logs if options.logs else []
         spans = bundle.spans if options.traces else []
         use_ref = options.reference_period
         ref_logs = bundle.reference_logs if use_ref and options.logs else []
         ref_spans = bundle.reference_spans if use_ref and options.traces else []
-        end = pattern_end(cut, split.window_end) if options.event_horizon else split.window_end
         for pattern in pattern_shifts(
             logs,
             spans,
@@ -780,6 +801,12 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             normal_start=split.normal_start,
         ):
             evidence[shift.service].shifts.append(shift)
+
+    if options.stopped_calls:
+        for call_shift in stopped_calls(bundle.metrics, (split.normal_start, cut), (cut, end)):
+            evidence[call_shift.service].patterns.append(call_shift)
+        for ev in evidence.values():
+            ev.patterns.sort(key=lambda p: -p.score)
 
     scores: dict[str, float] = {}
     for ev in evidence.values():

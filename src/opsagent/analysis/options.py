@@ -107,6 +107,9 @@ class EngineOptions:
     # error-origin walk. Measured on Nezha Train Ticket AC@1/AC@3: 0.79/0.89 with them, 0.89/0.93
     # without; no other dataset moved.
     error_rises_only: bool = True
+    # Per-edge call metrics: a call edge that went silent while its caller kept being called is a
+    # code path of the caller that stopped (``calls.stopped_calls``), a pattern event of the caller.
+    stopped_calls: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()

@@ -58,7 +58,7 @@ from typing import Literal, TypeVar
 from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
 from opsagent.domain import LogRecord, Span
 
-EventKind = Literal["log", "operation", "call", "error", "origin"]
+EventKind = Literal["log", "operation", "call", "error", "origin", "edge"]
 _R = TypeVar("_R", LogRecord, Span)
 
 # Add-half smoothing of both counts: an event never seen before is not infinitely surprising, and a

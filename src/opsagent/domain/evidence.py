@@ -40,10 +40,14 @@ class MetricSeries(BaseModel):
     unit: str = ""
     timestamps: list[float]
     values: list[float]
+    # A call-edge series (a mesh's request rate or latency per source and destination): the service
+    # ``service`` calls. A sample without calls on the edge reads 0 (a rate) or has no value (NaN).
+    peer: str | None = None
 
     @property
     def id(self) -> str:
-        return f"metric:{self.service}:{self.signal}"
+        edge = f"->{self.peer}" if self.peer is not None else ""
+        return f"metric:{self.service}{edge}:{self.signal}"
 
 
 class LogRecord(BaseModel):

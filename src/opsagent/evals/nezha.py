@@ -172,6 +172,8 @@ class _Day:
     metrics: dict[str, tuple[list[str], _FLOAT, _FLOAT]]
     dependency: list[Edge]
     first_metric: float
+    # (caller, callee) → (timestamps, p50 latency of its calls; NaN in a minute without calls)
+    edges: dict[tuple[str, str], tuple[_FLOAT, _FLOAT]]
 
 
 def _system(day: Path) -> str:
@@ -242,7 +244,40 @@ def _day(path_text: str) -> _Day:
             if edge.caller != edge.callee and edge not in seen:
                 seen.add(edge)
                 dependency.append(edge)
-    return _Day(day, system, _read_faults(day), metrics, dependency, first)
+    services = {service_of(pod) for pod in metrics}
+    return _Day(day, system, _read_faults(day), metrics, dependency, first, _edge_latencies(day, services))
+
+
+# Online Boutique's per-edge p50 call latency as its callers measured it, one column per
+# ``<caller>_<callee>`` and one row per minute; a cell is empty in a minute with no calls.
+_EDGE_FILE = "source_50.csv"
+EDGE_SIGNAL = "call_latency_p50_seconds"
+
+
+def _edge_of(column: str, services: set[str]) -> tuple[str, str] | None:
+    """``frontend_cartservice`` → (frontend, cartservice): the caller is one of the day's services.
+
+    The callee may be outside them (an external host); a column with no known caller is not an edge.
+    """
+    for i, ch in enumerate(column):
+        if ch == "_" and column[:i] in services and column[i + 1 :]:
+            return column[:i], column[i + 1 :]
+    return None
+
+
+def _edge_latencies(day: Path, services: set[str]) -> dict[tuple[str, str], tuple[_FLOAT, _FLOAT]]:
+    path = day / "metric" / _EDGE_FILE
+    if not path.is_file():
+        return {}
+    names, stamps, columns = numeric_table(path, time_column="timestamp", skip=("time",))
+    order = np.argsort(np.asarray(stamps))
+    ts = np.asarray(stamps, dtype=np.float64)[order]
+    out: dict[tuple[str, str], tuple[_FLOAT, _FLOAT]] = {}
+    for name, column in zip(names, columns, strict=True):
+        edge = _edge_of(name, services)
+        if edge is not None:
+            out[edge] = (ts, np.asarray(column, dtype=np.float64)[order])
+    return out
 
 
 def _minute_files(folder: Path, suffix: str, start: float, end: float) -> list[Path]:
@@ -446,6 +481,16 @@ def _outside(ts: float, excluded: list[tuple[float, float]]) -> bool:
     return not any(lo <= ts < hi for lo, hi in excluded)
 
 
+def _kept(
+    stamps: _FLOAT, start: float, end: float, excluded: list[tuple[float, float]] | None
+) -> npt.NDArray[np.intp]:
+    """Indices of the sorted ``stamps`` in [start, end] outside the ``excluded`` spans."""
+    keep = np.arange(np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, end, "right"))
+    for a, b in excluded or ():
+        keep = keep[(stamps[keep] < a) | (stamps[keep] >= b)]
+    return keep
+
+
 def _metrics(
     day: _Day, start: float, end: float, excluded: list[tuple[float, float]] | None = None
 ) -> list[MetricSeries]:
@@ -455,17 +500,12 @@ def _metrics(
         svc = service_of(pod)
         per_service[svc] = per_service.get(svc, 0) + 1
     for pod, (signals, stamps, values) in day.metrics.items():
-        lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, end, "right")
-        if hi <= lo:
+        keep = _kept(stamps, start, end, excluded)
+        if not keep.size:
             continue
         svc = service_of(pod)
         # Several replicas of one service: keep them apart by naming the pod in the signal.
         suffix = f"[{pod}]" if per_service[svc] > 1 else ""
-        keep = np.arange(lo, hi)
-        for a, b in excluded or ():
-            keep = keep[(stamps[keep] < a) | (stamps[keep] >= b)]
-        if not keep.size:
-            continue
         ts = stamps[keep].tolist()
         for i, signal in enumerate(signals):
             out.append(
@@ -476,6 +516,20 @@ def _metrics(
                     unit=unit_of(signal),
                     timestamps=ts,
                     values=values[i, keep].tolist(),
+                )
+            )
+    for (caller, callee), (stamps, values) in day.edges.items():
+        keep = _kept(stamps, start, end, excluded)
+        if keep.size:
+            out.append(
+                MetricSeries(
+                    service=caller,
+                    peer=callee,
+                    signal=EDGE_SIGNAL,
+                    kind=classify_signal(EDGE_SIGNAL),
+                    unit=unit_of(EDGE_SIGNAL),
+                    timestamps=stamps[keep].tolist(),
+                    values=values[keep].tolist(),
                 )
             )
     return out

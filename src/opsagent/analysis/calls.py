@@ -1,0 +1,145 @@
+"""Call edges that went silent: a service that stopped calling another while its own requests kept coming.
+
+A code fault in a service that sits in the middle of a call chain (an exception thrown half-way
+through a handler, a changed return value that ends a checkout early) often moves no metric of its
+own and, where the service logs nothing, leaves no log line either. What it does change is *which
+calls it makes*: the calls after the failing step stop. Per-edge call metrics (a service mesh's
+request rate per source and destination, or a per-edge latency that has no value in a sample with
+no calls) show this directly.
+
+So, per call edge ``caller -> callee``, the samples in which the edge carried no call are counted in
+the normal period and in the incident, over the samples in which the caller itself was being called
+(its inbound edges carried calls; a caller with no inbound edge series, an entry point, counts every
+sample). An edge that goes silent because its caller stopped receiving requests is lost traffic,
+not a fault of the caller, and is not counted. The test is the conditional binomial of the other
+event counts (``patterns.binomial_z``): given the silent samples of both periods, are the incident's
+more than its share of the samples? An edge must be active at most half as often as before
+(``patterns.stopped_code_path``) and the silence must pass ``patterns.MIN_Z``.
+
+A silent edge is reported as a pattern event of the caller (kind ``edge``) and weighs as a stopped
+code path: as an error event that fell.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from opsagent.analysis.patterns import (
+    DECREASE_WEIGHT,
+    MIN_Z,
+    PRIOR,
+    PatternShift,
+    binomial_z,
+    stopped_code_path,
+)
+from opsagent.domain import MetricSeries
+
+_Activity = dict[float, bool]
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    """One stopped edge of a caller: samples and silent samples in each period."""
+
+    callee: str
+    normal: tuple[int, int]
+    incident: tuple[int, int]
+    first_silent: float | None
+
+
+def _activity(series: MetricSeries) -> _Activity:
+    """Per sample time, whether the edge carried calls (a positive value; no value is no call)."""
+    vs = np.asarray(series.values, dtype=np.float64)
+    active: npt.NDArray[np.bool_] = np.isfinite(vs) & (vs > 0)
+    return dict(zip(series.timestamps, active.tolist(), strict=True))
+
+
+def _merge(into: _Activity, more: _Activity) -> None:
+    for t, active in more.items():
+        into[t] = into.get(t, False) or active
+
+
+def _edges(metrics: Iterable[MetricSeries]) -> dict[tuple[str, str], _Activity]:
+    """Each call edge's activity; several series of one edge (latency and rate) merge by "any"."""
+    out: dict[tuple[str, str], _Activity] = defaultdict(dict)
+    for m in metrics:
+        if m.peer is not None and m.peer != m.service:
+            _merge(out[(m.service, m.peer)], _activity(m))
+    return out
+
+
+def _inbound(edges: dict[tuple[str, str], _Activity]) -> dict[str, _Activity]:
+    """Per callee, whether any of its inbound edges carried calls at each sample time."""
+    out: dict[str, _Activity] = defaultdict(dict)
+    for (_, callee), activity in edges.items():
+        _merge(out[callee], activity)
+    return out
+
+
+def _counts(activity: _Activity, called: _Activity | None, start: float, end: float) -> tuple[int, int]:
+    """(samples in [start, end) in which the caller was called, of those the edge's silent ones)."""
+    samples = silent = 0
+    for t, active in activity.items():
+        if start <= t < end and (called is None or called.get(t, False)):
+            samples += 1
+            silent += not active
+    return samples, silent
+
+
+def _active_ratio(n0: int, s0: int, n1: int, s1: int) -> float:
+    """The incident's share of active samples over the normal period's (add-half smoothed)."""
+    return ((n1 - s1 + PRIOR) / n1) / ((n0 - s0 + PRIOR) / n0)
+
+
+def stopped_calls(
+    metrics: Iterable[MetricSeries], normal: tuple[float, float], incident: tuple[float, float]
+) -> list[PatternShift]:
+    """Per caller, the call edges that went silent while it kept being called, strongest first.
+
+    ``normal`` and ``incident`` are [start, end) intervals of sample times. An edge stopped when its
+    share of active samples fell at least ``MIN_RATE_RATIO`` times. A caller's stopped edges are
+    one code path (the calls after the step that fails), so their samples are pooled into one
+    test and one event: two calls that stopped together are more evidence than one, and one
+    event per caller keeps a handler with many calls from outvoting one with few.
+    """
+    edges = _edges(metrics)
+    inbound = _inbound(edges)
+    stopped: dict[str, list[_Stopped]] = defaultdict(list)
+    for (caller, callee), activity in sorted(edges.items()):
+        called = inbound.get(caller)
+        n0, s0 = _counts(activity, called, *normal)
+        n1, s1 = _counts(activity, called, *incident)
+        if n0 and n1 and stopped_code_path(_active_ratio(n0, s0, n1, s1)):
+            silent = [t for t, a in activity.items() if incident[0] <= t < incident[1] and not a]
+            stopped[caller].append(_Stopped(callee, (n0, s0), (n1, s1), min(silent, default=None)))
+    out: list[PatternShift] = []
+    for caller, found in stopped.items():
+        n0, s0 = (sum(f.normal[i] for f in found) for i in (0, 1))
+        n1, s1 = (sum(f.incident[i] for f in found) for i in (0, 1))
+        z = binomial_z(s1 + PRIOR, s0 + PRIOR, n1 / (n0 + n1))
+        if z < MIN_Z:
+            continue
+        firsts = [f.first_silent for f in found if f.first_silent is not None]
+        out.append(
+            PatternShift(
+                service=caller,
+                kind="edge",
+                key=", ".join(f.callee for f in found),
+                normal_count=n0 - s0,
+                incident_count=n1 - s1,
+                expected=(n0 - s0) * n1 / n0,
+                z=-z,
+                score=math.log1p(z) * DECREASE_WEIGHT,
+                error=False,
+                first_seen=min(firsts, default=None),
+                relative_ratio=_active_ratio(n0, s0, n1, s1),
+            )
+        )
+    out.sort(key=lambda s: (-s.score, s.service, s.key))
+    return out
