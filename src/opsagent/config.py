@@ -81,6 +81,14 @@ DEFAULT_PROMETHEUS_SIGNALS: dict[str, str] = {
         f"{_CADVISOR}[5m]), {_AS_SERVICE})) / sum by (service) (label_replace(rate("
         f"container_cpu_cfs_periods_total{_CADVISOR}[5m]), {_AS_SERVICE}))"
     ),
+    # Calls per call edge, as a service mesh (Istio) reports them from the caller's side: the caller
+    # as `service`, the callee as `peer`. A one-minute rate, so that calls which stop for a few
+    # minutes read 0 rather than being averaged away.
+    "call_rate_per_second": (
+        'sum by (service, peer) (label_replace(label_replace(rate(istio_requests_total{reporter="source",'
+        'source_workload_namespace=~"{namespace}"}[1m]), "service", "$1", "source_workload", "(.+)"),'
+        ' "peer", "$1", "destination_workload", "(.+)"))'
+    ),
 }
 
 
@@ -95,6 +103,9 @@ class PrometheusSettings(BaseModel):
     signals: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROMETHEUS_SIGNALS))
     # The result label that names the service; series without it are attributed to the alert's service.
     service_label: str = "service"
+    # The result label that names the callee of a call-edge series (its service is the caller):
+    # such series are read for calls that went silent (``analysis.calls``).
+    peer_label: str = "peer"
     # The step is the window over ``target_points``, never finer than ``min_step_seconds``.
     target_points: int = 240
     min_step_seconds: float = 15.0

@@ -28,8 +28,35 @@ INCIDENTS = ROOT / "examples" / "incidents"
 DEMOS = sorted(p.name for p in INCIDENTS.glob("*") if (p / "incident.yaml").is_file())
 
 
-def openmetrics(recordings: list[RecordedIncident]) -> str:
-    """Gauges in OpenMetrics text: one family per signal, timestamps in seconds, final ``# EOF``."""
+# The call edge whose calls stop for four minutes after the first demo's alert, while its caller
+# keeps being called (``call_edges``).
+SILENT_EDGE = ("checkout", "inventory")
+SILENT_SECONDS = 240.0
+
+
+def call_edges(recording: RecordedIncident) -> list[str]:
+    """``demo_call_rate_per_second`` samples, one series per call edge of the recording's topology.
+
+    Every edge carries 2 calls/s each minute, except ``SILENT_EDGE``, which carries none in the
+    minutes right after the alert: a code path of its caller that stopped.
+    """
+    namespace = recording.incident.namespace or "default"
+    alert = recording.incident.alert_time.timestamp()
+    stamps = recording.metrics[0].timestamps
+    lines: list[str] = []
+    for edge in recording.topology.edges:
+        labels = f'namespace="{namespace}",service="{edge.caller}",peer="{edge.callee}"'
+        for t in stamps:
+            silent = (edge.caller, edge.callee) == SILENT_EDGE and alert < t <= alert + SILENT_SECONDS
+            lines.append(f"demo_call_rate_per_second{{{labels}}} {0.0 if silent else 2.0!r} {t:.0f}")
+    return lines
+
+
+def openmetrics(recordings: list[RecordedIncident], extra: dict[str, list[str]] | None = None) -> str:
+    """Gauges in OpenMetrics text: one family per signal, timestamps in seconds, final ``# EOF``.
+
+    ``extra``: more gauge families, family name → sample lines.
+    """
     families: dict[str, list[str]] = {}
     for rec in recordings:
         namespace = rec.incident.namespace or "default"
@@ -44,6 +71,9 @@ def openmetrics(recordings: list[RecordedIncident]) -> str:
     out: list[str] = []
     for signal, lines in sorted(families.items()):
         out.append(f"# TYPE demo_{signal} gauge")
+        out.extend(lines)
+    for family, lines in sorted((extra or {}).items()):
+        out.append(f"# TYPE {family} gauge")
         out.extend(lines)
     out.append("# EOF")
     return "\n".join(out) + "\n"
@@ -70,7 +100,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePrometh
     recordings = {name: load_native(INCIDENTS / name) for name in DEMOS}
     base = tmp_path_factory.mktemp("prometheus")
     source = base / "demo.om.txt"
-    source.write_text(openmetrics(list(recordings.values())), encoding="utf-8")
+    edges = {"demo_call_rate_per_second": call_edges(recordings[DEMOS[0]])}
+    source.write_text(openmetrics(list(recordings.values()), edges), encoding="utf-8")
     data = base / "data"
     subprocess.run(
         ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],

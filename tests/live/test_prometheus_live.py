@@ -9,9 +9,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from opsagent.analysis.calls import stopped_calls
 from opsagent.cli import app
 from opsagent.config import PrometheusSettings, Settings
-from opsagent.domain import Investigation, RecordedIncident
+from opsagent.domain import Investigation, RecordedIncident, SignalKind
 from opsagent.evals.native import load_native
 from opsagent.evals.replay import ReplayMetrics, replay_sources
 from opsagent.evidence.base import EvidenceSource, collect
@@ -22,7 +23,7 @@ from opsagent.evidence.runbooks import load_runbooks
 from opsagent.factory import build_services
 from opsagent.pipeline import investigate
 
-from .conftest import DEMOS, INCIDENTS, ROOT, LivePrometheus, free_port
+from .conftest import DEMOS, INCIDENTS, ROOT, SILENT_EDGE, LivePrometheus, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +72,21 @@ def test_series_carry_service_kind_and_unit(prometheus: LivePrometheus) -> None:
         assert (series.kind, series.unit) == (twin.kind, twin.unit)
         assert series.timestamps == sorted(series.timestamps)
         assert recording.incident.window.start_s <= series.timestamps[0]
+
+
+def test_call_edge_series_keep_their_peer_and_show_the_stopped_calls(prometheus: LivePrometheus) -> None:
+    recording = prometheus.recordings[DEMOS[0]]
+    query = 'sum by (service, peer) (demo_call_rate_per_second{namespace=~"{namespace}"})'
+    got = PrometheusSource(prometheus.settings).run_queries(
+        recording.incident, {"call_rate_per_second": query}
+    )
+    assert not got.gaps
+    edges = {(s.service, s.peer) for s in got.metrics}
+    assert edges == {(e.caller, e.callee) for e in recording.topology.edges}
+    assert all(s.signal == "call_rate_per_second" and s.kind is SignalKind.TRAFFIC for s in got.metrics)
+    alert = recording.incident.alert_time.timestamp()
+    found = stopped_calls(got.metrics, (recording.incident.window.start_s, alert), (alert, alert + 300.0))
+    assert [(p.service, p.key) for p in found] == [SILENT_EDGE]
 
 
 def test_a_promql_error_is_reported_as_such(prometheus: LivePrometheus) -> None:

@@ -30,6 +30,7 @@ from opsagent.domain import (
     Topology,
 )
 from opsagent.errors import InputError, OpsAgentError
+from opsagent.evals.native import column_name
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -50,17 +51,21 @@ def _file_name(service: str) -> str:
 
 
 def _write_metrics(folder: Path, metrics: list[MetricSeries]) -> int:
-    """One wide CSV per service: ``timestamp`` then a column per signal, blank where a signal has no sample."""
+    """One wide CSV per service: ``timestamp`` then a column per signal, blank where a signal has no sample.
+
+    A call edge's series is the caller's column ``<signal>-><callee>`` (``native.column_name``).
+    """
     by_service: dict[str, list[MetricSeries]] = {}
     for series in metrics:
         by_service.setdefault(series.service, []).append(series)
     folder.mkdir(parents=True, exist_ok=True)
     for service, group in sorted(by_service.items()):
-        signals = sorted({s.signal for s in group})
+        signals = sorted({column_name(s.signal, s.peer) for s in group})
         table: dict[float, dict[str, float]] = {}
         for series in group:
+            column = column_name(series.signal, series.peer)
             for stamp, value in zip(series.timestamps, series.values, strict=True):
-                table.setdefault(stamp, {})[series.signal] = value
+                table.setdefault(stamp, {})[column] = value
         with (folder / f"{_file_name(service)}.csv").open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["timestamp", *signals])

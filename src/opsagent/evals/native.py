@@ -69,6 +69,21 @@ def _parse_time(value: Any) -> float:
     raise ValueError(f"not a timestamp: {value!r}")
 
 
+# A column ``<signal>-><callee>`` in a service's CSV is a call edge's series (the service calls the callee).
+EDGE_MARK = "->"
+
+
+def column_name(signal: str, peer: str | None) -> str:
+    """The CSV column of a series: its signal, or ``<signal>-><peer>`` for a call edge's."""
+    return signal if peer is None else f"{signal}{EDGE_MARK}{peer}"
+
+
+def signal_and_peer(column: str) -> tuple[str, str | None]:
+    """``call_rate_per_second->inventory`` → (call_rate_per_second, inventory); a plain column has no peer."""
+    signal, mark, peer = column.partition(EDGE_MARK)
+    return (signal, peer) if mark and signal and peer else (column, None)
+
+
 def _read_metrics(folder: Path) -> list[MetricSeries]:
     out: list[MetricSeries] = []
     for path in sorted(folder.glob("*.csv")):
@@ -93,10 +108,12 @@ def _read_metrics(folder: Path) -> list[MetricSeries]:
             raise IncidentFormatError(path, f"not a number: {exc}") from None
         if not stamps:
             raise IncidentFormatError(path, "no rows")
-        for signal, values in zip(header[1:], columns, strict=True):
+        for column, values in zip(header[1:], columns, strict=True):
+            signal, peer = signal_and_peer(column)
             out.append(
                 MetricSeries(
                     service=service,
+                    peer=peer,
                     signal=signal,
                     kind=classify_signal(signal),
                     unit=unit_of(signal),

@@ -176,27 +176,34 @@ class PrometheusSource:
     def series_for(
         self, signal: str, result: list[dict[str, Any]], fallback_service: str | None
     ) -> list[MetricSeries]:
-        """Result series → ``MetricSeries``; series of the same service are summed (they are parts)."""
-        per_service: dict[str, dict[float, float]] = {}
+        """Result series → ``MetricSeries``; series of the same service are summed (they are parts).
+
+        A result series that also carries the peer label (``PrometheusSettings.peer_label``) is a
+        call edge from its service to that peer, kept apart per peer.
+        """
+        per_key: dict[tuple[str, str | None], dict[float, float]] = {}
         for item in result:
             labels: dict[str, str] = item.get("metric") or {}
             service = labels.get(self._settings.service_label) or fallback_service
             if not service:
                 continue
-            points = per_service.setdefault(service, {})
+            points = per_key.setdefault((service, labels.get(self._settings.peer_label) or None), {})
             for stamp, raw in item.get("values") or []:
                 value = float(raw)
                 if math.isfinite(value):
                     points[float(stamp)] = points.get(float(stamp), 0.0) + value
         out: list[MetricSeries] = []
-        for service in sorted(per_service)[: self._settings.max_series_per_signal]:
-            points = per_service[service]
+        for service, peer in sorted(per_key, key=lambda k: (k[0], k[1] or ""))[
+            : self._settings.max_series_per_signal
+        ]:
+            points = per_key[(service, peer)]
             if not points:
                 continue
             stamps = sorted(points)
             out.append(
                 MetricSeries(
                     service=service,
+                    peer=peer,
                     signal=signal,
                     kind=classify_signal(signal),
                     unit=unit_of(signal),
