@@ -41,6 +41,7 @@ def call_edges(recording: RecordedIncident) -> list[str]:
     minutes right after the alert: a code path of its caller that stopped.
     """
     namespace = recording.incident.namespace or "default"
+    assert recording.incident.alert_time is not None
     alert = recording.incident.alert_time.timestamp()
     stamps = recording.metrics[0].timestamps
     lines: list[str] = []

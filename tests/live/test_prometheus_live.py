@@ -84,6 +84,7 @@ def test_call_edge_series_keep_their_peer_and_show_the_stopped_calls(prometheus:
     edges = {(s.service, s.peer) for s in got.metrics}
     assert edges == {(e.caller, e.callee) for e in recording.topology.edges}
     assert all(s.signal == "call_rate_per_second" and s.kind is SignalKind.TRAFFIC for s in got.metrics)
+    assert recording.incident.alert_time is not None
     alert = recording.incident.alert_time.timestamp()
     found = stopped_calls(got.metrics, (recording.incident.window.start_s, alert), (alert, alert + 300.0))
     assert [(p.service, p.key) for p in found] == [SILENT_EDGE]
