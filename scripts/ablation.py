@@ -49,6 +49,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-error_rises_only": replace(DEFAULT_OPTIONS, error_rises_only=False),
     "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
+    "-stopped_calls": replace(DEFAULT_OPTIONS, stopped_calls=False),
     "none": EngineOptions(
         kind_normalisation=False,
         onset_detection=False,
@@ -60,6 +61,7 @@ VARIANTS: dict[str, EngineOptions] = {
         traffic_weighting=False,
         causal_order=False,
         resource_causes=False,
+        stopped_calls=False,
     ),
 }
 
