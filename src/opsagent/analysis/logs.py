@@ -65,7 +65,9 @@ _ERROR_HINTS = (
     "critical",
     "severe",
 )
-_ERROR_HINT = re.compile("|".join(re.escape(word) for word in _ERROR_HINTS))
+# ``_ERROR_WORDS`` without IGNORECASE, for lower-cased ASCII text: there it finds the same matches
+# (ASCII lower-casing maps one character to one, and only letters), several times faster.
+_ERROR_WORDS_LOWER = re.compile(_ERROR_WORDS.pattern)
 _ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe", "alert", "emerg"}
 # The constant part of a log statement sits at its start; after ~20 tokens come payloads (objects
 # printed whole, stack frames) whose words vary without digits.
@@ -121,11 +123,29 @@ def line_template_and_error(level: str, head: str) -> tuple[str, bool]:
 def _is_error_text(level: str, head: str) -> bool:
     if level.lower() in _ERROR_LEVELS:
         return True
-    # Most lines hold none of the words the two patterns look for: a plain substring test rules
+    # Most lines hold none of the words the two patterns look for: plain substring tests rule
     # them out several times faster than the case-insensitive alternation (same answers).
-    if not _ERROR_HINT.search(head.lower()):
+    lowered = head.lower()
+    if not _has_error_hint(lowered):
         return False
-    return bool(_LEVEL_IN_TEXT.search(head[:200])) or bool(_ERROR_WORDS.search(head))
+    if _LEVEL_IN_TEXT.search(head[:200]):
+        return True
+    # Case-insensitive matching of non-ASCII text has rules of its own (a dotless i is an i):
+    # only ASCII text may take the lower-cased shortcut.
+    if head.isascii():
+        return bool(_ERROR_WORDS_LOWER.search(lowered))
+    return bool(_ERROR_WORDS.search(head))
+
+
+def _has_error_hint(lowered: str) -> bool:
+    """Whether lower-cased text holds any of ``_ERROR_HINTS``.
+
+    A plain loop of ``in``: faster than an alternation regex, and than ``any()`` over a generator.
+    """
+    for word in _ERROR_HINTS:  # noqa: SIM110
+        if word in lowered:
+            return True
+    return False
 
 
 def poisson_z(observed: float, expected: float) -> float:

@@ -50,10 +50,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter
 from typing import Literal, TypeVar
+
+import numpy as np
 
 from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
 from opsagent.domain import LogRecord, Span
@@ -238,16 +242,29 @@ class _Periods:
 
 
 def _held(
-    reference: list[_R], window: list[_R], periods: _Periods, identity: Callable[[_R], Hashable]
+    reference: list[_R],
+    window: list[_R],
+    periods: _Periods,
+    identity: Callable[[_R], Hashable],
+    time: Callable[[_R], float],
 ) -> set[Hashable]:
-    """Identities of the reference records that the window holds as well (where the two overlap)."""
-    if not any(periods.in_window_normal(_time(r)) for r in reference):
+    """Identities of the reference records that the window holds as well (where the two overlap).
+
+    Only the window's normal part can hold them, and only its records whose identity a reference
+    record shares are returned: callers test reference records against the set.
+    """
+    if not any(_in_window_normal(periods, list(map(time, reference)))):
         return set()
-    return {identity(r) for r in window if periods.in_window_normal(_time(r))}
+    candidates = {identity(r) for r in reference}
+    in_normal = compress(window, _in_window_normal(periods, list(map(time, window))))
+    return {key for key in map(identity, in_normal) if key in candidates}
 
 
-def _time(record: LogRecord | Span) -> float:
-    return record.timestamp if isinstance(record, LogRecord) else record.start
+def _in_window_normal(periods: _Periods, times: list[float]) -> list[bool]:
+    """``periods.in_window_normal`` of each time, computed on an array."""
+    t = np.asarray(times, dtype=np.float64)
+    inside: list[bool] = ((t >= periods.lo) & (t < periods.split)).tolist()
+    return inside
 
 
 def _log_identity(record: LogRecord) -> Hashable:
@@ -262,7 +279,7 @@ def _count_logs(
     logs: list[LogRecord], periods: _Periods, reference: list[LogRecord], operations: dict[str, str]
 ) -> tuple[_Counts, list[_ErrorLine]]:
     counts = _Counts()
-    held = _held(reference, logs, periods, _log_identity)
+    held = _held(reference, logs, periods, _log_identity, attrgetter("timestamp"))
     linked: list[_ErrorLine] = []
     for is_ref, records in ((True, reference), (False, logs)):
         for rec in records:
@@ -354,23 +371,93 @@ def _walk(
 
 def _count_spans(spans: list[Span], periods: _Periods, reference: list[Span]) -> _Counts:
     counts = _Counts()
-    held = _held(reference, spans, periods, _span_identity)
+    held = _held(reference, spans, periods, _span_identity, attrgetter("start"))
     reference = [s for s in reference if not held or s.span_id not in held]
     owner = {s.span_id: s.service for s in spans}
     owner.update((s.span_id, s.service) for s in reference)
+    normal: list[Span] = []
+    incident: list[Span] = []
     for is_ref, records in ((True, reference), (False, spans)):
-        for s in records:
-            normal = periods.side(s.start, is_ref)
-            if normal is None:
-                continue
-            err_op = _error_operation(s.operation)
-            counts.add((s.service, "operation", s.operation), s.start, normal, err_op, "")
-            caller = owner.get(s.parent_id) if s.parent_id else None
-            if caller is not None and caller != s.service:
-                counts.add((s.service, "call", f"{caller} -> {s.operation}"), s.start, normal, err_op, "")
-            if s.error:
-                counts.add((s.service, "error", s.operation), s.start, normal, True, "")
+        in_normal, in_incident = _sides(periods, [s.start for s in records], is_ref)
+        normal.extend(compress(records, in_normal))
+        incident.extend(compress(records, in_incident))
+    _tally_spans(counts, normal, owner, normal=True)
+    _tally_spans(counts, incident, owner, normal=False)
     return counts
+
+
+def _sides(periods: _Periods, times: list[float], reference: bool) -> tuple[list[bool], list[bool]]:
+    """``periods.side`` of each time as two masks, (normal, incident), computed on an array."""
+    t = np.asarray(times, dtype=np.float64)
+    if reference:
+        normal = (t < periods.split) | (t > periods.hi)
+        return normal.tolist(), [False] * len(times)
+    # comparisons with NaN are false in numpy as in Python: a NaN time counts, in the incident
+    counted = ~((t < periods.lo) | (t > periods.hi))
+    normal = counted & (t < periods.split)
+    return normal.tolist(), (counted & ~normal).tolist()
+
+
+# What a span's events depend on: (service, operation, parent span's service or None, error).
+_SpanKind = tuple[str, str, str | None, bool]
+
+
+def _tally_spans(counts: _Counts, members: list[Span], owner: dict[str, str], normal: bool) -> None:
+    """Count the events of one period's spans into ``counts``, as ``_Counts.add`` would one by one.
+
+    A window holds up to ~100k spans but a few hundred kinds of span (``_SpanKind``): the kinds
+    are counted, and each kind's events (``_span_events``) added once with its count. Span events
+    keep no examples, so ``add`` would fill only counts, error flags and earliest incident times.
+    """
+    kinds: list[_SpanKind] = [
+        (s.service, s.operation, owner.get(s.parent_id) if s.parent_id else None, s.error) for s in members
+    ]
+    tally = counts.normal if normal else counts.incident
+    for kind, n in Counter(kinds).items():
+        for key, error in _span_events(kind):
+            tally[key] += n
+            if error:
+                counts.errors.add(key)
+    if not normal:
+        _first_times(counts.first, kinds, [s.start for s in members])
+
+
+def _span_events(kind: _SpanKind) -> list[tuple[tuple[str, EventKind, str], bool]]:
+    """The events (with their error flags) of a span of this kind: its operation; its call, when
+    its parent span is in another service; its failure, when it failed."""
+    service, operation, caller, failed = kind
+    err_op = _error_operation(operation)
+    events: list[tuple[tuple[str, EventKind, str], bool]] = [((service, "operation", operation), err_op)]
+    if caller is not None and caller != service:
+        events.append(((service, "call", f"{caller} -> {operation}"), err_op))
+    if failed:
+        events.append(((service, "error", operation), True))
+    return events
+
+
+def _first_times(
+    first: dict[tuple[str, EventKind, str], float], kinds: list[_SpanKind], times: list[float]
+) -> None:
+    """Each event's earliest time into ``first``, as the running minimum of ``_Counts.add`` keeps it.
+
+    That is the smallest time and, of equal ones (0.0 and -0.0), the first in the list: each kind's
+    first span in a stable time order, whose events are then set in that order. A NaN neither
+    replaces nor is replaced in a running minimum, so with one the running minimum itself runs.
+    """
+    stamps = np.asarray(times, dtype=np.float64)
+    if np.isnan(stamps).any():
+        for kind, t in zip(kinds, times, strict=True):
+            for key, _ in _span_events(kind):
+                if key not in first or t < first[key]:
+                    first[key] = t
+        return
+    order = np.argsort(stamps, kind="stable").tolist()
+    # a dict keeps the last value written for a key: written in reverse, the first in time order
+    earliest = dict(zip([kinds[i] for i in reversed(order)], reversed(order), strict=True))
+    for kind, i in sorted(earliest.items(), key=lambda item: (times[item[1]], item[1])):
+        for key, _ in _span_events(kind):
+            if key not in first or times[i] < first[key]:
+                first[key] = times[i]
 
 
 def _size(counts: _Counts) -> float:

@@ -9,8 +9,9 @@ through the same robust scoring as metric series, so traces need no scorer of th
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -40,67 +41,100 @@ def trace_series(
     """Per-service self-time and error-share series on a grid of ``step`` seconds from ``start``."""
     if not spans:
         return [], set()
-    by_id: dict[str, Span] = {s.span_id: s for s in spans}
-    child_sum: dict[str, float] = defaultdict(float)
-    child_count: dict[str, int] = defaultdict(int)
-    child_service: dict[str, str] = {}
-    child_error: set[str] = set()
-    edges: set[tuple[str, str]] = set()
-    for s in spans:
-        pid = s.parent_id
-        if not pid:
-            continue
-        parent = by_id.get(pid)
-        if parent is None:
-            continue
-        child_sum[pid] += s.duration_ms
-        child_count[pid] += 1
-        child_service[pid] = s.service
-        if s.error:
-            child_error.add(pid)
-        if parent.service != s.service:
-            edges.add((parent.service, s.service))
-    n_buckets = 0
-    rows: list[tuple[str, int, float, float]] = []
-    for s in spans:
-        own = max(s.duration_ms - child_sum.get(s.span_id, 0.0), 0.0)
-        service = s.service
-        callee = child_service.get(s.span_id)
-        parent = by_id.get(s.parent_id) if s.parent_id else None
-        if (
-            callee is not None
-            and callee != s.service
-            and child_count[s.span_id] == 1
-            and parent is not None
-            and parent.service == s.service
-        ):
-            # the caller's client span of one call: its self time is the way to and from the callee
-            service = callee
-        b = int((s.start - start) // step)
-        if b < 0:
-            continue
-        n_buckets = max(n_buckets, b + 1)
-        # An error counts where it originated: a span whose child also failed is passing it on.
-        own_error = 1.0 if s.error and s.span_id not in child_error else 0.0
-        rows.append((service, b, own, own_error))
-    per_service: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
-    for service, b, own, err in rows:
-        per_service[service].append((b, own, err))
-    out: list[TraceSeries] = []
+    table = _SpanTable(spans)
+    own, service, own_error = _self_times(table)
+    # the bucket of each span's start; spans before the grid are left out
+    bucket = np.floor_divide(table.start - start, step)
+    kept = bucket >= 0
+    bucket_of = bucket[kept].astype(np.int64)
+    service_of, own_of, error_of = service[kept], own[kept], own_error[kept]
+    n_buckets = int(bucket_of.max()) + 1 if bucket_of.size else 0
     grid = start + step * np.arange(n_buckets, dtype=np.float64)
-    for service, items in per_service.items():
-        arr = np.asarray(items, dtype=np.float64)
-        idx = arr[:, 0].astype(np.int64)
+    out: list[TraceSeries] = []
+    for code in _first_seen(service_of):
+        mine = service_of == code
+        idx = bucket_of[mine]
         count = np.bincount(idx, minlength=n_buckets).astype(np.float64)
-        total = np.bincount(idx, weights=arr[:, 1], minlength=n_buckets)
-        errs = np.bincount(idx, weights=arr[:, 2], minlength=n_buckets)
+        total = np.bincount(idx, weights=own_of[mine], minlength=n_buckets)
+        errs = np.bincount(idx, weights=error_of[mine], minlength=n_buckets)
         enough = count >= MIN_SPANS_PER_BUCKET
         if enough.sum() >= MIN_BUCKETS:
-            out.append(
-                TraceSeries(service, "trace_self_time_ms", grid[enough], total[enough] / count[enough])
-            )
+            name = table.services[code]
+            out.append(TraceSeries(name, "trace_self_time_ms", grid[enough], total[enough] / count[enough]))
             if errs.any():
-                out.append(
-                    TraceSeries(service, "trace_error_share", grid[enough], errs[enough] / count[enough])
-                )
-    return out, edges
+                out.append(TraceSeries(name, "trace_error_share", grid[enough], errs[enough] / count[enough]))
+    return out, _call_edges(table)
+
+
+class _SpanTable:
+    """The spans as columns, for array arithmetic instead of a Python loop over every span.
+
+    Span ids are indexed by their last occurrence (a duplicate id is one span, as in a dict keyed
+    by id): ``canon`` is the index each span's own id resolves to, ``parent`` that of its parent
+    (-1 without one, or when the parent is not among the spans).
+    """
+
+    def __init__(self, spans: list[Span]) -> None:
+        # Each column is read in one C-level pass (map/attrgetter): at ~100k spans a Python loop
+        # per span cost more than everything else in the function.
+        self.n = n = len(spans)
+        ids: list[str] = list(map(attrgetter("span_id"), spans))
+        # a later duplicate overwrites an earlier one: ids index their last occurrence
+        index: dict[str | None, int] = dict(zip(ids, range(n), strict=True))
+        self.canon = np.fromiter(map(index.__getitem__, ids), np.int64, n)
+        parents: list[str | None] = list(map(attrgetter("parent_id"), spans))
+        if "" in index:  # an empty parent id is no parent, even when a span has the empty id
+            self.parent = np.fromiter((index.get(p, -1) if p else -1 for p in parents), np.int64, n)
+        else:  # None is no span id either
+            self.parent = np.fromiter(map(index.get, parents, repeat(-1)), np.int64, n)
+        services: list[str] = list(map(attrgetter("service"), spans))
+        # services numbered in order of first appearance
+        self.services = list(dict.fromkeys(services))
+        code = {name: i for i, name in enumerate(self.services)}
+        self.service = np.fromiter(map(code.__getitem__, services), np.int64, n)
+        self.duration = np.fromiter(map(attrgetter("duration_ms"), spans), np.float64, n)
+        self.start = np.fromiter(map(attrgetter("start"), spans), np.float64, n)
+        self.error = np.fromiter(map(attrgetter("error"), spans), np.bool_, n)
+
+
+def _self_times(
+    t: _SpanTable,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Each span's self time, the service it is attributed to, and whether its error originated in it."""
+    child = t.parent >= 0
+    parents = t.parent[child]
+    # bincount adds in span order, as a running sum per parent would
+    child_sum = np.bincount(parents, weights=t.duration[child], minlength=t.n)
+    child_count = np.bincount(parents, minlength=t.n)
+    # the service of a parent's last child (the one a loop assigning per child would keep)
+    last_child = np.full(t.n, -1, dtype=np.int64)
+    np.maximum.at(last_child, parents, np.flatnonzero(child))
+    child_error = np.zeros(t.n, dtype=np.bool_)
+    child_error[t.parent[child & t.error]] = True
+    own = np.maximum(t.duration - child_sum[t.canon], 0.0)
+    callee = np.where(last_child[t.canon] >= 0, t.service[last_child[t.canon]], -1)
+    parent_service = np.where(child, t.service[t.parent], -1)
+    # the caller's client span of one call: its self time is the way to and from the callee
+    client = (
+        (callee >= 0) & (callee != t.service) & (child_count[t.canon] == 1) & (parent_service == t.service)
+    )
+    service = np.where(client, callee, t.service)
+    # An error counts where it originated: a span whose child also failed is passing it on.
+    own_error = (t.error & ~child_error[t.canon]).astype(np.float64)
+    return own, service, own_error
+
+
+def _first_seen(codes: npt.NDArray[np.int64]) -> list[int]:
+    """The distinct codes in order of first appearance (the order services are met in the spans)."""
+    distinct, first = np.unique(codes, return_index=True)
+    return [int(c) for c in distinct[np.argsort(first)]]
+
+
+def _call_edges(t: _SpanTable) -> set[tuple[str, str]]:
+    """(caller, callee) service pairs of spans whose parent span is in another service."""
+    child = t.parent >= 0
+    caller = t.service[t.parent[child]]
+    callee = t.service[child]
+    cross = caller != callee
+    pairs = set(zip(caller[cross].tolist(), callee[cross].tolist(), strict=True))
+    return {(t.services[a], t.services[b]) for a, b in pairs}

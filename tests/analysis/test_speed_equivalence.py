@@ -1,0 +1,247 @@
+"""The engine's fast paths give exactly what their plain definitions give.
+
+Quantiles, the error-line test, the trace series and the span event counts each have a faster
+implementation than the obvious one (numpy's percentile, a case-insensitive regex, a loop per
+span). Each is checked here against that obvious definition, bit for bit, on random and awkward
+inputs (signed zeros, duplicate span ids, missing parents, non-ASCII text).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import struct
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from opsagent.analysis import logs, patterns, traces
+from opsagent.analysis.scoring import median_of, percentiles
+from opsagent.domain import Span
+
+
+def _bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+def _samples() -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    out: list[np.ndarray] = [np.array([-0.0]), np.array([0.0, -0.0]), np.array([-0.0, 0.0, -0.0, 0.0, 1.0])]
+    for n in (1, 2, 3, 4, 5, 9, 10, 11, 37, 240):
+        out.append(rng.normal(size=n))
+        out.append(rng.choice([0.0, -0.0, 1.0], size=n))  # zeros of both signs tie in a sort
+        out.append(rng.choice([0.0, -0.0, 1e-300, 3.5, 3.5, 1e12], size=n))
+        out.append(np.round(rng.exponential(size=n) * 100, 1))
+    with_nan = rng.normal(size=12)
+    with_nan[3] = np.nan
+    with_inf = rng.normal(size=12)
+    with_inf[5] = np.inf
+    return [*out, with_nan, with_inf]
+
+
+@pytest.mark.parametrize("values", _samples())
+def test_percentiles_match_numpy_bit_for_bit(values: np.ndarray) -> None:
+    for percents in ((25, 50, 75, 95), (25, 75)):
+        expected = [float(q) for q in np.percentile(values, list(percents))]
+        got = percentiles(values, percents)
+        assert [_bits(x) for x in got] == [_bits(x) for x in expected]
+    assert _bits(median_of(values)) == _bits(float(np.median(values)))
+
+
+def test_percentiles_leave_their_input_alone() -> None:
+    values = np.array([3.0, 1.0, 2.0, 5.0, 4.0])
+    percentiles(values, (25, 50, 75, 95))
+    median_of(values)
+    assert values.tolist() == [3.0, 1.0, 2.0, 5.0, 4.0]
+
+
+def _is_error_by_regex(level: str, head: str) -> bool:
+    """The error-line test as first written: the hint alternation, then the two patterns."""
+    hint = re.compile("|".join(re.escape(word) for word in logs._ERROR_HINTS))
+    if level.lower() in logs._ERROR_LEVELS:
+        return True
+    if not hint.search(head.lower()):
+        return False
+    return bool(logs._LEVEL_IN_TEXT.search(head[:200])) or bool(logs._ERROR_WORDS.search(head))
+
+
+def test_error_lines_are_found_as_the_regexes_find_them() -> None:
+    lines = [
+        "GET /cart 200 in 3 ms",
+        "Response(status=1, msg=Success, data=null)",
+        "upstream answered status = 503",
+        "upstream answered STATUS: 503",
+        "rpc error: code = Unavailable desc = connection refused",
+        "code=internal",
+        "Timed Out waiting for lock",
+        "java.lang.NullPointerException at Foo.bar(Foo.java:42)",
+        "ERROR something went wrong",
+        "Severe weather in the status report",
+        "faıl: a dotless i is an i to a case-insensitive match",
+        "ſtatus=500 (a long s is an s to one too)",
+        "trace\u212aback with a Kelvin sign",
+        "İNFO dotted capital I, then failed",
+        "订单 error 处理失败",
+        "tıme out of ſtatus",
+    ]
+    rng = random.Random(3)
+    words = [*logs._ERROR_HINTS, "ok", "fine", "5", "=", " ", "ı", "ſ", "\u212a", "İ", "status=5", "0"]
+    for _ in range(3000):
+        lines.append("".join(rng.choice(words) for _ in range(rng.randint(1, 8))))
+    for line in lines:
+        for level in ("info", "warn", "ERROR"):
+            assert logs._is_error_text(level, line) == _is_error_by_regex(level, line), line
+
+
+def _random_spans(rng: random.Random, n: int) -> list[Span]:
+    ids = ["" if rng.random() < 0.03 else str(rng.randint(0, n + 3)) for _ in range(n)]
+    return [
+        Span(
+            trace_id="t",
+            span_id=ids[i],
+            parent_id=rng.choice([None, "", str(rng.randint(0, n + 5)), ids[rng.randrange(n)]]),
+            service=rng.choice("abcd"),
+            operation=rng.choice(["get", "put", "handleError", "list"]),
+            start=rng.uniform(-20.0, 100.0),
+            duration_ms=rng.choice([rng.uniform(0.0, 100.0), 0.0, 5.0]),
+            error=rng.random() < 0.3,
+        )
+        for i in range(n)
+    ]
+
+
+def _trace_series_by_loop(
+    spans: list[Span], start: float, step: float
+) -> tuple[list[tuple[str, str, list[float], list[float]]], set[tuple[str, str]]]:
+    """Self times and error shares computed span by span, as the definition reads."""
+    by_id = {s.span_id: s for s in spans}
+    child_sum: dict[str, float] = defaultdict(float)
+    child_count: dict[str, int] = defaultdict(int)
+    child_service: dict[str, str] = {}
+    child_error: set[str] = set()
+    edges: set[tuple[str, str]] = set()
+    for s in spans:
+        parent = by_id.get(s.parent_id) if s.parent_id else None
+        if parent is None or not s.parent_id:
+            continue
+        child_sum[s.parent_id] += s.duration_ms
+        child_count[s.parent_id] += 1
+        child_service[s.parent_id] = s.service
+        if s.error:
+            child_error.add(s.parent_id)
+        if parent.service != s.service:
+            edges.add((parent.service, s.service))
+    per_service: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+    n_buckets = 0
+    for s in spans:
+        own = max(s.duration_ms - child_sum.get(s.span_id, 0.0), 0.0)
+        service = s.service
+        callee = child_service.get(s.span_id)
+        parent = by_id.get(s.parent_id) if s.parent_id else None
+        if (
+            callee not in (None, s.service)
+            and child_count[s.span_id] == 1
+            and parent
+            and parent.service == s.service
+        ):
+            service = callee
+        b = int((s.start - start) // step)
+        if b < 0:
+            continue
+        n_buckets = max(n_buckets, b + 1)
+        per_service[service].append((b, own, 1.0 if s.error and s.span_id not in child_error else 0.0))
+    out = []
+    grid = start + step * np.arange(n_buckets, dtype=np.float64)
+    for service, items in per_service.items():
+        idx = np.array([b for b, _, _ in items], dtype=np.int64)
+        count = np.bincount(idx, minlength=n_buckets).astype(np.float64)
+        total = np.bincount(idx, weights=[o for _, o, _ in items], minlength=n_buckets)
+        errs = np.bincount(idx, weights=[e for _, _, e in items], minlength=n_buckets)
+        enough = count >= traces.MIN_SPANS_PER_BUCKET
+        if enough.sum() >= traces.MIN_BUCKETS:
+            out.append(
+                (
+                    service,
+                    "trace_self_time_ms",
+                    grid[enough].tolist(),
+                    (total[enough] / count[enough]).tolist(),
+                )
+            )
+            if errs.any():
+                out.append(
+                    (
+                        service,
+                        "trace_error_share",
+                        grid[enough].tolist(),
+                        (errs[enough] / count[enough]).tolist(),
+                    )
+                )
+    return out, edges
+
+
+def test_trace_series_match_the_span_by_span_definition() -> None:
+    rng = random.Random(11)
+    produced = 0
+    for _ in range(300):
+        spans = _random_spans(rng, rng.randint(1, 300))
+        for step in (10.0, 30.0):
+            series, edges = traces.trace_series(spans, 0.0, step)
+            expected, expected_edges = _trace_series_by_loop(spans, 0.0, step)
+            got = [(t.service, t.signal, t.timestamps.tolist(), t.values.tolist()) for t in series]
+            assert got == expected
+            assert edges == expected_edges
+            produced += len(series)
+    assert produced > 100  # the comparison covered series, not only empty results
+
+
+def _count_spans_by_event(
+    spans: list[Span], periods: patterns._Periods, reference: list[Span]
+) -> patterns._Counts:
+    """Span events counted one ``_Counts.add`` at a time (reference first), as the definition reads."""
+    counts = patterns._Counts()
+    window_normal = {s.span_id for s in spans if periods.in_window_normal(s.start)}
+    if any(periods.in_window_normal(s.start) for s in reference):
+        reference = [s for s in reference if s.span_id not in window_normal]
+    owner = {s.span_id: s.service for s in spans}
+    owner.update((s.span_id, s.service) for s in reference)
+    for is_ref, records in ((True, reference), (False, spans)):
+        for s in records:
+            normal = periods.side(s.start, is_ref)
+            if normal is None:
+                continue
+            err_op = patterns._error_operation(s.operation)
+            counts.add((s.service, "operation", s.operation), s.start, normal, err_op, "")
+            caller = owner.get(s.parent_id) if s.parent_id else None
+            if caller is not None and caller != s.service:
+                counts.add((s.service, "call", f"{caller} -> {s.operation}"), s.start, normal, err_op, "")
+            if s.error:
+                counts.add((s.service, "error", s.operation), s.start, normal, True, "")
+    return counts
+
+
+def test_span_events_are_counted_as_one_add_per_event_would() -> None:
+    rng = random.Random(5)
+    for _ in range(200):
+        spans = _random_spans(rng, rng.randint(0, 200))
+        # a reference period partly inside the window's normal part, sharing some of its spans
+        reference = _random_spans(rng, rng.randint(0, 40)) + rng.sample(spans, min(len(spans), 5))
+        periods = patterns._Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
+        got = patterns._count_spans(spans, periods, reference)
+        expected = _count_spans_by_event(spans, periods, reference)
+        assert dict(got.normal) == dict(expected.normal)
+        assert dict(got.incident) == dict(expected.incident)
+        assert got.first == expected.first
+        assert got.errors == expected.errors
+
+
+def test_period_masks_agree_with_the_periods() -> None:
+    periods = patterns._Periods(lo=10.0, split=20.0, hi=30.0)
+    times = [-1.0, 10.0, 15.0, 20.0, 25.0, 30.0, 31.0, math.nan, math.inf, -math.inf]
+    for reference in (True, False):
+        normal, incident = patterns._sides(periods, times, reference)
+        sides = [periods.side(t, reference) for t in times]
+        assert normal == [side is True for side in sides]
+        assert incident == [side is False for side in sides]
+    assert patterns._in_window_normal(periods, times) == [periods.in_window_normal(t) for t in times]
