@@ -287,3 +287,62 @@ def test_the_report_says_when_a_fall_is_a_stopped_code_path() -> None:
         if s.service == "back" and "Back#40" in s.key
     )
     assert "code path" not in (_pattern_item(lost).summary or "")
+
+
+def _handler_steps(stop_step: bool) -> list[Span]:
+    """front calls back's Back.get every 2 s for 1000 s; Back.get runs its own step Back.cache.
+
+    From 600 s (``stop_step``) Back.get keeps being called but no longer reaches Back.cache: an
+    exception or an early return inside back's handler.
+    """
+    spans: list[Span] = []
+    for i in range(500):
+        t = i * 2.0
+        spans.append(_span(f"t{i}", f"f{i}", "front", "GET /", t))
+        for k in range(5):
+            spans.append(_span(f"t{i}", f"f{i}.{k}", "front", f"Front.step{k}", t, parent=f"f{i}"))
+        spans.append(_span(f"t{i}", f"g{i}", "back", "Back.get", t, parent=f"f{i}"))
+        if not (stop_step and t >= 600):
+            spans.append(_span(f"t{i}", f"c{i}", "back", "Back.cache", t, parent=f"g{i}"))
+    return spans
+
+
+def test_an_operation_that_stops_under_its_own_handler_is_a_stopped_code_path() -> None:
+    from opsagent.analysis.engine import _pattern_item
+
+    shifts = pattern_shifts([], _handler_steps(stop_step=True), 0.0, 600.0, 1000.0)
+    step = next(s for s in shifts if s.service == "back" and s.kind == "operation" and s.key == "Back.cache")
+    assert step.is_gone and step.relative_ratio < 0.5
+    assert "a code path stopped" in (_pattern_item(step).summary or "")
+
+
+def test_an_entry_operation_that_loses_its_calls_is_not_a_stopped_code_path() -> None:
+    # front stops calling Back.list: under a caller's span, the fall is the caller's doing
+    _, spans = _served(stop_line=False, stop_calls=True)
+    listing = next(
+        s
+        for s in pattern_shifts([], spans, 0.0, 600.0, 1000.0)
+        if s.service == "back" and s.kind == "operation" and s.key == "Back.list"
+    )
+    assert listing.is_gone and listing.relative_ratio == 1.0
+
+
+def test_a_stopped_handler_step_types_the_fault_as_code() -> None:
+    from opsagent.domain import FaultType
+
+    spans = _handler_steps(stop_step=True)
+    incident = Incident(
+        id="rec-steps",
+        title="t",
+        window=TimeWindow(start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp(1000, UTC)),
+        alert_time=datetime.fromtimestamp(630, UTC),
+    )
+    bundle = EvidenceBundle(incident=incident, spans=spans)
+    back = next(s for s in rank_suspects(bundle) if s.service == "back")
+    assert back.fault_type is FaultType.ERRORS_CODE
+    untyped = next(
+        s
+        for s in rank_suspects(bundle, replace(DEFAULT_OPTIONS, code_path_falls=False))
+        if s.service == "back"
+    )
+    assert untyped.fault_type is not FaultType.ERRORS_CODE

@@ -204,8 +204,8 @@ def _count_spans_by_event(
     window_normal = {s.span_id for s in spans if periods.in_window_normal(s.start)}
     if any(periods.in_window_normal(s.start) for s in reference):
         reference = [s for s in reference if s.span_id not in window_normal]
-    owner = {s.span_id: s.service for s in spans}
-    owner.update((s.span_id, s.service) for s in reference)
+    owner = {s.span_id: (s.service, s.operation) for s in spans}
+    owner.update((s.span_id, (s.service, s.operation)) for s in reference)
     for is_ref, records in ((True, reference), (False, spans)):
         for s in records:
             normal = periods.side(s.start, is_ref)
@@ -213,7 +213,10 @@ def _count_spans_by_event(
                 continue
             err_op = patterns._error_operation(s.operation)
             counts.add((s.service, "operation", s.operation), s.start, normal, err_op, "")
-            caller = owner.get(s.parent_id) if s.parent_id else None
+            parent = owner.get(s.parent_id) if s.parent_id else None
+            caller = parent[0] if parent is not None else None
+            if parent is not None and caller == s.service:
+                counts.hosts[(s.service, "operation", s.operation)][(s.service, parent[1])] += 1
             if caller is not None and caller != s.service:
                 counts.add((s.service, "call", f"{caller} -> {s.operation}"), s.start, normal, err_op, "")
             if s.error:
@@ -234,6 +237,7 @@ def test_span_events_are_counted_as_one_add_per_event_would() -> None:
         assert dict(got.incident) == dict(expected.incident)
         assert got.first == expected.first
         assert got.errors == expected.errors
+        assert {k: dict(v) for k, v in got.hosts.items()} == {k: dict(v) for k, v in expected.hosts.items()}
 
 
 def test_period_masks_agree_with_the_periods() -> None:

@@ -501,6 +501,10 @@ _PATTERN_WORDS = {
 }
 
 
+# Events whose fall below the traffic they ride on is a code path that stopped (``relative_ratio``):
+# log statements and span operations (against their host span operation), call edges (against
+# their caller's inbound calls).
+STOPPED_KINDS = ("log", "operation", "edge")
 # the evidence family an event belongs to (a call edge's samples are metrics)
 _ITEM_KIND: dict[str, EvidenceKind] = {"log": "log", "origin": "log", "edge": "metric"}
 
@@ -521,7 +525,7 @@ def _pattern_item(p: PatternShift) -> EvidenceItem:
         change = f"gone (was {p.normal_count}x)"
     else:
         change = f"{p.normal_count}x -> {p.incident_count}x (expected {p.expected:.3g})"
-    if p.kind in ("log", "edge") and p.z < 0 and stopped_code_path(p.relative_ratio):
+    if p.kind in STOPPED_KINDS and p.z < 0 and stopped_code_path(p.relative_ratio):
         # the on-call reader's question about a fall: less traffic, or a code path that stopped?
         change += " while the requests it serves kept coming (a code path stopped)"
     return EvidenceItem(
@@ -731,7 +735,7 @@ def _kind_evidence(ev: _ServiceEvidence, code_path_falls: bool = True) -> list[K
             out.append(KindEvidence(FaultType.ERRORS_CODE, pattern.z, pattern.first_seen))
         elif (
             code_path_falls
-            and pattern.kind in ("log", "edge")
+            and pattern.kind in STOPPED_KINDS
             and pattern.z < 0
             and stopped_code_path(pattern.relative_ratio)
         ):
