@@ -73,3 +73,24 @@ def test_services_rank_by_their_best_metric_with_memory_in_mb():
     assert findings.root_causes[1].fault_type is FaultType.LATENCY_NETWORK
     assert findings.root_causes[0].evidence[0].score == pytest.approx(4.0)
     assert findings.root_causes[1].evidence[0].score == pytest.approx(3.0)
+
+
+def test_call_edge_series_are_not_baro_input():
+    alert = 5
+    edge = _series(
+        "d", "call_latency_p50_seconds", SignalKind.LATENCY, [0.1, 0.2, 0.1, 0.2, 0.1], [9.0, 9.0, 9.0]
+    )
+    bundle = EvidenceBundle(
+        incident=Incident(
+            id="t",
+            title="t",
+            window=TimeWindow(start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp(9, UTC)),
+            alert_time=datetime.fromtimestamp(alert, UTC),
+        ),
+        metrics=[
+            _series("a", "cpu_usage", SignalKind.CPU, [1, 2, 3, 4, 5], [11, 3, 3]),
+            edge.model_copy(update={"peer": "a"}),
+        ],
+    )
+    # the edge's 9 s would outrank a's cpu as d's own latency; as a call edge BARO leaves it out
+    assert BaroReasoner().reason(bundle, []).findings.ranking == ["a"]

@@ -86,6 +86,8 @@ def baro_scores(bundle: EvidenceBundle) -> list[tuple[MetricSeries, float]]:
         split = start + (end - start) * _DEFAULT_SPLIT
     scored: list[tuple[MetricSeries, float]] = []
     for series in bundle.metrics:
+        if series.peer is not None:
+            continue  # a call edge's series: BARO ranks services by their own metrics, as published
         stamps = np.asarray(series.timestamps, dtype=np.float64)
         values = _in_mb(series, np.asarray(series.values, dtype=np.float64))
         score = metric_score(values[stamps < split], values[stamps >= split])
