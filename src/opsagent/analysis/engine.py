@@ -10,6 +10,7 @@ Steps:
 4. log and span events whose share of the traffic changed within the incident's first minutes are
    scored per service (``patterns.py``), against the normal period plus the incident's reference
    period where it has one: errors that rise and statements that stop while their requests continue;
+   so are call edges that went silent while their caller kept being called (``calls.py``);
 5. each channel (metrics, traces, patterns) is put on the metric channel's scale (``_calibrate``) and
    weighed by how concentrated it is on one service (``_weigh_by_concentration``); a service's score
    combines its strongest channels;
