@@ -498,7 +498,6 @@ _PATTERN_WORDS = {
     "call": "calls",
     "error": "failed spans",
     "origin": "error originating here",
-    "edge": "calls",
 }
 
 
@@ -518,8 +517,9 @@ def _edge_summary(p: PatternShift) -> str:
     )
 
 
-def _pattern_item(p: PatternShift) -> EvidenceItem:
-    what = _PATTERN_WORDS[p.kind]
+def _pattern_summary(p: PatternShift) -> str:
+    if p.kind == "edge":
+        return _edge_summary(p)
     if p.is_new:
         change = f"new, {p.incident_count}x"
     elif p.is_gone:
@@ -529,6 +529,10 @@ def _pattern_item(p: PatternShift) -> EvidenceItem:
     if p.kind in STOPPED_KINDS and p.z < 0 and stopped_code_path(p.relative_ratio):
         # the on-call reader's question about a fall: less traffic, or a code path that stopped?
         change += " while the requests it serves kept coming (a code path stopped)"
+    return f"{'error ' if p.error else ''}{_PATTERN_WORDS[p.kind]} {change}, {p.z:+.1f} sd: {p.key}"
+
+
+def _pattern_item(p: PatternShift) -> EvidenceItem:
     return EvidenceItem(
         id=f"pattern:{p.service}:{p.kind}:{p.digest}",
         kind=_ITEM_KIND.get(p.kind, "trace"),
@@ -538,9 +542,7 @@ def _pattern_item(p: PatternShift) -> EvidenceItem:
         peak=float(p.incident_count),
         onset=p.first_seen,
         score=round(p.score, 3),
-        summary=_edge_summary(p)
-        if p.kind == "edge"
-        else f"{'error ' if p.error else ''}{what} {change}, {p.z:+.1f} sd: {p.key}",
+        summary=_pattern_summary(p),
     )
 
 
@@ -809,9 +811,9 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
 
     if options.stopped_calls:
         for call_shift in stopped_calls(bundle.metrics, (split.normal_start, cut), (cut, end)):
-            evidence[call_shift.service].patterns.append(call_shift)
-        for ev in evidence.values():
-            ev.patterns.sort(key=lambda p: -p.score)
+            found = evidence[call_shift.service].patterns
+            found.append(call_shift)
+            found.sort(key=lambda p: -p.score)  # strongest first, as channel_value reads them
 
     scores: dict[str, float] = {}
     for ev in evidence.values():
