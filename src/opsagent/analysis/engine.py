@@ -326,7 +326,7 @@ def _prepare(
     idle = _idle_times(bundle)
     counts = _request_counts(bundle) if options.traffic_weighting else {}
     for m in bundle.metrics:
-        if m.peer is not None:
+        if m.is_call_edge:
             continue  # a call edge's series: read for silent edges (``calls.stopped_calls``)
         ts = np.asarray(m.timestamps, dtype=np.float64)
         vs = np.asarray(m.values, dtype=np.float64)

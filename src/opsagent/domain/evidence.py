@@ -45,8 +45,13 @@ class MetricSeries(BaseModel):
     peer: str | None = None
 
     @property
+    def is_call_edge(self) -> bool:
+        """A call edge's series (read for silent edges only), not a metric of ``service`` itself."""
+        return self.peer is not None
+
+    @property
     def id(self) -> str:
-        edge = f"->{self.peer}" if self.peer is not None else ""
+        edge = f"->{self.peer}" if self.is_call_edge else ""
         return f"metric:{self.service}{edge}:{self.signal}"
 
 

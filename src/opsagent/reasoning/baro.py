@@ -86,7 +86,7 @@ def baro_scores(bundle: EvidenceBundle) -> list[tuple[MetricSeries, float]]:
         split = start + (end - start) * _DEFAULT_SPLIT
     scored: list[tuple[MetricSeries, float]] = []
     for series in bundle.metrics:
-        if series.peer is not None:
+        if series.is_call_edge:
             continue  # a call edge's series: BARO ranks services by their own metrics, as published
         stamps = np.asarray(series.timestamps, dtype=np.float64)
         values = _in_mb(series, np.asarray(series.values, dtype=np.float64))
