@@ -50,6 +50,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "-stopped_calls": replace(DEFAULT_OPTIONS, stopped_calls=False),
+    "-current_moves": replace(DEFAULT_OPTIONS, current_moves=False),
     "none": EngineOptions(
         kind_normalisation=False,
         onset_detection=False,
@@ -62,6 +63,7 @@ VARIANTS: dict[str, EngineOptions] = {
         causal_order=False,
         resource_causes=False,
         stopped_calls=False,
+        current_moves=False,
     ),
 }
 

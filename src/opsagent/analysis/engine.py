@@ -729,7 +729,9 @@ def _kind_evidence(ev: _ServiceEvidence, code_path_falls: bool = True) -> list[K
     for e in ev.scored:
         fault = KIND_TO_FAULT.get(e.series.kind)
         if fault is not None and e.series.source != "client":
-            out.append(KindEvidence(fault, e.result.z_max, e.result.onset, _early_share(e)))
+            # a move that was over before the alert fired is an earlier episode's, not this fault's
+            z = e.result.z_max if e.result.z_current is None else min(e.result.z_max, e.result.z_current)
+            out.append(KindEvidence(fault, z, e.result.onset, _early_share(e)))
     for shift in ev.shifts:
         if shift.error:
             out.append(KindEvidence(FaultType.ERRORS_CODE, shift.z, shift.first_seen))
@@ -758,6 +760,10 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
     # before its alert; one point before is then all the baseline there can be
     short = split.normal_end - split.normal_start < MIN_NORMAL * step
 
+    # typing reads how far each series is still out from one sample before the alert on
+    current_from = (
+        _alert_time(bundle) - step if options.current_moves and bundle.incident.alert_time else None
+    )
     evidence: dict[str, _ServiceEvidence] = defaultdict(_ServiceEvidence)
     for s in series:
         result = score_arrays(
@@ -773,6 +779,7 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             recent_points=RECENT_POINTS if options.recent_baseline else 0,
             requests=s.requests,
             min_normal=1 if short else MIN_NORMAL,
+            current_from=current_from,
         )
         if result is not None:
             evidence[s.service].scored.append(_Scored(s, result))

@@ -2,7 +2,8 @@
 
 CPU, memory and error signals are specific: each points at one kind of fault. Latency is generic:
 CPU starvation, memory pressure (GC, swapping) and failing dependencies all slow a service down,
-so a latency rise alone says "latency/network" only when no specific signal moved. Among the
+so a latency rise alone says "latency/network" only when no specific signal moved; it is also the
+residual class when nothing at all moved beyond noise. Among the
 specific classes that moved, the one that moved first is the cause and the others its consequences
 (a leak raises memory minutes before the OOM kill raises errors); a tie goes to the strongest.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opsagent.analysis.scoring import ONSET_Z
 from opsagent.domain import FaultType, SignalKind
 
 KIND_TO_FAULT: dict[SignalKind, FaultType] = {
@@ -101,4 +103,11 @@ def classify(
     latency = best.get(FaultType.LATENCY_NETWORK)
     if latency is not None and latency[0] >= MOVED_Z:
         return FaultType.LATENCY_NETWORK
-    return max(best.items(), key=lambda kv: kv[1][0])[0]
+    beyond_noise = {f: v for f, v in best.items() if v[0] >= ONSET_Z}
+    if not beyond_noise:
+        # Nothing moved past the control limit: the service ranked on what its callers saw (spans,
+        # calls, events), which is what a slow or lossy network looks like from outside. The largest
+        # sub-limit wiggle would be a coin toss (Online Boutique: a 1.8-sd CPU wiggle typed a CPU
+        # hog right, a 0.9-sd node CPU wiggle typed a network delay wrong).
+        return FaultType.LATENCY_NETWORK
+    return max(beyond_noise.items(), key=lambda kv: kv[1][0])[0]

@@ -207,6 +207,14 @@ class SeriesScore:
     peak: float
     onset: float | None
     peak_time: float
+    # the strength (as ``z_max``) over the points from ``current_from`` on: how far the series is
+    # still out when the alert fires; None when not asked for or no point is that late
+    z_current: float | None = None
+
+
+def _effective_peak(ascending: FloatArray) -> float:
+    """The strength of sorted z values: the second-highest, or the highest when there are few."""
+    return float(ascending[-2]) if ascending.size >= SECOND_PEAK_MIN_POINTS else float(ascending[-1])
 
 
 def signed_z(values: FloatArray, base: Baseline, sign: int) -> FloatArray:
@@ -254,6 +262,7 @@ def score_arrays(
     recent_points: int = 0,
     requests: FloatArray | None = None,
     min_normal: int = MIN_NORMAL,
+    current_from: float | None = None,
 ) -> SeriesScore | None:
     """Score the points at or after ``incident_start`` against those before ``normal_end``.
 
@@ -264,6 +273,7 @@ def score_arrays(
     at each point) an error share (family ``error_percent``/``error_ratio``) is scored as a count of
     failed requests (``error_count_z``): the evidence grows with the traffic it affects.
     ``min_normal`` lowers the normal points required, for recordings too short to have more.
+    ``current_from`` also measures the strength over the points from then on (``z_current``).
     """
     normal_mask = ts < normal_end
     inc_mask = ts >= incident_start
@@ -294,7 +304,11 @@ def score_arrays(
         z = np.minimum(z, recent_z)
     order = np.argsort(z)
     best = int(order[-1])
-    z_eff = float(z[order[-2]]) if z.size >= SECOND_PEAK_MIN_POINTS else float(z[best])
+    z_eff = _effective_peak(z[order])
+    z_current: float | None = None
+    if current_from is not None:
+        late = np.sort(z[inc_ts >= current_from])
+        z_current = _effective_peak(late) if late.size else None
     moved = np.nonzero(z >= ONSET_Z)[0]
     onset: float | None = None
     if moved.size:
@@ -305,6 +319,7 @@ def score_arrays(
             i -= 1
         onset = float(ts[i])
     return SeriesScore(
+        z_current=z_current,
         # log compression: a 1000-sigma move is stronger evidence than a 10-sigma one, not 100x stronger
         score=math.log1p(max(z_eff, 0.0)),
         z_max=z_eff,
