@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from opsagent.analysis.engine import _calibrate, _combine, _ServiceEvidence, _weigh_by_concentration
+from opsagent.analysis.channels import Channels, calibrate, combine, weigh_by_concentration
 
 
-def _evidence(rows: dict[str, dict[str, float]]) -> dict[str, _ServiceEvidence]:
-    return {svc: _ServiceEvidence(channels=dict(channels)) for svc, channels in rows.items()}
+def _evidence(rows: dict[str, Channels]) -> dict[str, Channels]:
+    return {svc: dict(channels) for svc, channels in rows.items()}
 
 
 def test_metric_only_incident_is_unchanged() -> None:
     rows = {f"s{i}": {"metric": float(i), "pattern": 0.0} for i in range(6)}
     evidence = _evidence(rows)
-    _calibrate(evidence)
-    assert {svc: ev.channels for svc, ev in evidence.items()} == rows
+    calibrate(evidence)
+    assert evidence == rows
 
 
 def test_lone_pattern_outlier_beats_several_metric_outliers() -> None:
@@ -22,21 +22,21 @@ def test_lone_pattern_outlier_beats_several_metric_outliers() -> None:
     rows = {f"quiet{i}": {"metric": 0.2 + 0.05 * i, "pattern": 0.0} for i in range(10)}
     rows |= {f"noisy{i}": {"metric": 4.0 + 0.3 * i, "pattern": 0.0} for i in range(3)}
     rows["culprit"] = {"metric": 0.3, "pattern": 2.0}
-    raw = {svc: _combine(ch) for svc, ch in rows.items()}
+    raw = {svc: combine(ch) for svc, ch in rows.items()}
     assert max(raw, key=lambda s: raw[s]) == "noisy2"
     evidence = _evidence(rows)
-    _calibrate(evidence)
-    calibrated = {svc: _combine(ev.channels) for svc, ev in evidence.items()}
+    calibrate(evidence)
+    calibrated = {svc: combine(ch) for svc, ch in evidence.items()}
     assert max(calibrated, key=lambda s: calibrated[s]) == "culprit"
     # the metric channel is the reference and keeps its values
-    assert evidence["noisy2"].channels["metric"] == rows["noisy2"]["metric"]
+    assert evidence["noisy2"]["metric"] == rows["noisy2"]["metric"]
 
 
 def test_channel_where_all_services_look_alike_lifts_nobody() -> None:
     rows = {f"s{i}": {"metric": 1.0 + 0.1 * i, "pattern": 1.5} for i in range(8)}
     evidence = _evidence(rows)
-    _calibrate(evidence)
-    lifted = {svc: ev.channels["pattern"] for svc, ev in evidence.items()}
+    calibrate(evidence)
+    lifted = {svc: ch["pattern"] for svc, ch in evidence.items()}
     assert max(lifted.values()) - min(lifted.values()) < 1e-9
 
 
@@ -46,14 +46,14 @@ def test_concentration_shrinks_a_channel_spread_over_many_services() -> None:
     rows = {f"s{i}": {"metric": 4.0, "pattern": 0.0} for i in range(8)}
     rows["s3"]["pattern"] = 3.0
     evidence = _evidence(rows)
-    _weigh_by_concentration(evidence)
-    assert evidence["s3"].channels["pattern"] == 3.0
-    assert evidence["s0"].channels["metric"] == 4.0 / 8
-    assert max(evidence, key=lambda s: _combine(evidence[s].channels)) == "s3"
+    weigh_by_concentration(evidence)
+    assert evidence["s3"]["pattern"] == 3.0
+    assert evidence["s0"]["metric"] == 4.0 / 8
+    assert max(evidence, key=lambda s: combine(evidence[s])) == "s3"
 
 
 def test_concentration_leaves_a_single_channel_incident_alone() -> None:
     rows = {f"s{i}": {"metric": float(i)} for i in range(5)}
     evidence = _evidence(rows)
-    _weigh_by_concentration(evidence)
-    assert {svc: ev.channels for svc, ev in evidence.items()} == rows
+    weigh_by_concentration(evidence)
+    assert evidence == rows

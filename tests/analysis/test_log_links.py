@@ -271,7 +271,7 @@ def test_a_statement_that_falls_with_its_requests_is_a_victim_not_a_stopped_path
 
 
 def test_the_report_says_when_a_fall_is_a_stopped_code_path() -> None:
-    from opsagent.analysis.engine import _pattern_item
+    from opsagent.analysis.items import pattern_item
 
     logs, spans = _served(stop_line=True, stop_calls=False)
     stopped = next(
@@ -279,14 +279,14 @@ def test_the_report_says_when_a_fall_is_a_stopped_code_path() -> None:
         for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0)
         if s.service == "back" and "Back#30" in s.key
     )
-    assert "a code path stopped" in (_pattern_item(stopped).summary or "")
+    assert "a code path stopped" in (pattern_item(stopped).summary or "")
     logs, spans = _served(stop_line=False, stop_calls=True)
     lost = next(
         s
         for s in pattern_shifts(logs, spans, 0.0, 600.0, 1000.0)
         if s.service == "back" and "Back#40" in s.key
     )
-    assert "code path" not in (_pattern_item(lost).summary or "")
+    assert "code path" not in (pattern_item(lost).summary or "")
 
 
 def _handler_steps(stop_step: bool) -> list[Span]:
@@ -308,12 +308,12 @@ def _handler_steps(stop_step: bool) -> list[Span]:
 
 
 def test_an_operation_that_stops_under_its_own_handler_is_a_stopped_code_path() -> None:
-    from opsagent.analysis.engine import _pattern_item
+    from opsagent.analysis.items import pattern_item
 
     shifts = pattern_shifts([], _handler_steps(stop_step=True), 0.0, 600.0, 1000.0)
     step = next(s for s in shifts if s.service == "back" and s.kind == "operation" and s.key == "Back.cache")
     assert step.is_gone and step.relative_ratio < 0.5
-    assert "a code path stopped" in (_pattern_item(step).summary or "")
+    assert "a code path stopped" in (pattern_item(step).summary or "")
 
 
 def test_an_entry_operation_that_loses_its_calls_is_not_a_stopped_code_path() -> None:

@@ -2,7 +2,7 @@
 
 Steps:
 1. every metric series, and per-service self-time / error-share series condensed from the spans,
-   become arrays on one footing (``_Series``);
+   become arrays on one footing (``PreparedSeries``);
 2. the incident's onset is the change point of the system-wide anomaly curve near the alert
    (``onset.py``); before it is the normal period;
 3. each series is scored robustly against the normal period (``scoring.py``), weighted by how often
@@ -11,14 +11,17 @@ Steps:
    scored per service (``patterns.py``), against the normal period plus the incident's reference
    period where it has one: errors that rise and statements that stop while their requests continue;
    so are call edges that went silent while their caller kept being called (``calls.py``);
-5. each channel (metrics, traces, patterns) is put on the metric channel's scale (``_calibrate``) and
-   weighed by how concentrated it is on one service (``_weigh_by_concentration``); a service's score
-   combines its strongest channels;
-6. topology: a service whose anomaly an anomalous callee explains is discounted (faults propagate
+5. each channel (metrics, traces, patterns) is put on the metric channel's scale and weighed by how
+   concentrated it is on one service (``channels.py``); a service's score combines its strongest
+   channels;
+6. where request counts are recorded, each score is weighed by how much of the alerted symptom the
+   service's own excess could account for (``traffic.py``, ``impact.py``);
+7. topology: a service whose anomaly an anomalous callee explains is discounted (faults propagate
    from callee to caller), using the bundle's topology plus the call edges seen in spans;
-7. the fault type comes from the specific signal kinds that moved first (``faults.py``).
+8. the fault type comes from the specific signal kinds that moved first and are still out when the
+   alert fires (``faults.py``).
 
-Every suspect carries the evidence that made it rank, as citable ``EvidenceItem``s.
+Every suspect carries the evidence that made it rank, as citable ``EvidenceItem``s (``items.py``).
 """
 
 from __future__ import annotations
@@ -26,18 +29,27 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from opsagent.analysis.calls import stopped_calls
+from opsagent.analysis.channels import calibrate, combine, weigh_by_concentration
 from opsagent.analysis.faults import KIND_TO_FAULT, KindEvidence, classify
-from opsagent.analysis.impact import Excess, Traffic, coverage_weight, excess
+from opsagent.analysis.impact import Excess
+from opsagent.analysis.items import (
+    impact_item,
+    log_item,
+    pattern_item,
+    placement_item,
+    series_item,
+    victim_item,
+)
 from opsagent.analysis.logs import TemplateShift, template_shifts
 from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.patterns import (
+    STOPPED_KINDS,
     PatternShift,
     channel_value,
     pattern_end,
@@ -51,17 +63,17 @@ from opsagent.analysis.scoring import (
     MIN_NORMAL,
     ONSET_Z,
     Baseline,
-    SeriesScore,
     direction,
     robust_baseline,
     score_arrays,
     signed_z,
     unit_family,
 )
+from opsagent.analysis.series import PreparedSeries, ScoredSeries
 from opsagent.analysis.traces import trace_series
-from opsagent.domain import EvidenceBundle, EvidenceItem, FaultType, MetricSeries, SignalKind, Suspect
-from opsagent.domain.findings import EvidenceKind
-from opsagent.domain.signals import classify_signal, is_client_side
+from opsagent.analysis.traffic import aligned_requests, idle_times, impact_weights, request_counts
+from opsagent.domain import EvidenceBundle, FaultType, SignalKind, Suspect
+from opsagent.domain.signals import is_client_side
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -100,9 +112,6 @@ HOST_PREFIXES = ("node", "host")
 # measures its callees, not itself: it is scored (the report shows it) but kept out of the service's
 # own channels, fault type and onset, as source "client". CLIENT_WEIGHT scales its shown score.
 CLIENT_WEIGHT = 0.5
-# A service's score: its strongest channel plus fractions of the next ones (corroboration by an
-# independent kind of evidence counts, but less than the evidence itself).
-CHANNEL_WEIGHTS = (1.0, 0.3, 0.1)
 # Within the metric channel, a second signal of another kind adds this share of its score.
 SECOND_SIGNAL_WEIGHT = 0.1
 # A service whose strongest callee is at least this anomalous relative to itself is more likely a
@@ -126,17 +135,6 @@ RESOURCE_SHARE = 0.8
 # of it (a level shift) while a side effect is still growing: one sample at the coarsest common
 # resolution (1 min), a few of the ~10 s updates of finer recordings.
 EARLY_SECONDS = 60.0
-# Channel calibration (``_calibrate``): each channel's values across the incident's services are
-# standardised by their median and robust spread (MAD x 1.4826, one sd for Gaussian data), then
-# expressed in the metric channel's units, so "as exceptional among the services as a k-sd outlier
-# of the metric channel" reads the same in every channel. The spread is floored at ln 2 on the
-# log1p(sd) scale every channel shares: two services whose evidence differs by less than a factor
-# of two in robust sd are alike (sd estimates from tens of normal points are that uncertain), so a
-# channel in which every service looks alike has a spread at the floor and makes nobody exceptional.
-# A service "stands out" in a channel at ONSET_Z robust sd among the services, the limit used for a
-# series' own move.
-MAD_TO_SD = 1.4826
-CALIBRATION_FLOOR = math.log(2.0)
 # Evidence items kept per suspect, by kind.
 METRIC_ITEMS = 3
 LOG_ITEMS = 2
@@ -158,34 +156,8 @@ class Split:
 
 
 @dataclass
-class _Series:
-    id: str
-    service: str
-    signal: str
-    kind: SignalKind
-    family: str
-    source: str  # "metric" | "trace" | "client" (a caller's latency of its outbound calls)
-    ts: FloatArray
-    vs: FloatArray
-    sign: int = 1
-    weight: float = 1.0
-    # request count at each point of ``ts`` (error shares scored as failed-request counts)
-    requests: FloatArray | None = None
-
-
-@dataclass
-class _Scored:
-    series: _Series
-    result: SeriesScore
-
-    @property
-    def weighted(self) -> float:
-        return self.result.score * self.series.weight
-
-
-@dataclass
 class _ServiceEvidence:
-    scored: list[_Scored] = field(default_factory=list)
+    scored: list[ScoredSeries] = field(default_factory=list)
     shifts: list[TemplateShift] = field(default_factory=list)
     channels: dict[str, float] = field(default_factory=dict)
     patterns: list[PatternShift] = field(default_factory=list)
@@ -201,130 +173,14 @@ def _kind_weight(signal: str, kind: SignalKind) -> float:
     return w
 
 
-def _is_request_count(m: MetricSeries) -> bool:
-    return m.kind is SignalKind.TRAFFIC and "request" in m.signal.lower()
-
-
-def _request_counts(bundle: EvidenceBundle) -> dict[str, dict[float, float]]:
-    """Per service, its request count by timestamp (the sum when it has several request series)."""
-    out: dict[str, dict[float, float]] = defaultdict(dict)
-    for m in bundle.metrics:
-        if _is_request_count(m):
-            counts = out[m.service]
-            for t, v in zip(m.timestamps, m.values, strict=False):
-                if math.isfinite(v):
-                    counts[t] = counts.get(t, 0.0) + v
-    return out
-
-
-def _aligned_requests(counts: dict[float, float] | None, ts: FloatArray) -> FloatArray | None:
-    """The request count at each of ``ts``; None unless every point has one."""
-    if not counts:
-        return None
-    got = [counts.get(float(t)) for t in ts]
-    if any(v is None for v in got):
-        return None
-    return np.asarray(got, dtype=np.float64)
-
-
-_MEAN_WORDS = ("average", "mean", "avg")
-
-
-def _traffic(bundle: EvidenceBundle) -> dict[str, Traffic]:
-    """Per service with request counts: its mean latency and error share aligned with them."""
-    counts = _request_counts(bundle)
-    latency: dict[str, dict[float, float]] = defaultdict(dict)
-    errors: dict[str, dict[float, float]] = defaultdict(dict)
-    for m in bundle.metrics:
-        if m.service not in counts:
-            continue
-        lowered = m.signal.lower()
-        if m.kind is SignalKind.LATENCY and any(w in lowered for w in _MEAN_WORDS):
-            if is_client_side(m.signal) or latency[m.service]:
-                continue  # the service's own mean latency, once
-            scale = 0.001 if unit_family(m.signal, m.unit, m.kind) == "milliseconds" else 1.0
-            latency[m.service] = {t: v * scale for t, v in zip(m.timestamps, m.values, strict=False)}
-        elif m.kind is SignalKind.ERRORS and not errors[m.service]:
-            unit = 100.0 if unit_family(m.signal, m.unit, m.kind) == "error_percent" else 1.0
-            fall = direction(m.kind, m.signal) < 0
-            errors[m.service] = {
-                t: (1.0 - v / unit) if fall else v / unit
-                for t, v in zip(m.timestamps, m.values, strict=False)
-            }
-    out: dict[str, Traffic] = {}
-    for service, by_time in counts.items():
-        ts = np.asarray(sorted(by_time), dtype=np.float64)
-
-        def aligned(values: dict[float, float], ts: FloatArray = ts) -> FloatArray | None:
-            return (
-                np.asarray([values.get(float(t), math.nan) for t in ts], dtype=np.float64) if values else None
-            )
-
-        out[service] = Traffic(
-            ts=ts,
-            requests=np.asarray([by_time[float(t)] for t in ts], dtype=np.float64),
-            latency=aligned(latency.get(service, {})),
-            errors=aligned(errors.get(service, {})),
-        )
-    return out
-
-
-def _alert_measure(bundle: EvidenceBundle) -> tuple[str | None, str | None]:
-    """The alerted service and what the alert is about ("latency", "errors" or None)."""
-    for alert in bundle.incident.alerts:
-        service = alert.service
-        if not service:
-            continue
-        kind = classify_signal(" ".join([alert.name, *alert.labels.values()]))
-        if kind is SignalKind.LATENCY:
-            return service, "latency"
-        if kind is SignalKind.ERRORS:
-            return service, "errors"
-        return service, None
-    return None, None
-
-
-def _impact_weights(
-    bundle: EvidenceBundle, split: Split, services: list[str], recent_points: int
-) -> dict[str, tuple[float, Excess]]:
-    """Per suspect with traffic data, its coverage weight and excess (none without an alerted service)."""
-    symptom_service, measure = _alert_measure(bundle)
-    traffic = _traffic(bundle)
-    if symptom_service not in traffic:
-        return {}
-    symptom = excess(traffic[symptom_service], split.normal_end, split.incident_start, recent_points)
-    if symptom is None:
-        return {}
-    out: dict[str, tuple[float, Excess]] = {}
-    for service in services:
-        t = traffic.get(service)
-        own = excess(t, split.normal_end, split.incident_start, recent_points) if t is not None else None
-        if own is not None:
-            out[service] = (coverage_weight(own, symptom, measure), own)
-    return out
-
-
-def _idle_times(bundle: EvidenceBundle) -> dict[str, FloatArray]:
-    """Per service, the timestamps at which a request-count series of it reads zero."""
-    out: dict[str, FloatArray] = {}
-    for m in bundle.metrics:
-        if _is_request_count(m):
-            vs = np.asarray(m.values, dtype=np.float64)
-            zero = np.asarray(m.timestamps, dtype=np.float64)[vs == 0.0]
-            if zero.size:
-                prev = out.get(m.service)
-                out[m.service] = zero if prev is None else np.union1d(prev, zero)
-    return out
-
-
 def _prepare(
     bundle: EvidenceBundle, options: EngineOptions, step: float
-) -> tuple[list[_Series], set[tuple[str, str]]]:
+) -> tuple[list[PreparedSeries], set[tuple[str, str]]]:
     """The series to score, and the call edges seen in spans."""
-    out: list[_Series] = []
+    out: list[PreparedSeries] = []
     span_edges: set[tuple[str, str]] = set()
-    idle = _idle_times(bundle)
-    counts = _request_counts(bundle) if options.traffic_weighting else {}
+    idle = idle_times(bundle)
+    counts = request_counts(bundle) if options.traffic_weighting else {}
     for m in bundle.metrics:
         if m.is_call_edge:
             continue  # a call edge's series: read for silent edges (``calls.stopped_calls``)
@@ -352,9 +208,9 @@ def _prepare(
             # and the relative scale are those of the (small) error level, not of ~100%.
             vs = (100.0 if family == "error_percent" else 1.0) - vs
             sign = 1
-        requests = _aligned_requests(counts.get(m.service), ts) if m.kind is SignalKind.ERRORS else None
+        requests = aligned_requests(counts.get(m.service), ts) if m.kind is SignalKind.ERRORS else None
         out.append(
-            _Series(
+            PreparedSeries(
                 id=m.id,
                 service=m.service,
                 signal=m.signal,
@@ -372,7 +228,7 @@ def _prepare(
     for t in derived if options.traces else []:
         errors = t.signal == "trace_error_share"
         out.append(
-            _Series(
+            PreparedSeries(
                 id=f"trace:{t.service}:{t.signal}",
                 service=t.service,
                 signal=t.signal,
@@ -414,7 +270,7 @@ def _grid_points(bundle: EvidenceBundle, step: float) -> int:
 
 
 def _detect_split(
-    series: list[_Series], bundle: EvidenceBundle, step: float, normalise: bool, gaps: bool = False
+    series: list[PreparedSeries], bundle: EvidenceBundle, step: float, normalise: bool, gaps: bool = False
 ) -> Split:
     """The change point of the anomaly curve near the alert; the fixed split when none is found."""
     fixed = _fixed_split(bundle)
@@ -456,173 +312,7 @@ def incident_split(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTI
     )
 
 
-def _fmt_time(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S") if ts is not None else "?"
-
-
-def _series_item(entry: _Scored) -> EvidenceItem:
-    s, r = entry.series, entry.result
-    verb = "rose" if r.peak >= r.baseline else "fell"
-    what = s.signal if s.source == "metric" else s.signal.replace("trace_", "span ")
-    return EvidenceItem(
-        id=s.id,
-        kind="metric" if s.source == "metric" else "trace",
-        service=s.service,
-        signal=s.signal,
-        baseline=round(r.baseline, 6),
-        peak=round(r.peak, 6),
-        onset=r.onset,
-        score=round(entry.weighted, 3),
-        summary=(
-            f"{what} {verb} from {r.baseline:.4g} to {r.peak:.4g} ({r.z_max:.1f} robust sd)"
-            f" from {_fmt_time(r.onset)}"
-        ),
-    )
-
-
-def _log_item(shift: TemplateShift, index: int) -> EvidenceItem:
-    novelty = "new" if shift.is_new else f"up from {shift.normal_count}"
-    return EvidenceItem(
-        id=f"log:{shift.service}:{index}",
-        kind="log",
-        service=shift.service,
-        onset=shift.first_seen,
-        score=round(shift.score, 3),
-        summary=f"{'error ' if shift.error else ''}log template {novelty}, {shift.incident_count}x: {shift.template}",
-    )
-
-
-_PATTERN_WORDS = {
-    "log": "log template",
-    "operation": "span operation",
-    "call": "calls",
-    "error": "failed spans",
-    "origin": "error originating here",
-}
-
-
-# Events whose fall below the traffic they ride on is a code path that stopped (``relative_ratio``):
-# log statements and span operations (against their host span operation), call edges (against
-# their caller's inbound calls).
-STOPPED_KINDS = ("log", "operation", "edge")
-# the evidence family an event belongs to (a call edge's samples are metrics)
-_ITEM_KIND: dict[str, EvidenceKind] = {"log": "log", "origin": "log", "edge": "metric"}
-
-
-def _edge_summary(p: PatternShift) -> str:
-    return (
-        f"calls to {p.key} went silent: {p.incident_count} samples with calls where {p.expected:.3g}"
-        f" were expected ({p.normal_count} before), while it kept being called (a code path stopped),"
-        f" {p.z:+.1f} sd"
-    )
-
-
-def _pattern_summary(p: PatternShift) -> str:
-    if p.kind == "edge":
-        return _edge_summary(p)
-    if p.is_new:
-        change = f"new, {p.incident_count}x"
-    elif p.is_gone:
-        change = f"gone (was {p.normal_count}x)"
-    else:
-        change = f"{p.normal_count}x -> {p.incident_count}x (expected {p.expected:.3g})"
-    if p.kind in STOPPED_KINDS and p.z < 0 and stopped_code_path(p.relative_ratio):
-        # the on-call reader's question about a fall: less traffic, or a code path that stopped?
-        change += " while the requests it serves kept coming (a code path stopped)"
-    return f"{'error ' if p.error else ''}{_PATTERN_WORDS[p.kind]} {change}, {p.z:+.1f} sd: {p.key}"
-
-
-def _pattern_item(p: PatternShift) -> EvidenceItem:
-    return EvidenceItem(
-        id=f"pattern:{p.service}:{p.kind}:{p.digest}",
-        kind=_ITEM_KIND.get(p.kind, "trace"),
-        service=p.service,
-        signal=p.kind,
-        baseline=round(p.expected, 3),
-        peak=float(p.incident_count),
-        onset=p.first_seen,
-        score=round(p.score, 3),
-        summary=_pattern_summary(p),
-    )
-
-
-def _combine(channels: dict[str, float]) -> float:
-    ordered = sorted((v for v in channels.values() if v > 0), reverse=True)
-    return sum(w * v for w, v in zip(CHANNEL_WEIGHTS, ordered, strict=False))
-
-
-def _spread(values: list[float]) -> tuple[float, float]:
-    """Median and robust spread (floored at CALIBRATION_FLOOR) of one channel's values."""
-    median = float(np.median(values))
-    mad = float(np.median(np.abs(np.asarray(values) - median))) * MAD_TO_SD
-    return median, max(mad, CALIBRATION_FLOOR)
-
-
-def _calibrate(evidence: dict[str, _ServiceEvidence], reference: str = "metric") -> None:
-    """Put every channel on the reference channel's scale, by how exceptional a service is in it.
-
-    A service's value in a channel becomes its robust z among all services' values in that channel
-    (median, floored MAD), mapped back through the reference channel's median and spread: the
-    reference channel itself is unchanged (so metric-only incidents rank exactly as before), and a
-    5-sd outlier of the pattern channel counts as much as a 5-sd outlier of the metric channel,
-    whatever the raw scales. The mapped spread is then scaled by how many services stand out in the
-    reference channel over how many stand out in this one (``_outliers``): a channel in which one
-    service stands out points at it, one in which eight do (a shared artefact, noise reaching many
-    services) shares its evidence among them, so a lone pattern outlier is not outvoted by the
-    loudest of several metric outliers. A service with no evidence in a channel keeps 0 there (absence is not
-    "typical" evidence), and a mapped value never goes below 0. Channels with no evidence at all, or
-    with fewer than three services (no spread to measure), are left as they are.
-    """
-    services = list(evidence)
-    if len(services) < 3:
-        return
-    ref_values = [evidence[s].channels.get(reference, 0.0) for s in services]
-    ref_median, ref_scale = _spread(ref_values)
-    ref_outliers = _outliers(ref_values, ref_median, ref_scale)
-    names = {name for ev in evidence.values() for name in ev.channels} - {reference}
-    for name in names:
-        values = [evidence[s].channels.get(name, 0.0) for s in services]
-        if not any(v > 0 for v in values):
-            continue
-        median, scale = _spread(values)
-        share = ref_outliers / _outliers(values, median, scale)
-        for svc, v in zip(services, values, strict=True):
-            if v > 0:
-                evidence[svc].channels[name] = max(ref_median + (v - median) / scale * ref_scale * share, 0.0)
-
-
-def _weigh_by_concentration(evidence: dict[str, _ServiceEvidence]) -> None:
-    """Scale each channel by how much of its evidence sits on its top service, relative to the most
-    concentrated channel.
-
-    A channel that points at one service (a new error template on one service, the CPU of one pod)
-    carries information about *which* service; one whose evidence is spread over many services (the
-    latency of everything downstream of a slow gateway, noise on a system with many small services)
-    says that something is wrong, not where. The concentration is the top service's share of the
-    channel's total (1 when only one service has evidence, 1/n when n share it evenly); channels are
-    scaled by it over the largest concentration, so the most concentrated channel is unchanged, the
-    others only shrink, and an incident with a single channel ranks as without this step.
-    """
-    totals: dict[str, tuple[float, float]] = {}
-    for ev in evidence.values():
-        for name, value in ev.channels.items():
-            top, total = totals.get(name, (0.0, 0.0))
-            totals[name] = (max(top, value), total + max(value, 0.0))
-    shares = {name: top / total for name, (top, total) in totals.items() if total > 0}
-    if len(shares) < 2:
-        return
-    most = max(shares.values())
-    for ev in evidence.values():
-        for name in ev.channels:
-            ev.channels[name] *= shares.get(name, 1.0) / most
-
-
-def _outliers(values: list[float], median: float, scale: float) -> int:
-    """How many services stand out in a channel (robust z of at least ONSET_Z), at least one."""
-    return max(sum(1 for v in values if (v - median) / scale >= ONSET_Z), 1)
-
-
-def _metric_channel(scored: list[_Scored]) -> float:
+def _metric_channel(scored: list[ScoredSeries]) -> float:
     ranked = sorted(scored, key=lambda e: -e.weighted)
     if not ranked:
         return 0.0
@@ -712,7 +402,7 @@ def _propagation_adjust(
     return explained_by
 
 
-def _early_share(e: _Scored) -> float | None:
+def _early_share(e: ScoredSeries) -> float | None:
     """Share of a series' move (incident peak over baseline) made within EARLY_SECONDS of its onset."""
     r = e.result
     move = r.peak - r.baseline
@@ -782,7 +472,7 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             current_from=current_from,
         )
         if result is not None:
-            evidence[s.service].scored.append(_Scored(s, result))
+            evidence[s.service].scored.append(ScoredSeries(s, result))
 
     # events (log lines, spans, calls on an edge) are split near the alert and compared over the
     # incident's first minutes (``patterns.pattern_split``, ``patterns.pattern_end``)
@@ -833,16 +523,23 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             contrast = peer_contrast({svc: ev.channels[name] for svc, ev in evidence.items()})
             for svc, value in contrast.items():
                 evidence[svc].channels[name] = value
+    by_service = {svc: ev.channels for svc, ev in evidence.items()}
     if options.channel_calibration:
-        _calibrate(evidence)
+        calibrate(by_service)
     if options.channel_concentration:
-        _weigh_by_concentration(evidence)
-    for service, ev in evidence.items():
-        scores[service] = _combine(ev.channels)
+        weigh_by_concentration(by_service)
+    for service, channels in by_service.items():
+        scores[service] = combine(channels)
 
     impact: dict[str, tuple[float, Excess]] = {}
     if options.traffic_weighting:
-        impact = _impact_weights(bundle, split, list(scores), RECENT_POINTS if options.recent_baseline else 0)
+        impact = impact_weights(
+            bundle,
+            split.normal_end,
+            split.incident_start,
+            list(scores),
+            RECENT_POINTS if options.recent_baseline else 0,
+        )
         for service, (weight, _) in impact.items():
             scores[service] *= weight
 
@@ -863,49 +560,21 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
     suspects: list[Suspect] = []
     for service, ev in evidence.items():
         ranked = sorted(ev.scored, key=lambda e: -e.weighted)
-        items = [
-            _series_item(e) for e in ranked if e.series.source == "metric" and e.result.z_max >= ONSET_Z
-        ][:METRIC_ITEMS]
-        items += [
-            _series_item(e) for e in ranked if e.series.source == "trace" and e.result.z_max >= ONSET_Z
-        ][:TRACE_ITEMS]
-        items += [_log_item(s, i) for i, s in enumerate(ev.shifts[:LOG_ITEMS])]
-        items += [_pattern_item(p) for p in ev.patterns[:PATTERN_ITEMS]]
+        items = [series_item(e) for e in ranked if e.series.source == "metric" and e.result.z_max >= ONSET_Z][
+            :METRIC_ITEMS
+        ]
+        items += [series_item(e) for e in ranked if e.series.source == "trace" and e.result.z_max >= ONSET_Z][
+            :TRACE_ITEMS
+        ]
+        items += [log_item(s, i) for i, s in enumerate(ev.shifts[:LOG_ITEMS])]
+        items += [pattern_item(p) for p in ev.patterns[:PATTERN_ITEMS]]
         if service in explained_by:
-            items.append(
-                EvidenceItem(
-                    id=f"topology:{service}",
-                    kind="topology",
-                    service=service,
-                    summary=f"calls {explained_by[service]}, which is at least as anomalous: likely a victim",
-                )
-            )
+            items.append(victim_item(service, explained_by[service]))
         elif callers.get(service) or callees.get(service):
             healthy = sorted(c for c in callees.get(service, ()) if c not in explained_by)
-            where = f"called by {', '.join(sorted(callers.get(service, ()))) or 'nobody'}"
-            items.append(
-                EvidenceItem(
-                    id=f"topology:{service}",
-                    kind="topology",
-                    service=service,
-                    summary=f"{where}; calls {', '.join(healthy) or 'nothing'}; no anomalous callee explains it",
-                )
-            )
+            items.append(placement_item(service, sorted(callers.get(service, ())), healthy))
         if service in impact:
-            weight, own = impact[service]
-            items.append(
-                EvidenceItem(
-                    id=f"impact:{service}",
-                    kind="topology",
-                    service=service,
-                    score=round(weight, 3),
-                    summary=(
-                        f"its own excess over the incident: {own.seconds:.4g} request-seconds,"
-                        f" {own.failures:.4g} failed requests; weight {weight:.2f} for the share of the"
-                        " alerted symptom it could account for"
-                    ),
-                )
-            )
+            items.append(impact_item(service, *impact[service]))
         fault = classify(
             _kind_evidence(ev, options.code_path_falls),
             ordering=options.fault_ordering,

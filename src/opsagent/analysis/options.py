@@ -49,7 +49,7 @@ class EngineOptions:
     channel_contrast: bool = False
     # Put each evidence channel (trace, log, pattern) on the metric channel's scale by how
     # exceptional a service is in it among the incident's services (robust z across services,
-    # ``engine._calibrate``), instead of comparing raw scores whose scales differ per channel (a
+    # ``channels.calibrate``), instead of comparing raw scores whose scales differ per channel (a
     # 5-7 sd pattern shift is ~2 on the log scale, below metric noise at 4-5), and weigh a channel
     # by how few services stand out in it. The metric channel is the reference and unchanged, so
     # incidents with metrics only rank as without it. Meant together with ``patterns``: measured
@@ -81,7 +81,7 @@ class EngineOptions:
     reference_period: bool = True
     # After calibration, scale each evidence channel by how concentrated it is on one service (its
     # top service's share of the channel's total) relative to the most concentrated channel
-    # (``engine._weigh_by_concentration``): evidence spread over many services says something is
+    # (``channels.weigh_by_concentration``): evidence spread over many services says something is
     # wrong, not where.
     channel_concentration: bool = True
     # Fault typing: a log statement of a service that fell at least 2x below the traffic it rides on

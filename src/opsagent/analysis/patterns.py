@@ -63,6 +63,10 @@ from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
 from opsagent.domain import LogRecord, Span
 
 EventKind = Literal["log", "operation", "call", "error", "origin", "edge"]
+# Events whose fall below the traffic they ride on is a code path that stopped (``relative_ratio``):
+# log statements and span operations (against their host span operation), call edges (against
+# their caller's inbound calls).
+STOPPED_KINDS: tuple[EventKind, ...] = ("log", "operation", "edge")
 _R = TypeVar("_R", LogRecord, Span)
 
 # Add-half smoothing of both counts: an event never seen before is not infinitely surprising, and a
