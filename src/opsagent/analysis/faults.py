@@ -3,9 +3,10 @@
 CPU, memory and error signals are specific: each points at one kind of fault. Latency is generic:
 CPU starvation, memory pressure (GC, swapping) and failing dependencies all slow a service down,
 so a latency rise alone says "latency/network" only when no specific signal moved; it is also the
-residual class when nothing at all moved beyond noise. Among the
-specific classes that moved, the one that moved first is the cause and the others its consequences
-(a leak raises memory minutes before the OOM kill raises errors); a tie goes to the strongest.
+residual class when nothing at all moved beyond noise. Among the specific classes that moved, the
+one that moved first is the cause and the others its consequences (a leak raises memory minutes
+before the OOM kill raises errors); a tie goes to the strongest. The engine passes each series'
+strength as far as it is still out when the alert fires (``EngineOptions.current_moves``).
 
 CPU and memory often move in the same sample, whichever is at fault: a CPU stressor allocates
 (Online Boutique's CPU faults raise memory by tens of sd within the minute), a memory stressor burns
