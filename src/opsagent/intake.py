@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from opsagent.domain import Alert, Incident, TimeWindow
 from opsagent.errors import AlertPayloadError
@@ -20,6 +20,11 @@ from opsagent.errors import AlertPayloadError
 DEFAULT_LOOKBACK = timedelta(hours=2)
 DEFAULT_LOOKAHEAD = timedelta(minutes=30)
 _ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+# The times an alert can carry: from the Unix epoch to the last instant whose nanoseconds fit an
+# int64 (the limit of Prometheus and Loki timestamps). Outside them no source has data, and the
+# investigation window around such a time cannot even be computed.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2262, 4, 11, tzinfo=UTC)
 # RFC 3339 date-time, as Alertmanager writes it (Go's time.Time in JSON): the offset is required.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -37,7 +42,21 @@ def _rfc3339(value: object) -> object:
     )
 
 
-Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+def _in_range(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not _EARLIEST <= aware <= _LATEST:
+        raise ValueError(f"must lie between 1970-01-01 and 2262-04-11, not {value.isoformat()}")
+    return value
+
+
+def _unset_or_in_range(value: datetime) -> datetime:
+    """Go's zero time is how Alertmanager writes an unset ``endsAt``; any other time must be real."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value if aware <= _ZERO_TIME else _in_range(value)
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_in_range)]
+EndTimestamp = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_unset_or_in_range)]
 
 
 class AlertmanagerAlert(BaseModel):
@@ -49,7 +68,7 @@ class AlertmanagerAlert(BaseModel):
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
     startsAt: Timestamp  # noqa: N815 - Alertmanager's field names
-    endsAt: Timestamp | None = None  # noqa: N815
+    endsAt: EndTimestamp | None = None  # noqa: N815
     generatorURL: str = ""  # noqa: N815
     fingerprint: str = Field(min_length=1, max_length=64)
 

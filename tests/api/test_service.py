@@ -208,6 +208,17 @@ def test_tokens_and_roles(make_settings, live_server):
             422,
             "endsAt",
         ),
+        # Go's zero time as a start: no investigation window exists around it (a 500 before)
+        (
+            json.dumps(
+                {
+                    **fixture_payload(),
+                    "alerts": [{**fixture_payload()["alerts"][0], "startsAt": "0001-01-01T00:00:00Z"}],
+                }
+            ).encode(),
+            422,
+            "alerts.0.startsAt: Value error, must lie between 1970-01-01 and 2262-04-11",
+        ),
         (json.dumps(fixture_payload()).encode(), 422, "Content-Type"),
     ],
 )

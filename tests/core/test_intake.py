@@ -38,6 +38,10 @@ def test_resolved_payload_of_the_same_group_maps_to_the_same_incident():
         (lambda p: p.update(version="3"), "version"),
         (lambda p: p.update(alerts=[]), "alerts"),
         (lambda p: p["alerts"][0].update(startsAt="yesterday"), "alerts.0.startsAt"),
+        # Go's zero time (found by the schema fuzzer): no window can be computed around it
+        (lambda p: p["alerts"][0].update(startsAt="0001-01-01T00:00:00Z"), "alerts.0.startsAt"),
+        (lambda p: p["alerts"][0].update(startsAt="9999-12-31T23:59:59Z"), "alerts.0.startsAt"),
+        (lambda p: p["alerts"][0].update(endsAt="9999-12-31T23:59:59Z"), "alerts.0.endsAt"),
     ],
 )
 def test_malformed_payload_names_the_field(mutate, field):
@@ -45,6 +49,12 @@ def test_malformed_payload_names_the_field(mutate, field):
     mutate(payload)
     with pytest.raises(AlertPayloadError, match=field.replace(".", r"\.")):
         parse_alertmanager(payload)
+
+
+def test_unset_end_is_go_zero_time():
+    payload = load("01-firing-HighErrorRate.json")
+    payload["alerts"][0]["endsAt"] = "0001-01-01T00:00:00Z"
+    assert incident_from_alertmanager(parse_alertmanager(payload)).alerts[0].ends_at is None
 
 
 def test_format_errors_survive_pickling_to_worker_processes():

@@ -143,6 +143,7 @@ def test_parse_reference():
         ("2026-11-19T08:00:00/2026-11-19T10:00:00", "is not an RFC 3339 timestamp"),  # no offset
         ("1763539200/1763546400", "'1763539200' is not an RFC 3339 timestamp"),
         ("2026-11-19T08:00:00Z/2026-13-19T10:00:00Z", "'2026-13-19T10:00:00Z' is not an RFC 3339"),
+        ("0001-01-01T00:00:00Z/2026-11-19T10:00:00Z", "'0001-01-01T00:00:00Z' is outside 1970-01-01"),
         ("2026-11-19T10:00:00Z/2026-11-19T08:00:00Z", "the end must be after the start"),
         ("2026-11-19T10:00:00Z/2026-11-19T12:00:00+02:00", "the end must be after the start"),
     ],

@@ -48,10 +48,13 @@ def parse_reference(text: str) -> TimeWindow:
     for part in parts:
         try:
             moment = _TIMESTAMP.validate_python(part.strip())
-        except ValidationError:
-            raise InputError(
-                f"--reference: {part.strip()!r} is not an RFC 3339 timestamp (e.g. {_REFERENCE_EXAMPLE})"
-            ) from None
+        except ValidationError as exc:
+            problem = (
+                "is outside 1970-01-01..2262-04-11, the times metrics and logs can carry"
+                if "must lie between" in exc.errors()[0]["msg"]
+                else f"is not an RFC 3339 timestamp (e.g. {_REFERENCE_EXAMPLE})"
+            )
+            raise InputError(f"--reference: {part.strip()!r} {problem}") from None
         moments.append(moment.astimezone(UTC))
     start, end = moments
     if end <= start:
