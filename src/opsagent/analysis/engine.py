@@ -49,14 +49,12 @@ from opsagent.analysis.logs import TemplateShift, template_shifts
 from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.patterns import (
-    STOPPED_KINDS,
     PatternShift,
     channel_value,
     pattern_end,
     pattern_shifts,
     pattern_split,
     peer_contrast,
-    stopped_code_path,
 )
 from opsagent.analysis.scoring import (
     LATENCY_CEILING_SECONDS,
@@ -428,12 +426,7 @@ def _kind_evidence(ev: _ServiceEvidence, code_path_falls: bool = True) -> list[K
     for pattern in ev.patterns:
         if pattern.error and pattern.z > 0:
             out.append(KindEvidence(FaultType.ERRORS_CODE, pattern.z, pattern.first_seen))
-        elif (
-            code_path_falls
-            and pattern.kind in STOPPED_KINDS
-            and pattern.z < 0
-            and stopped_code_path(pattern.relative_ratio)
-        ):
+        elif code_path_falls and pattern.code_path_stopped:
             out.append(KindEvidence(FaultType.ERRORS_CODE, -pattern.z, pattern.first_seen))
     return out
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from opsagent.analysis.impact import Excess
 from opsagent.analysis.logs import TemplateShift
-from opsagent.analysis.patterns import STOPPED_KINDS, PatternShift, stopped_code_path
+from opsagent.analysis.patterns import PatternShift
 from opsagent.analysis.series import ScoredSeries
 from opsagent.domain import EvidenceItem
 from opsagent.domain.findings import EvidenceKind
@@ -82,7 +82,7 @@ def _pattern_summary(p: PatternShift) -> str:
         change = f"gone (was {p.normal_count}x)"
     else:
         change = f"{p.normal_count}x -> {p.incident_count}x (expected {p.expected:.3g})"
-    if p.kind in STOPPED_KINDS and p.z < 0 and stopped_code_path(p.relative_ratio):
+    if p.code_path_stopped:
         # the on-call reader's question about a fall: less traffic, or a code path that stopped?
         change += " while the requests it serves kept coming (a code path stopped)"
     return f"{'error ' if p.error else ''}{_PATTERN_WORDS[p.kind]} {change}, {p.z:+.1f} sd: {p.key}"

@@ -132,6 +132,12 @@ class PatternShift:
         return self.incident_count == 0
 
     @property
+    def code_path_stopped(self) -> bool:
+        """A fall of a statement, operation or call edge far below the traffic it rides on: its code
+        path stopped while requests kept coming (``stopped_code_path``), not lost traffic."""
+        return self.kind in STOPPED_KINDS and self.z < 0 and stopped_code_path(self.relative_ratio)
+
+    @property
     def digest(self) -> str:
         """A short stable id of the event (same service, kind and key: same digest, in every run)."""
         return hashlib.sha1(f"{self.service}\x00{self.kind}\x00{self.key}".encode()).hexdigest()[:10]
