@@ -483,8 +483,8 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             split.normal_start,
             cut,
             end,
-            ref_logs,
-            ref_spans,
+            reference_logs=ref_logs,
+            reference_spans=ref_spans,
             stopped_as_error=options.stopped_code_paths,
             error_rises_only=options.error_rises_only,
         ):

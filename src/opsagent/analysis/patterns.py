@@ -624,6 +624,7 @@ def pattern_shifts(
     normal_start: float,
     split: float,
     window_end: float,
+    *,
     reference_logs: list[LogRecord] | None = None,
     reference_spans: list[Span] | None = None,
     stopped_as_error: bool = True,
