@@ -42,17 +42,20 @@ def _rfc3339(value: object) -> object:
     )
 
 
+def _as_utc(value: datetime) -> datetime:
+    """A naive time (a YAML recording's) read as UTC, so it compares with the bounds."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _in_range(value: datetime) -> datetime:
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if not _EARLIEST <= aware <= _LATEST:
+    if not _EARLIEST <= _as_utc(value) <= _LATEST:
         raise ValueError(f"must lie between 1970-01-01 and 2262-04-11, not {value.isoformat()}")
     return value
 
 
 def _unset_or_in_range(value: datetime) -> datetime:
     """Go's zero time is how Alertmanager writes an unset ``endsAt``; any other time must be real."""
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return value if aware <= _ZERO_TIME else _in_range(value)
+    return value if _as_utc(value) <= _ZERO_TIME else _in_range(value)
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_in_range)]
