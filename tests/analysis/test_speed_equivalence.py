@@ -211,7 +211,7 @@ def _count_spans_by_event(
             normal = periods.side(s.start, is_ref)
             if normal is None:
                 continue
-            err_op = patterns._error_operation(s.operation)
+            err_op = patterns.error_operation(s.operation)
             counts.add((s.service, "operation", s.operation), s.start, normal, err_op, "")
             parent = owner.get(s.parent_id) if s.parent_id else None
             caller = parent[0] if parent is not None else None

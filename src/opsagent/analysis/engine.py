@@ -36,6 +36,7 @@ import numpy.typing as npt
 from opsagent.analysis.calls import stopped_calls
 from opsagent.analysis.channels import calibrate, combine, weigh_by_concentration
 from opsagent.analysis.faults import KIND_TO_FAULT, KindEvidence, classify
+from opsagent.analysis.handlers import truncated_handlers
 from opsagent.analysis.impact import Excess
 from opsagent.analysis.items import (
     impact_item,
@@ -504,6 +505,12 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
             found = evidence[call_shift.service].patterns
             found.append(call_shift)
             found.sort(key=lambda p: -p.score)  # strongest first, as channel_value reads them
+
+    if options.truncated_handlers and options.traces and bundle.spans:
+        for handler in truncated_handlers(bundle.spans, split.normal_start, cut, end):
+            found = evidence[handler.service].patterns
+            found.append(handler)
+            found.sort(key=lambda p: -p.score)
 
     scores: dict[str, float] = {}
     for ev in evidence.values():

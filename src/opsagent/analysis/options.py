@@ -124,6 +124,9 @@ class EngineOptions:
     # ``faults.classify``, which alone moved Online Boutique 0.76 -> 0.71: it types one network delay
     # right and one CPU hog, typed right before by a 1.8-sd CPU wiggle, wrong).
     current_moves: bool = True
+    # Traces: a handler that stopped taking a step it took on every request, at a change point in
+    # its own spans (``handlers.truncated_handlers``), is a stopped code path of its service.
+    truncated_handlers: bool = True
 
 
 DEFAULT_OPTIONS = EngineOptions()

@@ -205,7 +205,8 @@ def size_factor(pairs: Iterable[tuple[int, int]]) -> float:
 
 
 @functools.lru_cache(maxsize=8192)
-def _error_operation(operation: str) -> bool:
+def error_operation(operation: str) -> bool:
+    """Whether a span operation is an error handler (its name says error, exception or fail)."""
     # cached: a system has a few hundred operation names, called once per span (hundreds of thousands)
     lowered = operation.lower()
     return any(w in lowered for w in _ERROR_OPERATION_WORDS)
@@ -331,7 +332,7 @@ def _origins(counts: _Counts, linked: list[_ErrorLine], spans: list[Span], chang
     for s in spans:
         if s.parent_id:
             children[s.parent_id].append(s)
-    failed = {s.span_id for s in spans if s.error or _error_operation(s.operation)}
+    failed = {s.span_id for s in spans if s.error or error_operation(s.operation)}
     failed |= {line.span_id for line in linked}
     verdicts: dict[str, tuple[bool, str | None]] = {}
     for line in linked:
@@ -452,7 +453,7 @@ def _span_events(kind: _SpanKind) -> list[tuple[tuple[str, EventKind, str], bool
     """The events (with their error flags) of a span of this kind: its operation; its call, when
     its parent span is in another service; its failure, when it failed."""
     service, operation, caller, failed, _ = kind
-    err_op = _error_operation(operation)
+    err_op = error_operation(operation)
     events: list[tuple[tuple[str, EventKind, str], bool]] = [((service, "operation", operation), err_op)]
     if caller is not None and caller != service:
         events.append(((service, "call", f"{caller} -> {operation}"), err_op))
