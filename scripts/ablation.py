@@ -51,6 +51,7 @@ VARIANTS: dict[str, EngineOptions] = {
     "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
     "-stopped_calls": replace(DEFAULT_OPTIONS, stopped_calls=False),
     "-current_moves": replace(DEFAULT_OPTIONS, current_moves=False),
+    "-truncated_handlers": replace(DEFAULT_OPTIONS, truncated_handlers=False),
     "none": EngineOptions(
         kind_normalisation=False,
         onset_detection=False,
@@ -64,6 +65,7 @@ VARIANTS: dict[str, EngineOptions] = {
         resource_causes=False,
         stopped_calls=False,
         current_moves=False,
+        truncated_handlers=False,
     ),
 }
 

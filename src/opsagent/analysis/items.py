@@ -58,6 +58,7 @@ _PATTERN_WORDS = {
     "call": "calls",
     "error": "failed spans",
     "origin": "error originating here",
+    "handler": "handler",
 }
 
 
@@ -73,9 +74,21 @@ def _edge_summary(p: PatternShift) -> str:
     )
 
 
+def _handler_summary(p: PatternShift) -> str:
+    before, after = p.requests or (0, 0)
+    operation, _, steps = p.key.partition(": ")
+    return (
+        f"handler {operation} stopped taking {steps}: {p.incident_count} of {after} requests since"
+        f" the change took them where {p.expected:.3g} were expected ({p.normal_count} of {before}"
+        f" before), while the requests kept coming (a code path stopped), {p.z:+.1f} sd"
+    )
+
+
 def _pattern_summary(p: PatternShift) -> str:
     if p.kind == "edge":
         return _edge_summary(p)
+    if p.kind == "handler":
+        return _handler_summary(p)
     if p.is_new:
         change = f"new, {p.incident_count}x"
     elif p.is_gone:

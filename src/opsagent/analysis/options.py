@@ -125,7 +125,11 @@ class EngineOptions:
     # right and one CPU hog, typed right before by a 1.8-sd CPU wiggle, wrong).
     current_moves: bool = True
     # Traces: a handler that stopped taking a step it took on every request, at a change point in
-    # its own spans (``handlers.truncated_handlers``), is a stopped code path of its service.
+    # its own spans (``handlers.truncated_handlers``), is a stopped code path of its service; it
+    # needs no normal period before the window, only the handler's own earlier requests. Measured
+    # on Nezha (AC@1/AC@3): Online Boutique 0.88/0.92 off, 0.92/0.96 on (a checkout that returned
+    # early, in a recording that starts 30 s before its alert); Train Ticket, Sock Shop and
+    # PetShop unchanged.
     truncated_handlers: bool = True
 
 

@@ -62,11 +62,11 @@ import numpy as np
 from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
 from opsagent.domain import LogRecord, Span
 
-EventKind = Literal["log", "operation", "call", "error", "origin", "edge"]
+EventKind = Literal["log", "operation", "call", "error", "origin", "edge", "handler"]
 # Events whose fall below the traffic they ride on is a code path that stopped (``relative_ratio``):
 # log statements and span operations (against their host span operation), call edges (against
-# their caller's inbound calls).
-STOPPED_KINDS: tuple[EventKind, ...] = ("log", "operation", "edge")
+# their caller's inbound calls), a handler's steps (against the handler's own requests).
+STOPPED_KINDS: tuple[EventKind, ...] = ("log", "operation", "edge", "handler")
 _R = TypeVar("_R", LogRecord, Span)
 
 # Add-half smoothing of both counts: an event never seen before is not infinitely surprising, and a
@@ -122,6 +122,9 @@ class PatternShift:
     # the event's rate ratio over its own service's typical one (``_service_ratios``): far below 1
     # when this code path fell while the rest of the service's traffic did not
     relative_ratio: float = 1.0
+    # handler events (``handlers.truncated_handlers``): the handler's requests before and after
+    # the change, the denominators of ``normal_count`` and ``incident_count``
+    requests: tuple[int, int] | None = None
 
     @property
     def is_new(self) -> bool:

@@ -10,12 +10,11 @@ through the same robust scoring as metric series, so traces need no scorer of th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import repeat
-from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
 
+from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import Span
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,7 +40,7 @@ def trace_series(
     """Per-service self-time and error-share series on a grid of ``step`` seconds from ``start``."""
     if not spans:
         return [], set()
-    table = _SpanTable(spans)
+    table = SpanTable(spans)
     own, service, own_error = _self_times(table)
     # the bucket of each span's start; spans before the grid are left out
     bucket = np.floor_divide(table.start - start, step)
@@ -66,39 +65,8 @@ def trace_series(
     return out, _call_edges(table)
 
 
-class _SpanTable:
-    """The spans as columns, for array arithmetic instead of a Python loop over every span.
-
-    Span ids are indexed by their last occurrence (a duplicate id is one span, as in a dict keyed
-    by id): ``canon`` is the index each span's own id resolves to, ``parent`` that of its parent
-    (-1 without one, or when the parent is not among the spans).
-    """
-
-    def __init__(self, spans: list[Span]) -> None:
-        # Each column is read in one C-level pass (map/attrgetter): at ~100k spans a Python loop
-        # per span cost more than everything else in the function.
-        self.n = n = len(spans)
-        ids: list[str] = list(map(attrgetter("span_id"), spans))
-        # a later duplicate overwrites an earlier one: ids index their last occurrence
-        index: dict[str | None, int] = dict(zip(ids, range(n), strict=True))
-        self.canon = np.fromiter(map(index.__getitem__, ids), np.int64, n)
-        parents: list[str | None] = list(map(attrgetter("parent_id"), spans))
-        if "" in index:  # an empty parent id is no parent, even when a span has the empty id
-            self.parent = np.fromiter((index.get(p, -1) if p else -1 for p in parents), np.int64, n)
-        else:  # None is no span id either
-            self.parent = np.fromiter(map(index.get, parents, repeat(-1)), np.int64, n)
-        services: list[str] = list(map(attrgetter("service"), spans))
-        # services numbered in order of first appearance
-        self.services = list(dict.fromkeys(services))
-        code = {name: i for i, name in enumerate(self.services)}
-        self.service = np.fromiter(map(code.__getitem__, services), np.int64, n)
-        self.duration = np.fromiter(map(attrgetter("duration_ms"), spans), np.float64, n)
-        self.start = np.fromiter(map(attrgetter("start"), spans), np.float64, n)
-        self.error = np.fromiter(map(attrgetter("error"), spans), np.bool_, n)
-
-
 def _self_times(
-    t: _SpanTable,
+    t: SpanTable,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Each span's self time, the service it is attributed to, and whether its error originated in it."""
     child = t.parent >= 0
@@ -130,7 +98,7 @@ def _first_seen(codes: npt.NDArray[np.int64]) -> list[int]:
     return [int(c) for c in distinct[np.argsort(first)]]
 
 
-def _call_edges(t: _SpanTable) -> set[tuple[str, str]]:
+def _call_edges(t: SpanTable) -> set[tuple[str, str]]:
     """(caller, callee) service pairs of spans whose parent span is in another service."""
     child = t.parent >= 0
     caller = t.service[t.parent[child]]
