@@ -10,7 +10,8 @@ Steps:
 4. log and span events whose share of the traffic changed within the incident's first minutes are
    scored per service (``patterns.py``), against the normal period plus the incident's reference
    period where it has one: errors that rise and statements that stop while their requests continue;
-   so are call edges that went silent while their caller kept being called (``calls.py``);
+   so are call edges that went silent while their caller kept being called (``calls.py``), and
+   handlers whose traces stopped taking steps they took on every request (``handlers.py``);
 5. each channel (metrics, traces, patterns) is put on the metric channel's scale and weighed by how
    concentrated it is on one service (``channels.py``); a service's score combines its strongest
    channels;
@@ -500,17 +501,15 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
         ):
             evidence[shift.service].shifts.append(shift)
 
+    stopped: list[PatternShift] = []
     if options.stopped_calls:
-        for call_shift in stopped_calls(bundle.metrics, (split.normal_start, cut), (cut, end)):
-            found = evidence[call_shift.service].patterns
-            found.append(call_shift)
-            found.sort(key=lambda p: -p.score)  # strongest first, as channel_value reads them
-
+        stopped += stopped_calls(bundle.metrics, (split.normal_start, cut), (cut, end))
     if options.truncated_handlers and options.traces and bundle.spans:
-        for handler in truncated_handlers(bundle.spans, split.normal_start, cut, end):
-            found = evidence[handler.service].patterns
-            found.append(handler)
-            found.sort(key=lambda p: -p.score)
+        stopped += truncated_handlers(bundle.spans, split.normal_start, cut, end)
+    for stop in stopped:
+        found = evidence[stop.service].patterns
+        found.append(stop)
+        found.sort(key=lambda p: -p.score)  # strongest first, as channel_value reads them
 
     scores: dict[str, float] = {}
     for ev in evidence.values():
