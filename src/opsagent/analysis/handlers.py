@@ -21,7 +21,7 @@ request than before: cut short, not switched to other calls.
 A handler that stops part-way because a callee failed (the exception propagates and skips the rest)
 is a victim, not a cause. Spans below which another service's span failed are therefore left out
 of the sequence: only requests that completed without a failure below them testify that the
-handler itself skipped its steps. Error-handler children (``patterns._error_operation``) are not
+handler itself skipped its steps. Error-handler children (``patterns.error_operation``) are not
 steps: fewer of them is a failure ending.
 
 A handler's stopped steps are one code path, so each handler gives one event (its sharpest step,
@@ -172,8 +172,8 @@ def _handlers(spans: list[Span], start: float, end: float, cut: float) -> list[_
     return out
 
 
-def _candidates(handler: _Handler, cut: float) -> npt.NDArray[np.int64]:
-    """Positions a change may split the handler's requests at: in the change window, with enough
+def _candidates(handler: _Handler, cut: float) -> IntArray:
+    """Positions a change may split the handler's requests at: from ``cut`` on, with enough
     requests either side, and where the requests after take fewer steps on average than those
     before (cut short, not switched: a request that calls one service instead of another has
     changed its mix, not stopped part-way)."""
@@ -183,7 +183,7 @@ def _candidates(handler: _Handler, cut: float) -> npt.NDArray[np.int64]:
     allowed &= (positions >= MIN_BEFORE) & (positions <= n - MIN_AFTER)
     sizes = np.concatenate([[0], np.cumsum(handler.sizes)])
     k = positions[allowed]
-    fewer: npt.NDArray[np.bool_] = (sizes[n] - sizes[k]) / (n - k) < sizes[k] / k
+    fewer: BoolArray = (sizes[n] - sizes[k]) / (n - k) < sizes[k] / k
     return k[fewer].astype(np.int64)
 
 
@@ -193,9 +193,10 @@ class _Change:
     at: int  # position of the first request after the change
     took_before: int
     took_after: int
+    ratio: float  # the step's share of requests after over its share before (add-half smoothed)
 
 
-def _sharpest_change(took: npt.NDArray[np.bool_], candidates: npt.NDArray[np.int64]) -> _Change | None:
+def _sharpest_change(took: BoolArray, candidates: IntArray) -> _Change | None:
     """The split among ``candidates`` at which a regular step of ``took`` stopped most sharply.
 
     A regular step was taken by at least ``STEP_SHARE`` of the requests before the split; it
@@ -214,7 +215,7 @@ def _sharpest_change(took: npt.NDArray[np.bool_], candidates: npt.NDArray[np.int
         return None
     z = np.where(ok, g_statistic_z(took_before, before, took_after, after), -1.0)
     i = int(np.argmax(z))
-    return _Change(float(z[i]), int(candidates[i]), int(took_before[i]), int(took_after[i]))
+    return _Change(float(z[i]), int(candidates[i]), int(took_before[i]), int(took_after[i]), float(ratio[i]))
 
 
 def _stopped_steps(handler: _Handler, at: int) -> list[Step]:
@@ -269,8 +270,7 @@ def truncated_handlers(
                 score=math.log1p(change.z) * DECREASE_WEIGHT,
                 error=False,
                 first_seen=float(handler.starts[change.at]),
-                relative_ratio=((change.took_after + PRIOR) / after)
-                / ((change.took_before + PRIOR) / before),
+                relative_ratio=change.ratio,
                 requests=(before, after),
             )
         )
