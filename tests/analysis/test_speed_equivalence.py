@@ -1,8 +1,8 @@
 """The engine's fast paths give exactly what their plain definitions give.
 
-Quantiles, the error-line test, the trace series and the span event counts each have a faster
-implementation than the obvious one (numpy's percentile, a case-insensitive regex, a loop per
-span). Each is checked here against that obvious definition, bit for bit, on random and awkward
+Quantiles, the error-line test, the trace series, the span event counts and the handlers' request
+sequences each have a faster implementation than the obvious one (numpy's percentile, a
+case-insensitive regex, a loop per span). Each is checked here against that obvious definition, bit for bit, on random and awkward
 inputs (signed zeros, duplicate span ids, missing parents, non-ASCII text).
 """
 
@@ -17,7 +17,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from opsagent.analysis import logs, patterns, traces
+from opsagent.analysis import handlers, logs, patterns, traces
 from opsagent.analysis.scoring import median_of, percentiles
 from opsagent.domain import Span
 
@@ -249,3 +249,71 @@ def test_period_masks_agree_with_the_periods() -> None:
         assert normal == [side is True for side in sides]
         assert incident == [side is False for side in sides]
     assert patterns._in_window_normal(periods, times) == [periods.in_window_normal(t) for t in times]
+
+
+def _handlers_by_loop(
+    spans: list[Span], start: float, end: float, cut: float
+) -> list[tuple[str, str, list[float], list[int], dict[tuple[str, str], list[bool]]]]:
+    """``handlers._handlers`` by its definition: a dict of spans by id (the last occurrence of an
+    id wins), one walk up the parents per failed span, one group per (service, operation)."""
+    by_id = {s.span_id: s for s in spans}
+
+    def parent_of(s: Span) -> Span | None:
+        return by_id.get(s.parent_id) if s.parent_id else None
+
+    children: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    parent_keys: set[tuple[str, str]] = set()
+    for s in spans:
+        p = parent_of(s)
+        if p is not None and not patterns.error_operation(s.operation):
+            children[p.span_id].add((s.service, s.operation))
+            parent_keys.add((p.service, p.operation))
+    marked: set[str] = set()
+    for f in spans:
+        if not (f.error or patterns.error_operation(f.operation)):
+            continue
+        seen: set[str] = set()
+        p = parent_of(f)
+        while p is not None and p.span_id not in seen:
+            seen.add(p.span_id)
+            if p.service != f.service:
+                marked.add(p.span_id)
+            p = parent_of(p)
+    window_end = cut + handlers.CHANGE_WINDOW_SECONDS
+    active = {(s.service, s.operation) for s in spans if cut <= s.start < window_end} & parent_keys
+    groups: dict[tuple[str, str], list[Span]] = {}
+    for s in spans:  # groups in order of their key's first appearance among all spans
+        groups.setdefault((s.service, s.operation), [])
+    for s in spans:
+        key = (s.service, s.operation)
+        if key in active and start <= s.start < end and s.span_id not in marked:
+            groups[key].append(s)
+    out = []
+    for (service, operation), group in groups.items():
+        if len(group) < handlers.MIN_BEFORE + handlers.MIN_AFTER:
+            continue
+        group = sorted(group, key=lambda s: s.start)
+        steps = [children.get(s.span_id, set()) for s in group]
+        took = {step: [step in st for st in steps] for step in sorted(set().union(*steps))}
+        out.append((service, operation, [s.start for s in group], [len(st) for st in steps], took))
+    return out
+
+
+def test_handlers_match_the_span_by_span_definition() -> None:
+    rng = random.Random(17)
+    produced = 0
+    for _ in range(200):
+        spans = _random_spans(rng, rng.randint(0, 300))
+        got = [
+            (
+                h.service,
+                h.operation,
+                h.starts.tolist(),
+                h.sizes.tolist(),
+                {k: v.tolist() for k, v in sorted(h.took.items())},
+            )
+            for h in handlers._handlers(spans, 0.0, 90.0, 30.0)
+        ]
+        assert got == _handlers_by_loop(spans, 0.0, 90.0, 30.0)
+        produced += len(got)
+    assert produced > 50  # the comparison covered handlers, not only empty results
