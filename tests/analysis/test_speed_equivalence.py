@@ -2,8 +2,9 @@
 
 Quantiles, the error-line test, the trace series, the span event counts and the handlers' request
 sequences each have a faster implementation than the obvious one (numpy's percentile, a
-case-insensitive regex, a loop per span). Each is checked here against that obvious definition, bit for bit, on random and awkward
-inputs (signed zeros, duplicate span ids, missing parents, non-ASCII text).
+case-insensitive regex, a loop per span). Each is checked here against that obvious definition,
+bit for bit, on random and awkward inputs (signed zeros, duplicate span ids, missing parents,
+non-ASCII text).
 """
 
 from __future__ import annotations
