@@ -124,3 +124,37 @@ def test_worker_processes_give_the_same_results_as_one_process(env, tmp_path):
         docs.append(json.loads(out_json.read_text()))
     one, two = ([(c["id"], c["ranking"], c["rank_of_truth"]) for c in d["cases"]] for d in docs)
     assert one == two and len(one) == 4
+
+
+def _alerts(doc):
+    return {c["id"]: c["window"]["alert"] for c in doc["cases"]}
+
+
+def test_an_alert_delay_moves_every_recorded_alert(env, tmp_path):
+    from datetime import datetime, timedelta
+
+    docs = {}
+    for delay, jobs in (("0", "1"), ("90", "1"), ("-30", "2")):
+        out_json = tmp_path / f"eval{delay}.json"
+        code, _out, err = run(
+            [str(FIXTURES / "nezha"), "--jobs", jobs, "--alert-delay", delay, "--json", str(out_json)], env
+        )
+        assert code == 0, err
+        docs[delay] = json.loads(out_json.read_text())
+    assert docs["90"]["alert_delay_seconds"] == 90 and docs["0"]["alert_delay_seconds"] == 0
+    recorded = _alerts(docs["0"])
+    assert len(recorded) == 4
+    for delay in ("90", "-30"):  # the worker processes (--jobs 2) move them too
+        moved = _alerts(docs[delay])
+        for case_id, alert in recorded.items():
+            shifted = datetime.fromisoformat(alert) + timedelta(seconds=float(delay))
+            assert datetime.fromisoformat(moved[case_id]) == shifted
+
+
+def test_an_alert_moved_out_of_its_recording_is_refused_in_one_line(env):
+    code, _out, err = run([str(DEMOS), "--alert-delay", "3600"], env)
+    assert code != 0
+    assert "falls outside the recording" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    code, _out, err = run([str(DEMOS), "--alert-delay", "7200"], env)
+    assert code != 0 and "Traceback" not in err

@@ -74,6 +74,16 @@ def eval_cmd(
         str | None,
         typer.Option("--format", help="force the layout: native | petshop | sockshop-rcd | nezha"),
     ] = None,
+    alert_delay: Annotated[
+        float,
+        typer.Option(
+            "--alert-delay",
+            min=-3600.0,
+            max=3600.0,
+            help="move every recorded alert this many seconds later (negative: earlier), as a real"
+            " alert fires after its rule's for: duration",
+        ),
+    ] = 0.0,
 ) -> None:
     """Evaluate root-cause ranking on recorded incidents (native folders or public datasets)."""
     from opsagent.evals.discover import FORMATS, discover
@@ -119,15 +129,23 @@ def eval_cmd(
         ) as progress:
             task = progress.add_task(reasoner, total=len(refs))
             results = run_cases(
-                refs, settings, reasoner, jobs=jobs, on_progress=lambda n: progress.advance(task, n)
+                refs,
+                settings,
+                reasoner,
+                jobs=jobs,
+                on_progress=lambda n: progress.advance(task, n),
+                alert_delay=alert_delay,
             )
     except OpsAgentError as exc:
         fail(str(exc))
     wall = time.perf_counter() - started
 
-    doc = build_document(results, reasoner, paths=[str(p) for p in paths], wall_seconds=wall)
+    doc = build_document(
+        results, reasoner, paths=[str(p) for p in paths], wall_seconds=wall, alert_delay=alert_delay
+    )
     print_tables(doc)
-    err_console.print(f"{len(results)} cases in {wall:.1f}s with {jobs} job(s)", highlight=False)
+    moved = f", every alert moved {alert_delay:+g}s" if alert_delay else ""
+    err_console.print(f"{len(results)} cases in {wall:.1f}s with {jobs} job(s){moved}", highlight=False)
     if doc.get("tokens"):
         fell = (
             f"; {doc['fell_back_cases']} case(s) fell back to offline" if doc.get("fell_back_cases") else ""

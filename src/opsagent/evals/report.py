@@ -31,7 +31,12 @@ def case_scores(results: Sequence[CaseResult]) -> list[CaseScore]:
 
 
 def build_document(
-    results: Sequence[CaseResult], reasoner: str, *, paths: Sequence[str] = (), wall_seconds: float = 0.0
+    results: Sequence[CaseResult],
+    reasoner: str,
+    *,
+    paths: Sequence[str] = (),
+    wall_seconds: float = 0.0,
+    alert_delay: float = 0.0,
 ) -> dict[str, Any]:
     datasets = by_dataset(case_scores(results))
     for name, entry in datasets.items():
@@ -45,6 +50,8 @@ def build_document(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "paths": list(paths),
         "wall_seconds": round(wall_seconds, 2),
+        # seconds every recorded alert was moved by (``runner.delayed_alert``); 0 as recorded
+        "alert_delay_seconds": alert_delay,
     }
     llm = [r for r in results if r.llm_seconds is not None]
     if llm:

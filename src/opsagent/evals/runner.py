@@ -20,6 +20,7 @@ import queue
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -218,14 +219,17 @@ def _result(recording: RecordedIncident, inv: Investigation, seconds: float, loa
     )
 
 
-def run_case(ref: CaseRef, services: Services) -> CaseResult:
+def run_case(ref: CaseRef, services: Services, alert_delay: float = 0.0) -> CaseResult:
     """Load and investigate one case. Unusable input raises InputError; anything else the
-    pipeline throws is recorded on the result (a miss), so one bad case does not end a run."""
+    pipeline throws is recorded on the result (a miss), so one bad case does not end a run.
+
+    ``alert_delay``: seconds to move the recorded alert time by (``delayed_alert``).
+    """
     from opsagent.pipeline import investigate
 
     started = time.perf_counter()
     try:
-        recording = load_case(ref)
+        recording = delayed_alert(load_case(ref), alert_delay)
     except InputError:
         raise
     except OpsAgentError as exc:
@@ -249,15 +253,38 @@ def run_case(ref: CaseRef, services: Services) -> CaseResult:
     return _result(recording, inv, time.perf_counter() - began, load_s)
 
 
+def delayed_alert(recording: RecordedIncident, seconds: float) -> RecordedIncident:
+    """The recording with its alert ``seconds`` later (earlier when negative), data unchanged.
+
+    Datasets record a fault's injection time as its alert time. A real alert fires after its
+    rule's ``for:`` duration and evaluation interval; moving the alert measures how much of the
+    accuracy rests on the alert coming on time.
+    """
+    alert = recording.incident.alert_time
+    if not seconds or alert is None:
+        return recording
+    moved = alert + timedelta(seconds=seconds)
+    window = recording.incident.window
+    if not window.start <= moved <= window.end:
+        raise InputError(
+            f"{recording.dataset}/{recording.case_id}: an alert {seconds:+g}s from {alert.isoformat()}"
+            f" falls outside the recording ({window.start.isoformat()} .. {window.end.isoformat()})"
+        )
+    incident = recording.incident.model_copy(update={"alert_time": moved})
+    return recording.model_copy(update={"incident": incident})
+
+
 # --- worker processes -------------------------------------------------------------------------
 
 _worker_services: Services | None = None
 _worker_progress: Any = None
+_worker_alert_delay = 0.0
 
 
-def _init_worker(settings: Settings, reasoner_name: str, progress: Any) -> None:
-    global _worker_services, _worker_progress
+def _init_worker(settings: Settings, reasoner_name: str, progress: Any, alert_delay: float) -> None:
+    global _worker_services, _worker_progress, _worker_alert_delay
     _worker_progress = progress
+    _worker_alert_delay = alert_delay
     _worker_services = build_eval_services(settings, reasoner_name)
 
 
@@ -265,7 +292,7 @@ def _run_chunk(refs: list[CaseRef]) -> list[CaseResult]:
     assert _worker_services is not None, "worker not initialised"
     out: list[CaseResult] = []
     for ref in refs:
-        out.append(run_case(ref, _worker_services))
+        out.append(run_case(ref, _worker_services, _worker_alert_delay))
         if _worker_progress is not None:
             _worker_progress.put(1)
     return out
@@ -296,14 +323,16 @@ def run_cases(
     *,
     jobs: int = 1,
     on_progress: Callable[[int], None] | None = None,
+    alert_delay: float = 0.0,
 ) -> list[CaseResult]:
-    """Results in the order of ``refs``; raises InputError (naming the file) on unusable input."""
+    """Results in the order of ``refs``; raises InputError (naming the file) on unusable input.
+    ``alert_delay``: see ``delayed_alert``."""
     advance = on_progress or (lambda _n: None)
     if jobs <= 1 or len(refs) <= 1:
         services = build_eval_services(settings, reasoner_name)
         results = []
         for ref in refs:
-            results.append(run_case(ref, services))
+            results.append(run_case(ref, services, alert_delay))
             advance(1)
         return results
     # Spawned, not forked: the parent may hold threads (progress display) and native libraries.
@@ -315,7 +344,7 @@ def run_cases(
         max_workers=min(jobs, len(chunks)),
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(settings, reasoner_name, progress),
+        initargs=(settings, reasoner_name, progress, alert_delay),
     ) as pool:
         pending = {pool.submit(_run_chunk, chunk): i for i, chunk in enumerate(chunks)}
         try:
