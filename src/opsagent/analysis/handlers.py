@@ -41,11 +41,11 @@ import numpy.typing as npt
 from opsagent.analysis.patterns import (
     ALERT_LEAD_SECONDS,
     DECREASE_WEIGHT,
-    MIN_RATE_RATIO,
     MIN_Z,
     PRIOR,
     PatternShift,
     error_operation,
+    stopped_code_path,
 )
 from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import Span
@@ -200,8 +200,7 @@ def _sharpest_change(took: BoolArray, candidates: IntArray) -> _Change | None:
     """The split among ``candidates`` at which a regular step of ``took`` stopped most sharply.
 
     A regular step was taken by at least ``STEP_SHARE`` of the requests before the split; it
-    stopped when its share after is at most ``1 / MIN_RATE_RATIO`` of that (the bar of
-    ``patterns.stopped_code_path``).
+    stopped when its share after over its share before passes ``patterns.stopped_code_path``.
     """
     n = len(took)
     cum = np.concatenate([[0], np.cumsum(took)]).astype(np.float64)
@@ -210,7 +209,8 @@ def _sharpest_change(took: BoolArray, candidates: IntArray) -> _Change | None:
     took_before = cum[candidates]
     took_after = cum[n] - took_before
     ratio = ((took_after + PRIOR) / after) / ((took_before + PRIOR) / before)
-    ok = (took_before >= STEP_SHARE * before) & (ratio <= 1.0 / MIN_RATE_RATIO)
+    stopped = np.fromiter(map(stopped_code_path, ratio.tolist()), dtype=np.bool_, count=len(ratio))
+    ok = (took_before >= STEP_SHARE * before) & stopped
     if not ok.any():
         return None
     z = np.where(ok, g_statistic_z(took_before, before, took_after, after), -1.0)
