@@ -80,11 +80,11 @@ def bind_reasoner(
     reasoner: Reasoner, settings: Settings, catalog: ActionCatalog, index: RunbookIndex
 ) -> Reasoner:
     """Give the LLM reasoner the services' catalogue and runbook index, the log condensation the
-    report uses (``evidence.log_summary``) and, when configured, live PromQL: its tools read the
+    report uses (``analysis.log_summary``) and, when configured, live PromQL: its tools read the
     same evidence layer, not a second one."""
     if reasoner.name != "llm":
         return reasoner
-    from opsagent.evidence.log_summary import summarize_logs
+    from opsagent.analysis.log_summary import summarize_logs
     from opsagent.reasoning.llm import LLMReasoner
 
     if not isinstance(reasoner, LLMReasoner):

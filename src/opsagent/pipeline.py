@@ -165,7 +165,7 @@ def _validated(
 
 def _summarize_logs(bundle: EvidenceBundle, suspects: list[Suspect]) -> None:
     """The log templates the report and the LLM read; a failure is a gap, not a failed investigation."""
-    from opsagent.evidence.log_summary import summarize_logs
+    from opsagent.analysis.log_summary import summarize_logs
 
     try:
         bundle.log_summary = summarize_logs(bundle, suspects)

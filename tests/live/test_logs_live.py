@@ -15,11 +15,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from pydantic import SecretStr
 
+from opsagent.analysis.log_digest import condense
 from opsagent.config import LokiSettings
 from opsagent.domain import Alert, Incident, LogRecord, TimeWindow
 from opsagent.errors import LogSourceError
 from opsagent.evidence.base import collect
-from opsagent.evidence.logs import FileLogSource, LokiSource, condense
+from opsagent.evidence.logs import FileLogSource, LokiSource
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

@@ -77,7 +77,7 @@ class RunbookSearchLike(Protocol):
 
 
 # (bundle, engine suspects, service or None) -> the logs condensed into templates within a budget
-# (``evidence.log_summary.summarize_logs``, bound by the factory)
+# (``analysis.log_summary.summarize_logs``, bound by the factory)
 LogCondenser = Callable[[EvidenceBundle, Sequence[Suspect], str | None], LogSummary]
 # (promql, start, end) -> series, against the live Prometheus; bounded by the source's own settings
 PromQLRunner = Callable[[str, float, float], list[MetricSeries]]

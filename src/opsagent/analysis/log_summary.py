@@ -1,4 +1,4 @@
-"""The bundle's logs as a ``LogSummary``: ``evidence.logs.condense`` (Drain3 templates) fed with a split.
+"""The bundle's logs as a ``LogSummary``: ``analysis.log_digest.condense`` (Drain3 templates) fed with a split.
 
 This is the one function behind every condensed view of the logs — the investigation report's "Log
 templates" section and the LLM's prompt and ``query_logs`` tool — so they never disagree.
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from opsagent.analysis.log_digest import LogTemplate, condense
 from opsagent.domain import EvidenceBundle, LogRecord, LogSummary, LogTemplateSummary, Suspect
 from opsagent.domain.evidence import LogChange
-from opsagent.evidence.logs import LogTemplate, condense
 
 # Where "before the incident" ends when no onset is known: this long before the alert fires
 # (alerts wait out their `for:` duration), else this far into the window.
