@@ -47,7 +47,7 @@ from opsagent.domain import Investigation
 from opsagent.errors import OpsAgentError, StoreError
 from opsagent.evidence.base import EvidenceSource
 from opsagent.pipeline import Services, investigate
-from opsagent.store import Store, repo
+from opsagent.store import Store, incidents, investigations
 
 if TYPE_CHECKING:
     from opsagent.autonomy.runner import ActionRunner
@@ -110,7 +110,7 @@ class Runner:
         lease = self.settings.job_lease_seconds
         if not claimed:
             with self.store.session() as s:
-                if not repo.claim(s, inv_id, worker=worker, lease_seconds=lease):
+                if not investigations.claim(s, inv_id, worker=worker, lease_seconds=lease):
                     return "skipped"
         started = time.perf_counter()
         stop = threading.Event()
@@ -120,7 +120,9 @@ class Runner:
         beat.start()
         try:
             with self.store.read() as s:
-                incident = repo.load_incident(s, repo.get_investigation_row(s, inv_id).incident_id)
+                incident = incidents.load_incident(
+                    s, investigations.get_investigation_row(s, inv_id).incident_id
+                )
             result = investigate(incident, self.services)
         except Exception as exc:
             stop.set()
@@ -131,7 +133,7 @@ class Runner:
                 reason = f"internal error ({type(exc).__name__})"
                 log.exception("investigation %s crashed", inv_id)
             with self.store.session() as s:
-                status = repo.fail_investigation(
+                status = investigations.fail_investigation(
                     s, inv_id, reason, worker=worker, max_attempts=self.settings.job_max_attempts
                 )
             outcome = "failed" if status == "failed" else "retry"
@@ -140,7 +142,7 @@ class Runner:
         finally:
             stop.set()
         with self.store.session() as s:
-            stored = repo.finish_investigation(s, inv_id, result, worker=worker)
+            stored = investigations.finish_investigation(s, inv_id, result, worker=worker)
         outcome = "done" if stored else "skipped"
         if stored:
             self._act(result)
@@ -167,7 +169,7 @@ class Runner:
         while not stop.wait(lease / 3):
             try:
                 with self.store.session() as s:
-                    if not repo.renew_lease(s, inv_id, worker=worker, lease_seconds=lease):
+                    if not investigations.renew_lease(s, inv_id, worker=worker, lease_seconds=lease):
                         return
             except StoreError:
                 log.warning("could not renew the lease of investigation %s", inv_id)
@@ -202,7 +204,7 @@ class _Reaper:
 
     def reap(self) -> list[str]:
         with self.store.session() as s:
-            ids = repo.requeue_expired(s, max_attempts=self.settings.job_max_attempts)
+            ids = investigations.requeue_expired(s, max_attempts=self.settings.job_max_attempts)
         if ids:
             log.warning("re-queued %d investigation(s) whose worker stopped: %s", len(ids), ids)
             self.resubmit(ids)
@@ -267,7 +269,9 @@ class LocalQueue:
         while not self._stop.is_set():
             try:
                 with self.store.session() as s:
-                    inv_id = repo.claim_next(s, worker=worker, lease_seconds=self.settings.job_lease_seconds)
+                    inv_id = investigations.claim_next(
+                        s, worker=worker, lease_seconds=self.settings.job_lease_seconds
+                    )
             except StoreError:
                 inv_id = None
                 log.warning("investigation worker: database unavailable")
@@ -279,7 +283,7 @@ class LocalQueue:
 
     def depth(self) -> int:
         with self.store.read() as s:
-            return repo.queued_count(s)
+            return investigations.queued_count(s)
 
     def healthy(self) -> bool:
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
@@ -389,7 +393,7 @@ class ProcessQueue:
 
     def depth(self) -> int:
         with self.store.read() as s:
-            return repo.queued_count(s)
+            return investigations.queued_count(s)
 
     def healthy(self) -> bool:
         """Every worker process is running and has built its services (one being restarted is not)."""
@@ -602,7 +606,7 @@ class RedisQueue:
         """Enqueue what the database says is unfinished: duplicates are harmless, losses are not."""
         self._reaper.reap()
         with self.store.session() as s:
-            self.submit(repo.queued_ids(s))
+            self.submit(investigations.queued_ids(s))
 
     def submit(self, inv_ids: list[str]) -> None:
         with self._lock:
@@ -624,7 +628,7 @@ class RedisQueue:
 
     def depth(self) -> int:
         with self.store.read() as s:
-            return repo.queued_count(s)
+            return investigations.queued_count(s)
 
     def healthy(self) -> bool:
         try:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from opsagent.domain import Alert, Incident, TimeWindow
-from opsagent.store import Store, repo
+from opsagent.store import Store, incidents, investigations
+from opsagent.store import ingest as ingest_store
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -49,9 +50,9 @@ def store(request, make_settings):
     store.close()
 
 
-def ingest(store: Store, *deliveries: Incident, auto: bool = True) -> list[repo.IngestResult]:
+def ingest(store: Store, *deliveries: Incident, auto: bool = True) -> list[ingest_store.IngestResult]:
     with store.session() as s:
-        return repo.ingest_batch(s, [(d, auto) for d in deliveries])
+        return ingest_store.ingest_batch(s, [(d, auto) for d in deliveries])
 
 
 def test_a_batch_stores_like_one_delivery_after_the_other(store):
@@ -75,7 +76,7 @@ def test_a_batch_stores_like_one_delivery_after_the_other(store):
     resolved = ingest(store, delivery("a", ("fa1", 0, "resolved"), ("fa2", 1, "resolved")))
     assert resolved[0].resolved == 2
     with store.read() as s:
-        assert repo.get_incident_row(s, "inc-a").status == "resolved"
+        assert incidents.get_incident_row(s, "inc-a").status == "resolved"
 
     # New firing alerts reopen it once, as episode 2, with one new investigation.
     again = ingest(
@@ -90,11 +91,11 @@ def test_a_batch_stores_like_one_delivery_after_the_other(store):
         (False, 0, 1, False),
     ]
     with store.read() as s:
-        row = repo.get_incident_row(s, "inc-a")
+        row = incidents.get_incident_row(s, "inc-a")
         assert row.status == "open" and row.episode == 2
         assert row.window_start == T0 - timedelta(hours=2)
-        assert len(repo.alerts_of(s, "inc-a")) == 4 and len(repo.alerts_of(s, "inc-b")) == 1
-        keys = {inv.trigger_key for inv in repo.investigations_of(s, "inc-a")}
+        assert len(incidents.alerts_of(s, "inc-a")) == 4 and len(incidents.alerts_of(s, "inc-b")) == 1
+        keys = {inv.trigger_key for inv in investigations.investigations_of(s, "inc-a")}
         assert keys == {"auto:inc-a:1", "auto:inc-a:2"}
 
 

@@ -13,7 +13,7 @@ from llm_helpers import ROOT, make_settings, recording, services_for
 from scripted_llm import CHAT_TEXT, investigator
 
 from opsagent.pipeline import investigate
-from opsagent.store import repo
+from opsagent.store import incidents, investigations
 from opsagent.store.db import Store
 
 MARKER = "stored-summary-7f3a: the payment deploy broke card charges"
@@ -40,7 +40,7 @@ def _ask(fake: FakeOpenAI, data_dir: Path, ref: str) -> subprocess.CompletedProc
 
 def _count(store: Store) -> int:
     with store.read() as s:
-        return len(repo.investigations_of(s, "stored-incident-1"))
+        return len(investigations.investigations_of(s, "stored-incident-1"))
 
 
 def test_ask_uses_the_stored_investigation(fake: FakeOpenAI, tmp_path: Path) -> None:
@@ -54,8 +54,8 @@ def test_ask_uses_the_stored_investigation(fake: FakeOpenAI, tmp_path: Path) -> 
     store = Store(settings)
     store.migrate()
     with store.session() as s:
-        repo.store_question_incident(s, incident)
-        repo.store_finished(s, incident.id, inv, trigger="test")
+        incidents.store_question_incident(s, incident)
+        investigations.store_finished(s, incident.id, inv, trigger="test")
     before = _count(store)
 
     fake.responder = investigator()

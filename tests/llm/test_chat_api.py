@@ -19,7 +19,7 @@ from scripted_llm import CHAT_TEXT, CHAT_USAGE, investigator
 from opsagent.api import create_app
 from opsagent.config import LLMSettings, Settings
 from opsagent.evals.replay import replay_sources
-from opsagent.store import repo
+from opsagent.store import incidents
 from opsagent.store.db import Store
 
 from ..support.servers import free_port
@@ -47,7 +47,7 @@ def api(fake: FakeOpenAI, tmp_path: Path) -> Iterator[tuple[str, FakeOpenAI]]:
     store = Store(settings)
     store.migrate()
     with store.session() as s:
-        repo.store_question_incident(s, rec.incident.model_copy(update={"id": INCIDENT}))
+        incidents.store_question_incident(s, rec.incident.model_copy(update={"id": INCIDENT}))
     store.close()
     port = free_port()
     server = uvicorn.Server(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from opsagent.api.runtime import Runtime
 from opsagent.config import ApiRole, Settings
 from opsagent.errors import AuthError, PermissionDeniedError
-from opsagent.store import repo
+from opsagent.store import users
 
 ROLE_RANK: dict[str, int] = {"viewer": 0, "responder": 1, "admin": 2}
 
@@ -74,7 +74,7 @@ def authenticate(runtime: Runtime, token: str) -> Principal | None:
         if hmac.compare_digest(configured.token.get_secret_value().encode(), token.encode()):
             return Principal(name=configured.name, role=configured.role)
     with runtime.store.read() as s:
-        user = repo.user_for_token(s, token)
+        user = users.user_for_token(s, token)
         if user is None or user.role not in ROLE_RANK:
             return None
         return Principal(name=user.name, role=user.role)

@@ -12,7 +12,7 @@ from opsagent.domain import AutonomyLevel, Incident
 from opsagent.evidence.base import EvidenceSource
 from opsagent.jobs import JobQueue, Runner, build_queue, build_services
 from opsagent.pipeline import Services
-from opsagent.store import Store, repo
+from opsagent.store import Store, ingest
 from opsagent.store.batch import GroupCommitter
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ class Runtime:
         return cls(settings=settings, store=store, services=services, queue=queue, metrics=metrics)
 
     def __post_init__(self) -> None:
-        self.writer: GroupCommitter[tuple[Incident, bool], repo.IngestResult] = GroupCommitter(
-            self.store, repo.ingest_batch
+        self.writer: GroupCommitter[tuple[Incident, bool], ingest.IngestResult] = GroupCommitter(
+            self.store, ingest.ingest_batch
         )
 
     def close(self) -> None:
@@ -63,7 +63,7 @@ class Runtime:
         self.queue.close()
         self.store.close()
 
-    async def ingest(self, incident: Incident) -> repo.IngestResult:
+    async def ingest(self, incident: Incident) -> ingest.IngestResult:
         """Store one delivery's alerts durably (group commit), then wake a worker for a new investigation."""
         auto = effective_level(self.settings, incident) is not AutonomyLevel.L0
         result = await asyncio.wrap_future(self.writer.submit((incident, auto)))

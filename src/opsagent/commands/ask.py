@@ -40,7 +40,7 @@ def find_recording(ref: str) -> Path | None:
 def from_store(settings: Settings, incident_id: str) -> tuple[Incident, Investigation | None] | None:
     """The stored incident and its newest finished investigation; None when the store has no such
     incident (or there is no store yet). Read-only: a missing SQLite database is not created."""
-    from opsagent.store import repo
+    from opsagent.store import incidents, investigations
     from opsagent.store.db import Store
 
     if settings.database_url is None and not (settings.data_dir / "opsagent.db").is_file():
@@ -49,10 +49,10 @@ def from_store(settings: Settings, incident_id: str) -> tuple[Incident, Investig
     try:
         with store.read() as session:
             try:
-                incident = repo.load_incident(session, incident_id)
+                incident = incidents.load_incident(session, incident_id)
             except NotFoundError:
                 return None
-            return incident, repo.latest_result(session, incident_id)
+            return incident, investigations.latest_result(session, incident_id)
     finally:
         store.close()
 

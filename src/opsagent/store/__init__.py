@@ -1,4 +1,6 @@
-"""Persistence: SQLAlchemy 2 models on one declarative ``Base``, repository functions, Alembic migrations.
+"""Persistence: SQLAlchemy 2 models on one declarative ``Base``, Alembic migrations, and one module of
+functions over a ``Session`` per concern: ``ingest`` (the webhook's writes), ``incidents``,
+``investigations`` (queue and leases), ``users``, ``conversations``, ``actions``.
 
 Adding tables (e.g. actions and audit): put the models in a new module ``opsagent/store/<name>.py`` on
 ``opsagent.store.base.Base`` and add an Alembic revision under ``store/migrations/versions`` whose

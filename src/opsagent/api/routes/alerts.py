@@ -16,7 +16,7 @@ from opsagent.api.errors import ERROR_SCHEMA
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import AlertsAccepted
 from opsagent.intake import AlertmanagerPayload, incident_from_alertmanager
-from opsagent.store.repo import IngestResult
+from opsagent.store.ingest import IngestResult
 
 
 class _WebhookRoute(APIRoute):

@@ -21,7 +21,7 @@ from opsagent.chat import ChatEvent, ChatMessage, chat_turn
 from opsagent.domain import Investigation
 from opsagent.errors import OpsAgentError
 from opsagent.pipeline import investigate
-from opsagent.store import repo
+from opsagent.store import conversations, incidents, investigations
 from opsagent.store.models import ConversationRow
 
 log = logging.getLogger(__name__)
@@ -46,17 +46,17 @@ def _prepare(runtime: Runtime, body: ChatRequest, user: Principal) -> _Turn:
     """Find or start the conversation and store the question before answering it."""
     with runtime.store.session() as s:
         if body.incident_id is not None:
-            repo.get_incident_row(s, body.incident_id)
-        conv = repo.get_or_create_conversation(
+            incidents.get_incident_row(s, body.incident_id)
+        conv = conversations.get_or_create_conversation(
             s, body.conversation_id, incident_id=body.incident_id, user_name=user.name
         )
         history = [
             ChatMessage(role="assistant" if m.role == "assistant" else "user", content=m.content)
-            for m in repo.messages_of(s, conv.id)
+            for m in conversations.messages_of(s, conv.id)
         ]
-        repo.append_message(s, conv.id, "user", body.message)
+        conversations.append_message(s, conv.id, "user", body.message)
         incident_id = body.incident_id or conv.incident_id
-        inv = repo.latest_result(s, incident_id) if incident_id else None
+        inv = investigations.latest_result(s, incident_id) if incident_id else None
         return _Turn(conv.id, body.message, history, incident_id, inv)
 
 
@@ -65,10 +65,10 @@ def _events(runtime: Runtime, turn: _Turn) -> Iterator[ChatEvent]:
     if turn.incident_id is not None and inv is None:
         # The incident has no finished investigation yet: run one now and keep it.
         with runtime.store.read() as s:
-            incident = repo.load_incident(s, turn.incident_id)
+            incident = incidents.load_incident(s, turn.incident_id)
         inv = investigate(incident, runtime.services)
         with runtime.store.session() as s:
-            repo.store_finished(s, turn.incident_id, inv, trigger="chat")
+            investigations.store_finished(s, turn.incident_id, inv, trigger="chat")
         runtime.metrics.chat_tokens(inv)
     yield from chat_turn(turn.message, turn.history, runtime.services, investigation=inv)
 
@@ -108,7 +108,9 @@ def _save(runtime: Runtime, turn: _Turn) -> None:
     turn.saved = True
     try:
         with runtime.store.session() as s:
-            repo.append_message(s, turn.conversation_id, "assistant", "".join(turn.texts), turn.events)
+            conversations.append_message(
+                s, turn.conversation_id, "assistant", "".join(turn.texts), turn.events
+            )
     except OpsAgentError:
         log.warning("could not store the answer of conversation %s", turn.conversation_id)
 
@@ -179,6 +181,6 @@ def get_conversation(
         updated_at=conv.updated_at,
         messages=[
             ChatMessageOut(seq=m.seq, role=m.role, content=m.content, created_at=m.created_at)
-            for m in repo.messages_of(session, conv.id)
+            for m in conversations.messages_of(session, conv.id)
         ],
     )

@@ -22,8 +22,16 @@ from opsagent.api.schemas import (
     InvestigationQueued,
 )
 from opsagent.report import to_json, to_markdown
-from opsagent.store import repo
 from opsagent.store.actions import incident_requests
+from opsagent.store.incidents import alerts_of, get_incident_row
+from opsagent.store.incidents import list_incidents as incidents_page
+from opsagent.store.investigations import (
+    get_investigation_row,
+    investigations_of,
+    latest_result,
+    request_investigation,
+    require_result,
+)
 from opsagent.store.models import AlertRow, InvestigationRow
 
 router = APIRouter(tags=["incidents"])
@@ -47,7 +55,7 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> IncidentPage:
-    rows, total = repo.list_incidents(
+    rows, total = incidents_page(
         session, status=status, service=service, since=since, until=until, limit=limit, offset=offset
     )
     return IncidentPage(items=[IncidentOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
@@ -87,10 +95,10 @@ def _audit(alerts: list[AlertRow], investigations: list[InvestigationRow]) -> li
     responses=_err(401, 403, 404),
 )
 def get_incident(incident_id: IncidentId, session: ReadSessionDep, user: ViewerUser) -> IncidentDetail:
-    row = repo.get_incident_row(session, incident_id)
-    alerts = repo.alerts_of(session, incident_id)
-    investigations = repo.investigations_of(session, incident_id)
-    inv = repo.latest_result(session, incident_id)
+    row = get_incident_row(session, incident_id)
+    alerts = alerts_of(session, incident_id)
+    investigations = investigations_of(session, incident_id)
+    inv = latest_result(session, incident_id)
     base = IncidentOut.of(row).model_dump()
     return IncidentDetail(
         **base,
@@ -126,7 +134,7 @@ def get_report(
     user: ViewerUser,
     format: Literal["markdown", "html", "json"] = "markdown",
 ) -> Response:
-    inv = repo.require_result(session, incident_id)
+    inv = require_result(session, incident_id)
     # What the autonomy runner actually did with the actions (the investigation only has its plan).
     requests = incident_requests(session, incident_id)
     if format in ("json", "html"):
@@ -149,10 +157,10 @@ def investigate_incident(
     incident_id: IncidentId, runtime: RuntimeDep, user: ResponderUser
 ) -> InvestigationQueued:
     with runtime.store.session() as s:
-        inv_id, created = repo.request_investigation(
+        inv_id, created = request_investigation(
             s, incident_id, requested_by=user.name, max_pending=runtime.settings.queue_max_pending
         )
-        status = repo.get_investigation_row(s, inv_id).status
+        status = get_investigation_row(s, inv_id).status
     if created:
         runtime.queue.submit([inv_id])
     return InvestigationQueued(investigation_id=inv_id, status=status, created=created)
@@ -169,4 +177,4 @@ def get_investigation(
     session: ReadSessionDep,
     user: ViewerUser,
 ) -> InvestigationOut:
-    return InvestigationOut.of(repo.get_investigation_row(session, investigation_id))
+    return InvestigationOut.of(get_investigation_row(session, investigation_id))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from opsagent.api.deps import AdminUser, CurrentUser, ReadSessionDep, SessionDep
 from opsagent.api.errors import error_responses
 from opsagent.api.schemas import Me, TokenIssued, UserCreate, UserOut
-from opsagent.store import repo
+from opsagent.store import users
 
 router = APIRouter(tags=["users"])
 UserName = Annotated[str, Path(min_length=1, max_length=255)]
@@ -25,7 +25,7 @@ def me(user: CurrentUser) -> Me:
 def list_users(session: ReadSessionDep, admin: AdminUser) -> list[UserOut]:
     return [
         UserOut(name=u.name, role=u.role, disabled=u.disabled, created_at=u.created_at)
-        for u in repo.list_users(session)
+        for u in users.list_users(session)
     ]
 
 
@@ -37,7 +37,7 @@ def list_users(session: ReadSessionDep, admin: AdminUser) -> list[UserOut]:
     responses=_ERRS,
 )
 def create_user(body: UserCreate, session: SessionDep, admin: AdminUser) -> TokenIssued:
-    token = repo.create_user(session, body.name, body.role)
+    token = users.create_user(session, body.name, body.role)
     return TokenIssued(name=body.name, role=body.role, token=token)
 
 
@@ -49,12 +49,12 @@ def create_user(body: UserCreate, session: SessionDep, admin: AdminUser) -> Toke
     responses=_ERRS,
 )
 def issue_token(name: UserName, session: SessionDep, admin: AdminUser) -> TokenIssued:
-    user = repo.get_user(session, name)
-    return TokenIssued(name=user.name, role=user.role, token=repo.issue_token(session, user.id))
+    user = users.get_user(session, name)
+    return TokenIssued(name=user.name, role=user.role, token=users.issue_token(session, user.id))
 
 
 @router.delete(
     "/users/{name}", status_code=204, summary="Disable a user and revoke its tokens", responses=_ERRS
 )
 def disable_user(name: UserName, session: SessionDep, admin: AdminUser) -> None:
-    repo.disable_user(session, name)
+    users.disable_user(session, name)

@@ -1,0 +1,111 @@
+"""Incidents as stored: the chat's question incidents, reading one back as the domain model, listing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session
+
+from opsagent.domain import Alert, Incident, TimeWindow
+from opsagent.store.models import AlertRow, IncidentRow
+from opsagent.store.sql import insert_ignoring, require_row
+
+
+def store_question_incident(session: Session, incident: Incident) -> None:
+    """Store an incident that came from a chat question (no alerts)."""
+    session.execute(
+        insert_ignoring(session, IncidentRow)
+        .values(
+            id=incident.id,
+            title=incident.title[:500],
+            origin=incident.origin,
+            status="open",
+            service=incident.service_hint,
+            namespace=incident.namespace,
+            question=incident.question,
+            window_start=incident.window.start,
+            window_end=incident.window.end,
+            alert_time=incident.alert_time,
+            created_at=incident.created_at,
+            updated_at=incident.created_at,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+# ------------------------------------------------------------------------------------------ incidents
+
+
+def get_incident_row(session: Session, incident_id: str) -> IncidentRow:
+    return require_row(session, IncidentRow, incident_id, "incident")
+
+
+def alerts_of(session: Session, incident_id: str) -> list[AlertRow]:
+    return list(
+        session.scalars(
+            select(AlertRow)
+            .where(AlertRow.incident_id == incident_id)
+            .order_by(AlertRow.starts_at, AlertRow.id)
+        )
+    )
+
+
+def load_incident(session: Session, incident_id: str) -> Incident:
+    """The domain ``Incident`` as stored, with all its alerts, for ``pipeline.investigate``."""
+    row = get_incident_row(session, incident_id)
+    alerts = [
+        Alert(
+            fingerprint=a.fingerprint,
+            name=a.name,
+            status="resolved" if a.status == "resolved" else "firing",
+            labels=a.labels,
+            annotations=a.annotations,
+            starts_at=a.starts_at,
+            ends_at=a.ends_at,
+            generator_url=a.generator_url,
+        )
+        for a in alerts_of(session, incident_id)
+    ]
+    origin = row.origin if row.origin in ("alertmanager", "chat", "recorded", "manual") else "manual"
+    return Incident(
+        id=row.id,
+        title=row.title,
+        origin=origin,
+        group_key=row.group_key,
+        alerts=alerts,
+        window=TimeWindow(start=row.window_start, end=row.window_end),
+        alert_time=row.alert_time,
+        namespace=row.namespace,
+        service_hint=row.service if row.origin == "chat" else None,
+        question=row.question,
+        created_at=row.created_at,
+    )
+
+
+def list_incidents(
+    session: Session,
+    *,
+    status: str | None = None,
+    service: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[IncidentRow], int]:
+    """A page of incidents, newest first, and the total number matching the filters."""
+    conditions: list[ColumnElement[bool]] = []
+    if status:
+        conditions.append(IncidentRow.status == status)
+    if service:
+        conditions.append(IncidentRow.service == service)
+    if since:
+        conditions.append(IncidentRow.created_at >= since)
+    if until:
+        conditions.append(IncidentRow.created_at < until)
+    query: Select[IncidentRow] = select(IncidentRow).where(*conditions)
+    total = session.scalar(select(func.count()).select_from(IncidentRow).where(*conditions)) or 0
+    rows = session.scalars(
+        query.order_by(IncidentRow.created_at.desc(), IncidentRow.id).limit(limit).offset(offset)
+    )
+    return list(rows), total
