@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -54,8 +54,11 @@ _CADVISOR = '{namespace=~"{namespace}",container!="",container!="POD"}'
 _AS_SERVICE = '"service", "$1", "container", "(.+)"'
 DEFAULT_PROMETHEUS_SIGNALS: dict[str, str] = {
     "request_rate": f"sum by (service) (rate({_RED}[5m]))",
+    # "or 0 * total": a service without a single 5xx yet reads 0, not absent, so the minutes before
+    # the first error are a normal period to compare with (absent, there is nothing to compare).
     "error_ratio": (
-        f'sum by (service) (rate(http_requests_total{{namespace=~"{{namespace}}",code=~"5.."}}[5m]))'
+        f'(sum by (service) (rate(http_requests_total{{namespace=~"{{namespace}}",code=~"5.."}}[5m]))'
+        f" or 0 * sum by (service) (rate({_RED}[5m])))"
         f" / sum by (service) (rate({_RED}[5m]))"
     ),
     "latency_p50_seconds": (
@@ -76,6 +79,9 @@ DEFAULT_PROMETHEUS_SIGNALS: dict[str, str] = {
         "sum by (service) (label_replace(kube_pod_container_status_restarts_total"
         f'{{namespace=~"{{namespace}}"}}, {_AS_SERVICE}))'
     ),
+    # The share of a service's scrape targets that answer: 0 when its process is gone (down,
+    # refusing connections), which its other series cannot show because they simply stop.
+    "availability_ratio": 'avg by (service) (up{namespace=~"{namespace}"})',
     "cpu_throttled_ratio": (
         "sum by (service) (label_replace(rate(container_cpu_cfs_throttled_periods_total"
         f"{_CADVISOR}[5m]), {_AS_SERVICE})) / sum by (service) (label_replace(rate("
@@ -92,6 +98,43 @@ DEFAULT_PROMETHEUS_SIGNALS: dict[str, str] = {
 }
 
 
+# The catalogue for services instrumented with a plain Prometheus client library (Python's
+# prometheus-client, Go's client_golang, ...) and scraped without Kubernetes: the scrape job names
+# the service. It reads the common conventions: `http_requests_total` with a `code` label (the
+# status), `http_request_duration_seconds` histograms, the client's own `process_*` metrics, `up`,
+# and, for a call graph, `http_client_requests_total` counted by the caller with a `peer` label
+# naming the callee. Rates over 1m suit scrape intervals up to 15 s. See docs/LIVE.md.
+_JOB = '"service", "$1", "job", "(.+)"'
+_REQS = "sum by (job) (rate(http_requests_total[1m]))"
+PROMETHEUS_CLIENT_SIGNALS: dict[str, str] = {
+    "request_rate": f"label_replace({_REQS}, {_JOB})",
+    "error_ratio": (
+        f'label_replace((sum by (job) (rate(http_requests_total{{code=~"5.."}}[1m])) or 0 * {_REQS})'
+        f" / {_REQS}, {_JOB})"
+    ),
+    "latency_p50_seconds": (
+        "label_replace(histogram_quantile(0.5, sum by (job, le) "
+        f"(rate(http_request_duration_seconds_bucket[1m]))), {_JOB})"
+    ),
+    "latency_p99_seconds": (
+        "label_replace(histogram_quantile(0.99, sum by (job, le) "
+        f"(rate(http_request_duration_seconds_bucket[1m]))), {_JOB})"
+    ),
+    "cpu_usage_cores": f"label_replace(sum by (job) (rate(process_cpu_seconds_total[1m])), {_JOB})",
+    "memory_bytes": f"label_replace(sum by (job) (process_resident_memory_bytes), {_JOB})",
+    # A restart shows as a new process start time.
+    "restarts_total": f"label_replace(sum by (job) (changes(process_start_time_seconds[5m])), {_JOB})",
+    "availability_ratio": f"label_replace(avg by (job) (up), {_JOB})",
+    "call_rate_per_second": (
+        f"label_replace(sum by (job, peer) (rate(http_client_requests_total[1m])), {_JOB})"
+    ),
+}
+SIGNAL_CATALOGUES: dict[str, dict[str, str]] = {
+    "kubernetes": DEFAULT_PROMETHEUS_SIGNALS,
+    "prometheus-client": PROMETHEUS_CLIENT_SIGNALS,
+}
+
+
 class PrometheusSettings(BaseModel):
     url: str | None = None
     timeout_seconds: float = 10.0
@@ -100,6 +143,10 @@ class PrometheusSettings(BaseModel):
     max_range_hours: float = 6.0
     max_points: int = 1_100
     headers: dict[str, str] = Field(default_factory=dict)
+    # Which built-in signal catalogue ``signals`` defaults to: "kubernetes" (kube-prometheus,
+    # cAdvisor, kube-state-metrics, Istio) or "prometheus-client" (plain client-library services,
+    # the scrape job as the service). Setting ``signals`` yourself replaces it.
+    catalogue: Literal["kubernetes", "prometheus-client"] = "kubernetes"
     signals: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PROMETHEUS_SIGNALS))
     # The result label that names the service; series without it are attributed to the alert's service.
     service_label: str = "service"
@@ -110,6 +157,16 @@ class PrometheusSettings(BaseModel):
     target_points: int = 240
     min_step_seconds: float = 15.0
     max_series_per_signal: int = 200
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalogue_signals(cls, data: Any) -> Any:
+        """Without explicit ``signals``, the named ``catalogue``'s."""
+        if isinstance(data, dict) and "signals" not in data:
+            name = data.get("catalogue", "kubernetes")
+            if name in SIGNAL_CATALOGUES:
+                return {**data, "signals": dict(SIGNAL_CATALOGUES[name])}
+        return data
 
 
 class LokiSettings(BaseModel):
@@ -125,6 +182,45 @@ class LokiSettings(BaseModel):
     # The window is fetched in this many slices, each with limit/slices lines, so a chatty incident
     # period cannot crowd out the normal period the condensation compares it against.
     slices: int = 4
+
+
+class FileLogSettings(BaseModel):
+    """The file log source (folder ``OPSAGENT_LOGS_DIR``): JSON Lines, the format in docs/FORMATS.md."""
+
+    # Files read under the folder, recursively.
+    pattern: str = "*.jsonl"
+    # At most this many lines per window; the latest are kept (that is where the incident is).
+    limit: int = Field(default=50_000, ge=1)
+    # Files are taken to be appended in time order: each is entered by a binary search for the
+    # window's start, less this slack for lines written slightly out of order, and read until this
+    # long past the window's end; the rest of the file is never read.
+    order_slack_seconds: float = Field(default=60.0, ge=0)
+    # Lines that are not JSON objects with a readable `timestamp` are skipped and counted in a gap;
+    # beyond this share of the lines read, the source fails: the files are probably not this format.
+    max_bad_share: float = Field(default=0.5, ge=0, le=1)
+
+
+class TopologySettings(BaseModel):
+    """The live service's call graph. File, inline calls and call-edge series are merged."""
+
+    # A topology.yaml (`services: {NAME: {calls: [NAME, ...]}}`, the recorded incidents' format).
+    file: Path | None = None
+    # Inline, caller -> callees, e.g. `{"frontend": ["orders", "users"]}` (JSON in the environment).
+    calls: dict[str, list[str]] = Field(default_factory=dict)
+    # Add an edge for every call-edge series (a series with the peer label) Prometheus returns.
+    from_peer_series: bool = True
+
+
+class NormalPeriodSettings(BaseModel):
+    """How much metrics history before the alert an investigation wants as its normal period.
+
+    A normal period is fitted to the history that exists; when less than ``wanted_minutes`` exists
+    the shortfall is a named gap, and below ``minimum_seconds`` the report says plainly that the
+    metrics cannot be compared with anything (a fault right after start-up, a brand-new series).
+    """
+
+    wanted_minutes: float = Field(default=15.0, gt=0)
+    minimum_seconds: float = Field(default=60.0, gt=0)
 
 
 class PolicyRule(BaseModel):
@@ -271,6 +367,9 @@ class Settings(BaseSettings):
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     loki: LokiSettings = Field(default_factory=LokiSettings)
     logs_dir: Path | None = None
+    file_logs: FileLogSettings = Field(default_factory=FileLogSettings)
+    topology: TopologySettings = Field(default_factory=TopologySettings)
+    normal_period: NormalPeriodSettings = Field(default_factory=NormalPeriodSettings)
     webhook_token: SecretStr | None = None
     source_timeout_seconds: float = 20.0
     reference_offset_hours: float | None = Field(default=None, gt=0, le=24 * 366)

@@ -20,6 +20,7 @@ third-party exception type. HTTP status mapping lives only in ``api/errors.py``.
     ├── SourceError                 an evidence source failed (becomes an EvidenceGap)
     │   ├── PrometheusError
     │   ├── LogSourceError
+    │   ├── TopologyError           the configured topology file cannot be read
     │   └── RunbookIndexError
     ├── ReasonerError               the reasoner could not produce findings
     │   └── LLMError
@@ -111,6 +112,10 @@ class PrometheusError(SourceError):
 
 class LogSourceError(SourceError):
     """The log store was unreachable or rejected a query."""
+
+
+class TopologyError(SourceError):
+    """The configured topology (``OPSAGENT_TOPOLOGY__FILE``) cannot be read or is malformed."""
 
 
 class RunbookIndexError(SourceError):

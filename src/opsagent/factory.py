@@ -32,9 +32,12 @@ def build_runbook_index(settings: Settings, runbooks: list[Runbook] | None = Non
 
 def live_sources(settings: Settings) -> list[EvidenceSource]:
     """The live evidence sources configured: Prometheus (``OPSAGENT_PROMETHEUS__URL``), Loki
-    (``OPSAGENT_LOKI__URL``) and log files (``OPSAGENT_LOGS_DIR``); empty when none is set."""
-    from opsagent.evidence.logs import FileLogSource, LokiSource
+    (``OPSAGENT_LOKI__URL``), log files (``OPSAGENT_LOGS_DIR``) and the call graph
+    (``OPSAGENT_TOPOLOGY__FILE`` / ``__CALLS``); empty when none is set."""
+    from opsagent.evidence.log_files import FileLogSource
+    from opsagent.evidence.logs import LokiSource
     from opsagent.evidence.prometheus import PrometheusSource
+    from opsagent.evidence.topology import ConfiguredTopology
 
     sources: list[EvidenceSource] = []
     if settings.prometheus.url:
@@ -42,7 +45,10 @@ def live_sources(settings: Settings) -> list[EvidenceSource]:
     if settings.loki.url:
         sources.append(LokiSource(settings.loki))
     if settings.logs_dir is not None:
-        sources.append(FileLogSource(settings.logs_dir, limit=settings.loki.limit))
+        sources.append(FileLogSource(settings.logs_dir, settings.file_logs))
+    topology = ConfiguredTopology(settings.topology)
+    if topology.configured:
+        sources.append(topology)
     return sources
 
 

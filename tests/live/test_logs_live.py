@@ -20,7 +20,8 @@ from opsagent.config import LokiSettings
 from opsagent.domain import Alert, Incident, LogRecord, TimeWindow
 from opsagent.errors import LogSourceError
 from opsagent.evidence.base import collect
-from opsagent.evidence.logs import FileLogSource, LokiSource
+from opsagent.evidence.log_files import FileLogSource
+from opsagent.evidence.logs import LokiSource
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -195,8 +196,13 @@ def test_file_logs_keep_the_window(tmp_path: Path) -> None:
         ("orders", "error", "in"),
         ("cart", "info", "also in"),
     ]
+    # A file that is not this format is left out with a gap; the source fails only when no file is readable.
     (tmp_path / "b.jsonl").write_text("{not json\n")
-    with pytest.raises(LogSourceError, match=r"b\.jsonl: line 1: not JSON"):
+    part = FileLogSource(tmp_path).collect(incident())
+    assert len(part.logs) == 2
+    assert [g.reason for g in part.gaps if "b.jsonl" in g.reason]
+    (tmp_path / "a.jsonl").unlink()
+    with pytest.raises(LogSourceError, match=r"b\.jsonl: left out.*not JSON"):
         FileLogSource(tmp_path).collect(incident())
 
 

@@ -1,4 +1,4 @@
-"""Live logs: a Loki source and a file (JSONL) source.
+"""Live logs: a Loki source (the file source is ``log_files.py``).
 
 Both sources return raw ``LogRecord``s for the incident's window, bounded in count; fetching is all
 they do. Templating and condensation are analysis (``analysis.log_digest``).
@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -170,73 +167,4 @@ class LokiSource:
                     reason=f"Loki: {truncated} of {slices} time slices hit the limit of {per_slice} lines",
                 )
             )
-        return Collected(logs=records, gaps=gaps)
-
-
-def _parse_time(value: Any) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value)
-    try:
-        return float(text)
-    except ValueError:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-class FileLogSource:
-    """Evidence source: JSONL files under a folder (``OPSAGENT_LOGS_DIR``), one record per line.
-
-    Each line: ``{"timestamp": epoch s or RFC 3339, "service": str, "level": str, "message": str}``,
-    the native format's log records. Files are streamed; only the window's records are kept, at most
-    ``limit`` (the latest ones, which is where the incident is).
-    """
-
-    name = "logs"
-
-    def __init__(self, directory: Path, *, limit: int = 20_000) -> None:
-        self._dir = Path(directory)
-        self._limit = limit
-
-    def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise LogSourceError(f"{path}: line {line_no}: not JSON ({exc.msg})") from None
-                if isinstance(row, dict):
-                    yield line_no, row
-
-    def collect(self, incident: Incident) -> Collected:
-        if not self._dir.is_dir():
-            raise LogSourceError(f"log folder {self._dir} does not exist")
-        lo, hi = incident.window.start_s, incident.window.end_s
-        fallback = incident.services[0] if incident.services else "unknown"
-        records: list[LogRecord] = []
-        for path in sorted(self._dir.rglob("*.jsonl")):
-            for line_no, row in self._rows(path):
-                try:
-                    stamp = _parse_time(row["timestamp"])
-                    message = str(row.get("message", row.get("msg", "")))
-                except (KeyError, ValueError) as exc:
-                    raise LogSourceError(f"{path}: line {line_no}: missing or bad field {exc}") from None
-                if lo <= stamp <= hi:
-                    records.append(
-                        LogRecord(
-                            timestamp=stamp,
-                            service=str(row.get("service") or path.stem or fallback),
-                            level=str(row.get("level", "info")).lower(),
-                            message=message,
-                        )
-                    )
-        records.sort(key=lambda r: r.timestamp)
-        gaps = []
-        if len(records) > self._limit:
-            gaps.append(
-                EvidenceGap(source="logs", reason=f"{len(records)} log lines, kept the last {self._limit}")
-            )
-            records = records[-self._limit :]
         return Collected(logs=records, gaps=gaps)

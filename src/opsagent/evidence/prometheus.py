@@ -16,6 +16,8 @@ import json
 import logging
 import math
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +42,9 @@ _TRANSIENT_STATUSES = (429, 502, 503, 504)
 _RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
 _API_ERROR = re.compile(r'"errorType":\s*"([^"]*)",\s*"error":\s*"((?:[^"\\]|\\.)*)"')
 _STATUS = re.compile(r"HTTP Status Code (\d+)")
+# The window is asked again over the history that exists when the first sample comes this many
+# steps after the window's start: a few missing steps are a scrape hiccup, not a young system.
+_REFIT_STEPS = 4
 
 
 def regex_literal(value: str) -> str:
@@ -135,10 +140,17 @@ class PrometheusSource:
 
     name = "metrics"
 
-    def __init__(self, settings: PrometheusSettings, *, client: PrometheusConnect | None = None) -> None:
+    def __init__(
+        self,
+        settings: PrometheusSettings,
+        *,
+        client: PrometheusConnect | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not settings.url and client is None:
             raise PrometheusError("no Prometheus URL configured (OPSAGENT_PROMETHEUS__URL)")
         self._settings = settings
+        self._clock = clock
         retry = Retry(
             total=max(settings.retries, 0),
             connect=max(settings.retries, 0),
@@ -221,8 +233,24 @@ class PrometheusSource:
         return self._run(incident, queries)
 
     def _run(self, incident: Incident, signals: dict[str, str]) -> Collected:
-        window = plan_range(incident.window.start_s, incident.window.end_s, self._settings)
+        start, end = incident.window.start_s, incident.window.end_s
+        # A live window reaches past now (the lookahead): there is nothing there yet, and sizing
+        # the step for it would only make the samples that exist coarser.
+        end = max(min(end, self._clock()), start + self._settings.min_step_seconds)
+        window = plan_range(start, end, self._settings)
         values = placeholder_values(incident)
+        collected = self._query_all(signals, values, window)
+        # History younger than the window (a system or series started minutes ago): ask again over
+        # the history that exists, at the finer step its shorter span allows, so the few minutes
+        # there are carry enough samples for a normal period.
+        first = history_start(collected.metrics)
+        if first is not None and first - window.start > _REFIT_STEPS * window.step:
+            refit = plan_range(max(first - window.step, start), end, self._settings)
+            if refit.step < window.step:
+                collected = self._query_all(signals, values, refit)
+        return collected
+
+    def _query_all(self, signals: dict[str, str], values: dict[str, str], window: QueryRange) -> Collected:
         collected = Collected()
         failures: list[PrometheusError] = []
         for signal, template in signals.items():
@@ -249,3 +277,9 @@ class PrometheusSource:
         if failures and len(failures) == len(signals):
             raise PrometheusError(f"every query failed; first: {failures[0]}")
         return collected
+
+
+def history_start(metrics: list[MetricSeries]) -> float | None:
+    """The earliest sample of any series: where the metrics history that exists begins."""
+    firsts = [m.timestamps[0] for m in metrics if m.timestamps]
+    return min(firsts) if firsts else None
