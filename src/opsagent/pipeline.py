@@ -32,6 +32,7 @@ from opsagent.domain import (
 )
 from opsagent.errors import ActionValidationError, SourceError
 from opsagent.evidence.base import EvidenceSource, QueryableSource, collect
+from opsagent.evidence.coverage import complete as complete_evidence
 from opsagent.reasoning.base import Reasoner, Reasoning
 from opsagent.reasoning.offline import OfflineReasoner, best_runbooks
 from opsagent.reasoning.tools import RunbookSearchLike
@@ -209,6 +210,7 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     if reference_gap is not None:
         bundle.gaps.append(reference_gap)
     _run_runbook_queries(bundle, services.sources)
+    complete_evidence(bundle, settings.topology, settings.normal_period)
     summary = EvidenceSummary(
         metrics=len(bundle.metrics),
         log_lines=len(bundle.logs),
@@ -247,7 +249,9 @@ def investigate(incident: Incident, services: Services) -> Investigation:
             [a.labels for a in incident.alerts],
         )
         notes.extend(more)
-    findings = findings.model_copy(update={"actions": actions, "notes": [*findings.notes, *notes]})
+    # Which firing of its alert group this is (a new incident, or an episode of a reopened one) and why.
+    episode = [incident.episode_note] if incident.episode_note else []
+    findings = findings.model_copy(update={"actions": actions, "notes": [*episode, *findings.notes, *notes]})
     confidence = findings.root_causes[0].confidence if findings.root_causes else 0.0
     decisions: list[Decision] = [
         decide(action, level, settings.autonomy, confidence) for action in findings.actions

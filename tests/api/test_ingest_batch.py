@@ -93,7 +93,9 @@ def test_a_batch_stores_like_one_delivery_after_the_other(store):
     with store.read() as s:
         row = incidents.get_incident_row(s, "inc-a")
         assert row.status == "open" and row.episode == 2
-        assert row.window_start == T0 - timedelta(hours=2)
+        # The episode is analysed around its own first alert, not the first episode's.
+        assert row.alert_time == T0 + timedelta(minutes=10)
+        assert row.window_start == T0 + timedelta(minutes=10) - timedelta(hours=2)
         assert len(incidents.alerts_of(s, "inc-a")) == 4 and len(incidents.alerts_of(s, "inc-b")) == 1
         keys = {inv.trigger_key for inv in investigations.investigations_of(s, "inc-a")}
         assert keys == {"auto:inc-a:1", "auto:inc-a:2"}

@@ -74,6 +74,10 @@ class Incident(BaseModel):
     service_hint: str | None = None
     question: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Which firing of the alert group this is (1: a new incident; more: the group fired again after
+    # it had resolved, and the incident was reopened), and why it is analysed the way it is.
+    episode: int = 1
+    episode_note: str = ""
 
     @property
     def alert_names(self) -> list[str]:

@@ -51,8 +51,41 @@ def alerts_of(session: Session, incident_id: str) -> list[AlertRow]:
     )
 
 
+def _in_episode(alert: Alert, began: datetime | None) -> bool:
+    """Whether an alert belongs to the current episode: it started with it or later, or still fires."""
+    return began is None or alert.status == "firing" or alert.starts_at >= began
+
+
+def episode_note(row: IncidentRow, alerts: list[Alert]) -> str:
+    """Which firing of the group the incident's current episode is, why, and which alerts joined it."""
+    at = row.alert_time.strftime("%Y-%m-%d %H:%M:%S UTC") if row.alert_time else "its first alert"
+    if row.episode <= 1:
+        note = f"A new incident: the first firing of its alert group, analysed around its first alert ({at})."
+    else:
+        began = row.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        note = (
+            f"Episode {row.episode} of a reopened incident: the same alert group fired again after it "
+            f"had resolved, so it reopens this incident (first opened {began}) rather than starting a "
+            f"new one; this episode is analysed around its own first alert ({at}), not the first episode's."
+        )
+    services: set[str] = set()
+    names: set[str] = set()
+    joined: list[str] = []
+    for alert in sorted(alerts, key=lambda a: a.starts_at):
+        added = [f"service {alert.service}"] if alert.service and alert.service not in services else []
+        added += [f"signal {alert.name}"] if alert.name not in names else []
+        if (services or names) and added:
+            joined.append(f"{alert.name} at {alert.starts_at.strftime('%H:%M:%S')} ({', '.join(added)})")
+        services |= {alert.service} if alert.service else set()
+        names.add(alert.name)
+    if joined:
+        note += " Alerts that joined it later and were investigated again: " + "; ".join(joined[:5]) + "."
+    return note
+
+
 def load_incident(session: Session, incident_id: str) -> Incident:
-    """The domain ``Incident`` as stored, with all its alerts, for ``pipeline.investigate``."""
+    """The domain ``Incident`` as stored, for ``pipeline.investigate``: its current episode's alerts
+    (those that started with the episode or later, and those still firing), time and window."""
     row = get_incident_row(session, incident_id)
     alerts = [
         Alert(
@@ -67,6 +100,7 @@ def load_incident(session: Session, incident_id: str) -> Incident:
         )
         for a in alerts_of(session, incident_id)
     ]
+    alerts = [a for a in alerts if _in_episode(a, row.alert_time)] or alerts
     origin = row.origin if row.origin in ("alertmanager", "chat", "recorded", "manual") else "manual"
     return Incident(
         id=row.id,
@@ -80,6 +114,8 @@ def load_incident(session: Session, incident_id: str) -> Incident:
         service_hint=row.service if row.origin == "chat" else None,
         question=row.question,
         created_at=row.created_at,
+        episode=row.episode,
+        episode_note=episode_note(row, alerts) if row.origin == "alertmanager" else "",
     )
 
 

@@ -9,12 +9,13 @@ therefore store it once and queue at most one investigation, whichever commits f
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -88,6 +89,17 @@ class _IngestStatements:
             )
             .returning(IncidentRow.episode)
         )
+        # A new episode is analysed around its own first alert: its alert time and window replace
+        # the previous episode's (which stay in its stored investigations).
+        self.start_episode = (
+            update(IncidentRow)
+            .where(IncidentRow.id == bindparam("b_id"))
+            .values(
+                alert_time=bindparam("b_alert", type_=UTCDateTime),
+                window_start=bindparam("b_start", type_=UTCDateTime),
+                window_end=bindparam("b_end", type_=UTCDateTime),
+            )
+        )
         self.insert_investigation = (
             ins(InvestigationRow)
             .on_conflict_do_nothing(index_elements=["trigger_key"])
@@ -159,12 +171,17 @@ def _alert_params(incident_id: str, alert: Alert, now: datetime) -> dict[str, An
     }
 
 
-def _investigation_params(inv_id: str, incident_id: str, episode: int, now: datetime) -> dict[str, Any]:
+def _investigation_params(
+    inv_id: str, incident_id: str, episode: int, now: datetime, *, added: Sequence[str] = ()
+) -> dict[str, Any]:
+    # The episode's first investigation is keyed by the episode; a re-investigation for alerts that
+    # joined it, by what they added, so a redelivery of the same alerts cannot queue it twice.
+    suffix = ":+" + hashlib.sha256("|".join(sorted(added)).encode()).hexdigest()[:16] if added else ""
     return {
         "id": inv_id,
         "incident_id": incident_id,
         "trigger": "alert",
-        "trigger_key": f"auto:{incident_id}:{episode}",
+        "trigger_key": f"auto:{incident_id}:{episode}{suffix}",
         "requested_by": None,
         "status": "queued",
         "attempts": 0,
@@ -178,6 +195,82 @@ def _alert_key(fingerprint: str, starts_at: datetime) -> tuple[str, datetime]:
     # Naive times are UTC (as UTCDateTime stores them); the database hands back aware UTC times.
     aware = starts_at.replace(tzinfo=UTC) if starts_at.tzinfo is None else starts_at.astimezone(UTC)
     return fingerprint, aware
+
+
+def _episode_params(incident: Incident, began: datetime, now: datetime) -> dict[str, Any]:
+    """The new episode's alert time and window: the delivery's window moved to its first new alert."""
+    shift = began - incident.alert_time if incident.alert_time is not None else timedelta(0)
+    return {
+        "b_id": incident.id,
+        "b_alert": began,
+        "b_start": incident.window.start + shift,
+        "b_end": incident.window.end + shift,
+        "b_now": now,
+    }
+
+
+def _additions(conn: Connection, incident_id: str, new_alerts: Sequence[Alert]) -> tuple[int, list[str]]:
+    """The open incident's episode, and the services and alert names ``new_alerts`` add to it.
+
+    Compared with the episode's other alerts (those since its alert time, and any still firing):
+    an alert that joins with a service or a signal the episode had not seen changes what there is to
+    explain, so it earns a re-investigation; another pod of the same alert does not.
+    """
+    row = conn.execute(
+        select(IncidentRow.episode, IncidentRow.alert_time, IncidentRow.status).where(
+            IncidentRow.id == incident_id
+        )
+    ).first()
+    if row is None or row.status != "open":
+        return 0, []
+    fresh = {_alert_key(a.fingerprint, a.starts_at) for a in new_alerts}
+    query = select(AlertRow.fingerprint, AlertRow.starts_at, AlertRow.name, AlertRow.labels).where(
+        AlertRow.incident_id == incident_id
+    )
+    if row.alert_time is not None:
+        query = query.where(or_(AlertRow.starts_at >= row.alert_time, AlertRow.status == "firing"))
+    services: set[str] = set()
+    names: set[str] = set()
+    for fingerprint, starts_at, name, labels in conn.execute(query):
+        if _alert_key(fingerprint, starts_at) in fresh:
+            continue
+        names.add(name)
+        known = Alert(fingerprint=fingerprint, name=name, labels=labels or {}, starts_at=starts_at).service
+        if known:
+            services.add(known)
+    added: list[str] = []
+    for alert in new_alerts:
+        if alert.service and alert.service not in services:
+            services.add(alert.service)
+            added.append(f"service {alert.service}")
+        if alert.name not in names:
+            names.add(alert.name)
+            added.append(f"signal {alert.name}")
+    return int(row.episode), added
+
+
+def _queue_reinvestigation(
+    conn: Connection, st: _IngestStatements, incident_id: str, new_alerts: Sequence[Alert], now: datetime
+) -> str | None:
+    """Queue an investigation of an open incident whose new alerts add a service or a signal.
+
+    Not when one is still queued: it has not read the incident yet, so it will see these alerts.
+    """
+    episode, added = _additions(conn, incident_id, new_alerts)
+    if not added:
+        return None
+    waiting = conn.scalar(
+        select(func.count())
+        .select_from(InvestigationRow)
+        .where(InvestigationRow.incident_id == incident_id, InvestigationRow.status == "queued")
+    )
+    if waiting:
+        return None
+    inv_id = new_id()
+    row = conn.execute(
+        st.insert_investigation, _investigation_params(inv_id, incident_id, episode, now, added=added)
+    ).first()
+    return inv_id if row is not None else None
 
 
 def ingest_batch(
@@ -247,6 +340,7 @@ def _ingest_firing(
     claimed: set[tuple[str, datetime]] = set()
     grown: dict[str, tuple[datetime, datetime]] = {}
     first_new: dict[str, int] = {}
+    fresh: dict[str, list[Alert]] = {}
     for i in order:
         incident, result = items[i][0], results[i]
         for alert in incident.alerts:
@@ -254,6 +348,7 @@ def _ingest_firing(
             if key in stored and key not in claimed:
                 claimed.add(key)
                 result.new_alerts += 1
+                fresh.setdefault(incident.id, []).append(alert)
             else:
                 result.duplicates += 1
         if result.new_alerts and not result.created:
@@ -277,13 +372,30 @@ def _ingest_firing(
         for incident_id, episode in conn.execute(st.reopen_many, {"b_ids": sorted(grown), "b_now": now}):
             results[first_new[incident_id]].reopened = True
             episodes[incident_id] = episode
+        if episodes:
+            conn.execute(
+                st.start_episode,
+                [
+                    _episode_params(
+                        items[first_new[incident_id]][0],
+                        min(a.starts_at for a in fresh[incident_id]),
+                        now,
+                    )
+                    for incident_id in sorted(episodes)
+                ],
+            )
 
     planned: dict[str, tuple[int, str]] = {}
+    joined: dict[str, int] = {}
     for i in order:
         incident, auto = items[i]
         result = results[i]
         if auto and (result.created or result.reopened):
             planned[incident.id] = (i, new_id())
+        elif auto and result.new_alerts and incident.id not in created and incident.id not in episodes:
+            joined.setdefault(incident.id, i)
+    for incident_id, i in sorted(joined.items()):
+        results[i].investigation_id = _queue_reinvestigation(conn, st, incident_id, fresh[incident_id], now)
     if planned:
         rows = [
             _investigation_params(inv_id, incident_id, episodes.get(incident_id, 1), now)
@@ -311,8 +423,7 @@ def ingest_incident(
     inserted = conn.execute(st.insert_incident, _incident_params(incident, now, firing=bool(firing))).first()
     result.created = inserted is not None
 
-    for alert in incident.alerts:
-        _ingest_alert(conn, st, incident.id, alert, now, result)
+    fresh = [a for a in incident.alerts if _ingest_alert(conn, st, incident.id, a, now, result)]
 
     episode = 1
     if not result.created and result.new_alerts:
@@ -325,11 +436,13 @@ def ingest_incident(
                 "b_now": now,
             },
         )
-        if firing:
+        if fresh:
             reopened = conn.execute(st.reopen, {"b_id": incident.id, "b_now": now}).first()
             if reopened is not None:
                 result.reopened = True
                 episode = reopened[0]
+                began = min(a.starts_at for a in fresh)
+                conn.execute(st.start_episode, _episode_params(incident, began, now))
     if result.resolved and not result.created:
         still_firing = conn.scalar(
             select(func.count())
@@ -350,6 +463,8 @@ def ingest_incident(
             st.insert_investigation, _investigation_params(inv_id, incident.id, episode, now)
         ).first()
         result.investigation_id = inv_id if row is not None else None
+    elif auto_investigate and fresh and not result.created:
+        result.investigation_id = _queue_reinvestigation(conn, st, incident.id, fresh, now)
     return result
 
 
@@ -360,7 +475,8 @@ def _ingest_alert(
     alert: Alert,
     now: datetime,
     result: IngestResult,
-) -> None:
+) -> bool:
+    """Store or resolve one alert; whether it was a firing alert not stored before."""
     if alert.status == "resolved":
         updated = conn.execute(
             st.resolve_alert,
@@ -373,9 +489,10 @@ def _ingest_alert(
         ).first()
         if updated is not None:
             result.resolved += 1
-            return
+            return False
     row = conn.execute(st.insert_alert, _alert_params(incident_id, alert, now)).first()
     if row is None:
         result.duplicates += 1
-    else:
-        result.new_alerts += 1
+        return False
+    result.new_alerts += 1
+    return alert.status == "firing"
