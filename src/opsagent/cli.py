@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "opsagent.commands.serve",
     "opsagent.commands.approvals",
     "opsagent.commands.eval",
+    "opsagent.commands.users",
 ]
 
 for _module in COMMAND_MODULES:

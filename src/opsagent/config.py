@@ -294,9 +294,10 @@ class WebhookNotifierSettings(BaseModel):
     an endpoint to failures (failed actions, verifications, rollbacks); ``info`` adds approval requests.
     """
 
+    ``slack`` sends a Slack/Mattermost incoming-webhook message (``text`` with a link, one block);
     url: str
     name: str = ""
-    format: Literal["generic", "pagerduty"] = "generic"
+    format: Literal["generic", "slack", "pagerduty"] = "generic"
     token: SecretStr | None = None
     auth_header: str = "Authorization"
     auth_scheme: str = "Bearer"
@@ -309,13 +310,37 @@ class NotifySettings(BaseModel):
     """Notifiers (``OPSAGENT_NOTIFY__WEBHOOKS`` as a JSON list); none configured: the log only."""
 
     webhooks: list[WebhookNotifierSettings] = Field(default_factory=list)
-    # The service's public address, so a notification links to the incident's report.
+    # The service's public address, so a notification links to the incident's page in the console.
     base_url: str | None = None
 
 
 class AutonomySettings(BaseModel):
     """Policy of the autonomy gate beyond the global level (``OPSAGENT_AUTONOMY_LEVEL``)."""
 
+    # Notifications wait in a bounded queue and are sent by a background thread, so a slow or dead
+    # sink never holds up an investigation or an action; each is tried ``attempts`` times with backoff.
+    queue_size: int = Field(default=1_000, ge=1)
+    attempts: int = Field(default=3, ge=1)
+    retry_backoff_seconds: float = Field(default=1.0, ge=0)
+    # Send "investigation finished" with the top cause (failed actions are always sent).
+    investigations: bool = True
+
+
+class ConsoleSettings(BaseModel):
+    """The web console served at ``/`` by ``opsagent serve``."""
+
+    # How long a sign-in lasts before the API token must be given again.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # Signs the session cookies. Unset: a random key kept in ``data_dir/console.key``, shared by the
+    # processes that share the data folder.
+    secret_key: SecretStr | None = None
+    # Mark the session cookie Secure (HTTPS only): set it when the console is served over TLS.
+    secure_cookies: bool = False
+    # Where `opsagent eval --json` reports are looked for (``*.json``), browsable in the console.
+    reports_dir: Path = Path("reports")
+    # A dashboard per incident, e.g. Grafana: placeholders {service}, {namespace}, {alertname},
+    # {start_ms}, {end_ms} (epoch milliseconds), {start}, {end} (RFC 3339), URL-encoded when filled.
+    dashboard_url: str | None = None
     service_levels: dict[str, AutonomyLevel] = Field(default_factory=dict)
     confidence_threshold: float = 0.7
     rules: list[PolicyRule] = Field(default_factory=list)
@@ -380,6 +405,7 @@ class Settings(BaseSettings):
     not used; the report names it as a gap."""
     # The service (``opsagent serve`` / ``opsagent worker``).
     api_tokens: list[ApiToken] = Field(default_factory=list)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=20, ge=0)

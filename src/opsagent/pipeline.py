@@ -6,6 +6,7 @@ The webhook, the chat endpoint, the CLI and the evaluation harness all call it; 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -24,6 +25,7 @@ from opsagent.domain import (
     Findings,
     Incident,
     Investigation,
+    MetricSeries,
     ProposedAction,
     ReasonerTrace,
     RunbookMatch,
@@ -244,6 +246,9 @@ def investigate(incident: Incident, services: Services) -> Investigation:
         actions, more = propose_from_runbook(
             findings,
             bundle.runbooks,
+    if not services.sources:
+        # Without this, "no clear root cause" with no gap reads as "nothing is wrong".
+        bundle.gaps.append(EvidenceGap(source="evidence sources", reason=NO_SOURCES))
             services.catalog,
             incident.namespace,
             [a.labels for a in incident.alerts],
@@ -270,3 +275,4 @@ def investigate(incident: Incident, services: Services) -> Investigation:
         trace=reasoning.trace,
         seconds=round(time.perf_counter() - started, 4),
     )
+        series=cited_series(bundle.metrics, findings),

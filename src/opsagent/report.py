@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from opsagent.autonomy.approvals import ActionRequest, ActionStatus
 from opsagent.domain import DecisionOutcome, Investigation, ProposedAction, ReasonerTrace
@@ -80,6 +82,87 @@ def reasoner_detail(trace: ReasonerTrace, findings_reasoner: str) -> str:
     return findings_reasoner
 
 
+# The line the bundled diagnostics scripts print after each command (scripts/actions/collect-diagnostics).
+_COMMAND_STATUS = re.compile(r"^-- status (?P<command>.+?): (?P<code>-?\d+)\s*$", re.MULTILINE)
+
+
+def command_status(output: str | None) -> list[dict[str, Any]]:
+    """Per-command results a diagnostics script reported in its output (``-- status NAME: CODE``)."""
+    if not output:
+        return []
+    return [
+        {"command": m["command"], "status": int(m["code"]), "ok": int(m["code"]) == 0}
+        for m in _COMMAND_STATUS.finditer(output)
+    ]
+
+
+def _web_link(url: str | None) -> str | None:
+    """Only http(s) links reach a page: an alert's annotations are text anyone's rule can set."""
+    if not url:
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
+
+
+def alert_links(
+    labels: Mapping[str, str], annotations: Mapping[str, str], generator_url: str | None
+) -> list[dict[str, str]]:
+    """An alert's own links: its runbook_url, its source (Prometheus) and dashboard annotations."""
+    out: list[dict[str, str]] = []
+    for text, url in (
+        ("runbook", annotations.get("runbook_url") or annotations.get("runbook")),
+        ("source (generatorURL)", generator_url),
+        ("dashboard", annotations.get("dashboard_url") or annotations.get("dashboard")),
+    ):
+        safe = _web_link(url)
+        if safe:
+            out.append({"text": text, "href": safe})
+    return out
+
+
+def dashboard_link(template: str | None, inv: Investigation) -> str | None:
+    """The configured dashboard template filled from the incident (values URL-encoded), or None."""
+    if not template:
+        return None
+    inc = inv.incident
+    labels = inc.alerts[0].labels if inc.alerts else {}
+    service = (
+        (inv.findings.root_causes[0].service if inv.findings.root_causes else None)
+        or inc.service_hint
+        or labels.get("service", "")
+    )
+    values = {
+        "service": service,
+        "namespace": inc.namespace or labels.get("namespace", ""),
+        "alertname": labels.get("alertname", ""),
+        "start_ms": str(int(inc.window.start.timestamp() * 1000)),
+        "end_ms": str(int(inc.window.end.timestamp() * 1000)),
+        "start": inc.window.start.isoformat(),
+        "end": inc.window.end.isoformat(),
+    }
+    try:
+        return _web_link(template.format_map({k: quote(v, safe="") for k, v in values.items()}))
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _alert_json(a: Any) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "status": a.status,
+        "labels": a.labels,
+        "starts_at": a.starts_at.isoformat(),
+        "severity": a.labels.get("severity"),
+        "annotations": a.annotations,
+        "runbook_url": _web_link(a.annotations.get("runbook_url")),
+        "generator_url": _web_link(a.generator_url),
+        "links": alert_links(a.labels, a.annotations, a.generator_url),
+    }
+
+
 def _log_templates(inv: Investigation) -> dict[str, Any] | None:
     """The report's "Log templates": the top new or increased templates, errors first, one example each."""
     logs = inv.log_summary
@@ -106,7 +189,11 @@ def _log_templates(inv: Investigation) -> dict[str, Any] | None:
     }
 
 
-def _action_rows(inv: Investigation, requests: Sequence[ActionRequest] | None) -> list[dict[str, Any]]:
+def _action_rows(
+    inv: Investigation,
+    requests: Sequence[ActionRequest] | None,
+    outputs: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """What happened to each action: the stored requests when there are any, else the first-pass plan.
 
     The pipeline's decisions are made before anything runs, without the ledger; the requests say what
@@ -135,6 +222,8 @@ def _action_rows(inv: Investigation, requests: Sequence[ActionRequest] | None) -
                 "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                 "expires_at": r.expires_at.isoformat() if r.expires_at else None,
                 "result": r.result,
+                "output": (outputs or {}).get(r.id),
+                "commands": command_status((outputs or {}).get(r.id)),
             }
             for r in requests
         ]
@@ -155,21 +244,31 @@ def _action_rows(inv: Investigation, requests: Sequence[ActionRequest] | None) -
     ]
 
 
-def to_json(inv: Investigation, requests: Sequence[ActionRequest] | None = None) -> dict[str, Any]:
+def to_json(
+    inv: Investigation,
+    requests: Sequence[ActionRequest] | None = None,
+    *,
+    dashboard_url: str | None = None,
+    outputs: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The JSON report. Names here are a public contract: add fields, don't rename them.
 
     ``requests``: the incident's stored action requests; with them, ``actions`` reports what actually
     happened (``source: runner``) instead of the pipeline's first-pass plan (``source: plan``).
+    ``dashboard_url``: the configured dashboard template (``OPSAGENT_CONSOLE__DASHBOARD_URL``);
+    ``outputs``: what each executed request printed, by request id (its per-command status is parsed).
     """
+    dashboard = dashboard_link(dashboard_url, inv)
+    links = [{"text": "dashboard", "href": dashboard}] if dashboard else []
+    for a in inv.incident.alerts:
+        links += [x for x in alert_links(a.labels, a.annotations, a.generator_url) if x not in links]
     return {
         "incident": {
             "id": inv.incident.id,
             "title": inv.incident.title,
-            "alerts": [
-                {"name": a.name, "status": a.status, "labels": a.labels, "starts_at": a.starts_at.isoformat()}
-                for a in inv.incident.alerts
-            ],
+            "alerts": [_alert_json(a) for a in inv.incident.alerts],
         },
+        "links": links,
         "autonomy_level": inv.autonomy_level.value,
         "reasoner": inv.findings.reasoner,
         "reasoner_detail": reasoner_detail(inv.trace, inv.findings.reasoner),
@@ -200,7 +299,7 @@ def to_json(inv: Investigation, requests: Sequence[ActionRequest] | None = None)
         "log_templates": _log_templates(inv),
         "runbooks": [{"id": r.id, "title": r.title, "score": r.score} for r in inv.runbooks],
         "remediation": inv.findings.remediation,
-        "actions": _action_rows(inv, requests),
+        "actions": _action_rows(inv, requests, outputs),
         "gaps": [{"source": g.source, "reason": g.reason} for g in inv.gaps],
         "notes": inv.findings.notes,
         "trace": inv.trace.model_dump(mode="json"),
@@ -208,13 +307,23 @@ def to_json(inv: Investigation, requests: Sequence[ActionRequest] | None = None)
     }
 
 
-def to_markdown(inv: Investigation, requests: Sequence[ActionRequest] | None = None) -> str:
-    """A report an on-call engineer can paste into a ticket (``requests`` as for ``to_json``)."""
+def to_markdown(
+    inv: Investigation,
+    requests: Sequence[ActionRequest] | None = None,
+    *,
+    dashboard_url: str | None = None,
+    outputs: Mapping[str, str] | None = None,
+) -> str:
+    """A report an on-call engineer can paste into a ticket (arguments as for ``to_json``)."""
     lines = [f"# {inv.incident.title}", ""]
     lines.append(
         f"Incident `{inv.incident.id}` · autonomy {inv.autonomy_level.value}"
         f" · reasoner {reasoner_detail(inv.trace, inv.findings.reasoner)} · {inv.seconds:.2f}s"
     )
+    dashboard = dashboard_link(dashboard_url, inv)
+    if dashboard:
+        lines += ["", f"Dashboard: {dashboard}"]
+    lines.extend(_alert_lines(inv))
     if inv.trace.fell_back:
         lines += [
             "",
@@ -250,6 +359,7 @@ def to_markdown(inv: Investigation, requests: Sequence[ActionRequest] | None = N
         )
         lines.append("")
         lines.extend(_needs_params([r.action for r in requests if r.status is ActionStatus.PENDING]))
+        lines.extend(_output_lines(requests, outputs or {}))
     elif inv.decisions:
         lines += ["## Actions", "", "| action | risk | target | decision | why |", "|---|---|---|---|---|"]
         lines.extend(
@@ -273,6 +383,45 @@ def to_markdown(inv: Investigation, requests: Sequence[ActionRequest] | None = N
         f"{ev.services} services, {ev.edges} call edges, {ev.runbooks} runbooks._"
     )
     return "\n".join(lines) + "\n"
+
+
+def _alert_lines(inv: Investigation) -> list[str]:
+    """The alerts as on-call reads them first: name, severity, start, labels, their links."""
+    if not inv.incident.alerts:
+        return []
+    out = ["", "## Alerts", ""]
+    for a in inv.incident.alerts:
+        severity = a.labels.get("severity")
+        out.append(
+            f"- **{a.name}** ({a.status}{', ' + severity if severity else ''}), started "
+            f"{a.starts_at.isoformat()}"
+        )
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items()))
+        if labels:
+            out.append(f"  - labels: {_code(labels)}")
+        out.extend(
+            f"  - {link['text']}: {link['href']}"
+            for link in alert_links(a.labels, a.annotations, a.generator_url)
+        )
+    return out
+
+
+FENCE = "`" * 3
+
+
+def _output_lines(requests: Sequence[ActionRequest], outputs: Mapping[str, str]) -> list[str]:
+    """What each executed action printed, with the per-command status its script reported."""
+    out: list[str] = []
+    for r in requests:
+        text = outputs.get(r.id)
+        if not text:
+            continue
+        out += [f"### Output of {r.action.action_id} on {r.action.target.service}", ""]
+        for c in command_status(text):
+            state = "ok" if c["ok"] else f"FAILED (exit {c['status']})"
+            out.append(f"- {_code(c['command'])}: {state}")
+        out += ["", FENCE, text.replace(FENCE, "'" * 3).rstrip(), FENCE, ""]
+    return out
 
 
 def _code(text: str) -> str:

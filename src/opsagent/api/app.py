@@ -13,6 +13,7 @@ from opsagent.api import errors, routes_actions
 from opsagent.api.limits import BodyLimitMiddleware
 from opsagent.api.routes import alerts, chat, health, incidents, users
 from opsagent.api.runtime import Runtime
+from opsagent.api.ui import install as install_console
 from opsagent.config import Settings
 from opsagent.evidence.base import EvidenceSource
 from opsagent.store.actions import start_expiry_sweeper
@@ -60,10 +61,14 @@ def create_app(settings: Settings, *, sources: list[EvidenceSource] | None = Non
             "Authenticate with `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
+        # Swagger UI and ReDoc load from a CDN (a blank page offline): the console serves /docs itself.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1")
+    install_console(app)
     return app

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from opsagent.autonomy.approvals import ActionRequest
 from opsagent.domain import Investigation
@@ -23,6 +25,11 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;t
 reasoner {{ r.reasoner_detail }} · {{ "%.2f"|format(r.seconds) }}s</p>
 {% if r.fell_back %}<p class="warn"><strong>The {{ r.trace.reasoner }} reasoner failed; these are the
 {{ r.reasoner }} findings.</strong></p>{% endif %}
+{% if r.links %}<p>{% for l in r.links %}<a href="{{ l.href }}" rel="noreferrer">{{ l.text }}</a>{% if not loop.last %} · {% endif %}{% endfor %}</p>{% endif %}
+{% if r.incident.alerts %}<h2>Alerts</h2><table><tr><th>alert</th><th>severity</th><th>status</th><th>starts at</th><th>labels</th></tr>
+{% for a in r.incident.alerts %}<tr><td>{{ a.name }}</td><td>{{ a.severity or "" }}</td><td>{{ a.status }}</td>
+<td>{{ a.starts_at }}</td><td>{% for k, v in a.labels.items() %}<code>{{ k }}={{ v }}</code> {% endfor %}</td></tr>{% endfor %}
+</table>{% endif %}
 <p>{{ r.summary }}</p>
 {% if r.root_causes %}<h2>Likely root causes</h2><ol>
 {% for rc in r.root_causes %}<li><strong>{{ rc.service }}</strong> — {{ rc.fault_type }},
@@ -46,7 +53,9 @@ score {{ "%.2f"|format(b.score) }})</li>{% endfor %}</ul>{% endif %}
 <th>{{ "status" if r.actions[0].source == "runner" else "decision" }}</th><th>why</th><th>result</th></tr>
 {% for a in r.actions %}<tr><td>{{ a.id }}</td><td>{{ a.risk }}</td><td>{{ a.target }}</td>
 <td>{{ a.status_label }}</td><td>{{ a.reason }}{% if a.missing_params %}<br><strong>needs parameters:
-{{ a.missing_params|join(", ") }}</strong>{% endif %}</td><td>{{ a.result or "" }}</td></tr>{% endfor %}
+{{ a.missing_params|join(", ") }}</strong>{% endif %}</td><td>{{ a.result or "" }}
+{% for c in a.commands or [] %}<br><code>{{ c.command }}</code>: {{ "ok" if c.ok else "FAILED (exit %d)"|format(c.status) }}{% endfor %}
+{% if a.output %}<details><summary>output</summary><pre>{{ a.output }}</pre></details>{% endif %}</td></tr>{% endfor %}
 </table>{% endif %}
 {% if r.gaps %}<h2>Missing evidence</h2><ul>
 {% for g in r.gaps %}<li>{{ g.source }}: {{ g.reason }}</li>{% endfor %}</ul>{% endif %}
@@ -62,14 +71,36 @@ _env = Environment(autoescape=select_autoescape(default=True, default_for_string
 _template = _env.from_string(_TEMPLATE)
 
 
+def action_outputs(session: Session, incident_id: str) -> dict[str, str]:
+    """What each executed action request of the incident printed (its latest execution), by request id."""
+    from opsagent.store.actions import AuditRow
+
+    rows = session.scalars(
+        select(AuditRow)
+        .where(AuditRow.incident_id == incident_id, AuditRow.kind == "execution_result")
+        .order_by(AuditRow.seq)
+    )
+    out: dict[str, str] = {}
+    for row in rows:
+        output = (row.detail or {}).get("output")
+        if row.request_id and isinstance(output, str) and output:
+            out[row.request_id] = output
+    return out
+
+
 def to_html(
     inv: Investigation,
     requests: Sequence[ActionRequest] | None = None,
     audit: Sequence[dict[str, Any]] = (),
+    *,
+    dashboard_url: str | None = None,
+    outputs: dict[str, str] | None = None,
 ) -> str:
     """A standalone HTML page; every value from alerts, logs or an LLM is escaped.
 
     ``requests`` and ``audit`` (the incident's action requests and autonomy audit entries, as the
-    JSON report has them) show what actually happened to the proposed actions.
+    JSON report has them) show what actually happened to the proposed actions; ``outputs`` what the
+    executed ones printed; ``dashboard_url`` the configured dashboard template.
     """
-    return _template.render(r={**to_json(inv, requests), "audit": list(audit)})
+    report = to_json(inv, requests, dashboard_url=dashboard_url, outputs=outputs)
+    return _template.render(r={**report, "audit": list(audit)})

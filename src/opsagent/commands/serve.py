@@ -23,7 +23,8 @@ def serve(
     settings = load_settings()
     if settings.webhook_token is None and not settings.api_tokens:
         err_console.print(
-            "warning: neither OPSAGENT_WEBHOOK_TOKEN nor OPSAGENT_API_TOKENS is set: every request will be refused"
+            "note: no OPSAGENT_WEBHOOK_TOKEN or OPSAGENT_API_TOKENS: only users from `opsagent users create "
+            "NAME --role admin` can sign in (http://HOST:PORT/) or call the API"
         )
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 
 from opsagent.domain.actions import AutonomyLevel, Decision
-from opsagent.domain.evidence import EvidenceGap, LogSummary, RunbookMatch
+from opsagent.domain.evidence import EvidenceGap, LogSummary, MetricSeries, RunbookMatch
 from opsagent.domain.findings import Findings, Suspect
 from opsagent.domain.incident import Incident
 
@@ -53,6 +53,8 @@ class Investigation(BaseModel):
     gaps: list[EvidenceGap] = Field(default_factory=list)
     evidence: EvidenceSummary = Field(default_factory=EvidenceSummary)
     log_summary: LogSummary | None = None
+    # The metric series the root causes cite (finite points only), kept so a report can chart them.
+    series: list[MetricSeries] = Field(default_factory=list)
     trace: ReasonerTrace
     seconds: float = 0.0
     finished_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

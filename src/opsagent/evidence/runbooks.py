@@ -102,10 +102,30 @@ def parse_runbook(path: Path) -> Runbook:
         raise RunbookFormatError(path, f"field '{_field_path(first['loc'])}': {first['msg']}") from None
 
 
+# The runbooks that ship with the package (the checkout's runbooks/ folder, as package data).
+BUNDLED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
+
+
+def resolve_runbooks_dir(configured: Path) -> Path:
+    """The configured folder; the default relative one, when absent here, falls back to the bundled runbooks.
+
+    So ``opsagent serve`` works from any folder; a folder named explicitly (absolute, or other than
+    ``runbooks``) that does not exist is still an error.
+    """
+    if configured.is_dir():
+        return configured
+    if not configured.is_absolute() and configured == Path("runbooks") and BUNDLED_RUNBOOKS.is_dir():
+        return BUNDLED_RUNBOOKS
+    raise RunbookFormatError(configured, "runbook folder does not exist (OPSAGENT_RUNBOOKS_DIR)")
+
+
 def load_runbooks(directory: Path) -> list[Runbook]:
-    """Every ``*.md`` runbook of a folder (README.md excepted), sorted by id."""
-    if not directory.is_dir():
-        raise RunbookFormatError(directory, "runbook folder does not exist")
+    """Every ``*.md`` runbook of a folder (README.md excepted), sorted by id.
+
+    ``directory`` is resolved by ``resolve_runbooks_dir`` (the bundled runbooks stand in for a
+    missing default folder).
+    """
+    directory = resolve_runbooks_dir(directory)
     books = [parse_runbook(p) for p in sorted(directory.glob("*.md")) if p.name.lower() != "readme.md"]
     seen: dict[str, ActionSpec] = {}
     for book in books:

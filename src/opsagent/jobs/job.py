@@ -18,6 +18,7 @@ from opsagent.pipeline import Services, investigate
 from opsagent.store import Store, incidents, investigations
 
 if TYPE_CHECKING:
+    from opsagent.autonomy.notify import Notifiers
     from opsagent.autonomy.runner import ActionRunner
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Runner:
         self.settings = services.settings
         self.on_finished = on_finished
         self._actions: ActionRunner | None = None
+        self._notifiers: Notifiers | None = None
 
     def run(self, inv_id: str, *, worker: str, claimed: bool = False) -> str:
         """Run ``inv_id`` unless someone else has it; returns the outcome."""
@@ -100,6 +102,7 @@ class Runner:
             stored = investigations.finish_investigation(s, inv_id, result, worker=worker)
         outcome = "done" if stored else "skipped"
         if stored:
+            self._announce(result)
             self._act(result)
         tokens = (result.trace.prompt_tokens, result.trace.completion_tokens) if stored else (0, 0)
         self._notify(JobReport(outcome, time.perf_counter() - started, *tokens))
@@ -118,6 +121,17 @@ class Runner:
         except OpsAgentError as exc:
             # The findings are stored; a failing action step must not fail the investigation job.
             log.warning("actions for incident %s: %s", result.incident.id, exc)
+
+    def _announce(self, result: Investigation) -> None:
+        """Queue "investigation finished" for the notification sinks (issue 21); never blocks on them."""
+        notify = self.settings.notify
+        if not notify.webhooks or not notify.investigations:
+            return
+        from opsagent.autonomy.notify import Notifiers, investigation_note
+
+        if self._notifiers is None:
+            self._notifiers = Notifiers.from_settings(notify)
+        self._notifiers.send(investigation_note(result))
 
     def _heartbeat(self, inv_id: str, worker: str, stop: threading.Event) -> None:
         lease = self.settings.job_lease_seconds

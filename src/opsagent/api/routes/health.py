@@ -30,7 +30,10 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks = {
         "database": "ok" if db_ok else "unavailable",
         "queue": "ok" if queue_ok else "unavailable",
-        "sources": ", ".join(s.name for s in runtime.services.sources) or "none",
+        # Named, so "ready" never hides that investigations would see nothing but the alert.
+        "sources": ", ".join(s.name for s in runtime.services.sources)
+        or "none configured: investigations read only the alert and the runbooks (OPSAGENT_PROMETHEUS__URL, "
+        "OPSAGENT_LOKI__URL, OPSAGENT_LOGS_DIR)",
     }
     ok = db_ok and queue_ok
     body = Health(status="ok" if ok else "unavailable", checks=checks)
