@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/ablation.py .data/petshop .data/sockshop-rcd .data/nezha
     .venv/bin/python scripts/ablation.py .data/nezha --only full --verbose
+    .venv/bin/python scripts/ablation.py .data/nezha --alert-delay 180
 
 Cases are loaded once with the evaluation importers (``opsagent.evals.discover``) and ranked with
 ``rank_suspects(bundle, EngineOptions(...))`` directly, so one run compares every variant on the
@@ -15,7 +16,6 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 from opsagent.analysis.engine import rank_suspects
@@ -23,55 +23,21 @@ from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.domain import EvidenceBundle, RecordedIncident
 from opsagent.evals.discover import discover, load_case
 from opsagent.evals.replay import replay_sources
+from opsagent.evals.runner import delayed_alert
 from opsagent.evidence.base import collect
 
+# The full engine, each switch of each stage turned off on its own, and every switch off.
 VARIANTS: dict[str, EngineOptions] = {
     "full": DEFAULT_OPTIONS,
-    "-kind_normalisation": replace(DEFAULT_OPTIONS, kind_normalisation=False),
-    "-onset_detection": replace(DEFAULT_OPTIONS, onset_detection=False),
-    "-recent_baseline": replace(DEFAULT_OPTIONS, recent_baseline=False),
-    "-topology": replace(DEFAULT_OPTIONS, topology=False),
-    "-logs": replace(DEFAULT_OPTIONS, logs=False),
-    "-traces": replace(DEFAULT_OPTIONS, traces=False),
-    "+patterns": replace(DEFAULT_OPTIONS, patterns=True),
-    "+channel_contrast": replace(DEFAULT_OPTIONS, channel_contrast=True),
-    "+channel_calibration": replace(DEFAULT_OPTIONS, channel_calibration=True),
-    "+patterns+calibration": replace(DEFAULT_OPTIONS, patterns=True, channel_calibration=True),
-    "-fault_ordering": replace(DEFAULT_OPTIONS, fault_ordering=False),
-    "-traffic_weighting": replace(DEFAULT_OPTIONS, traffic_weighting=False),
-    "-gap_aware_onset": replace(DEFAULT_OPTIONS, gap_aware_onset=False),
-    "-fault_shape": replace(DEFAULT_OPTIONS, fault_shape=False),
-    "-reference_period": replace(DEFAULT_OPTIONS, reference_period=False),
-    "-channel_concentration": replace(DEFAULT_OPTIONS, channel_concentration=False),
-    "-code_path_falls": replace(DEFAULT_OPTIONS, code_path_falls=False),
-    "-event_horizon": replace(DEFAULT_OPTIONS, event_horizon=False),
-    "-stopped_code_paths": replace(DEFAULT_OPTIONS, stopped_code_paths=False),
-    "-error_rises_only": replace(DEFAULT_OPTIONS, error_rises_only=False),
-    "-causal_order": replace(DEFAULT_OPTIONS, causal_order=False),
-    "-resource_causes": replace(DEFAULT_OPTIONS, resource_causes=False),
-    "-stopped_calls": replace(DEFAULT_OPTIONS, stopped_calls=False),
-    "-current_moves": replace(DEFAULT_OPTIONS, current_moves=False),
-    "-truncated_handlers": replace(DEFAULT_OPTIONS, truncated_handlers=False),
-    "none": EngineOptions(
-        kind_normalisation=False,
-        onset_detection=False,
-        recent_baseline=False,
-        topology=False,
-        logs=False,
-        traces=False,
-        fault_ordering=False,
-        traffic_weighting=False,
-        causal_order=False,
-        resource_causes=False,
-        stopped_calls=False,
-        current_moves=False,
-        truncated_handlers=False,
-    ),
+    **{f"-{name}": DEFAULT_OPTIONS.with_(**{name: False}) for name in DEFAULT_OPTIONS.switches()},
+    "none": DEFAULT_OPTIONS.with_(**dict.fromkeys(DEFAULT_OPTIONS.switches(), False)),
 }
 
 
-def bundle_of(rec: RecordedIncident) -> EvidenceBundle:
-    """The bundle the replayed sources collect (window, and reference period if any)."""
+def bundle_of(rec: RecordedIncident, alert_delay: float = 0.0) -> EvidenceBundle:
+    """The bundle the replayed sources collect (window, and reference period if any), with the
+    alert moved by ``alert_delay`` seconds as ``opsagent eval --alert-delay`` moves it."""
+    rec = delayed_alert(rec, alert_delay)
     return collect(rec.incident, replay_sources(rec))
 
 
@@ -81,6 +47,7 @@ def main() -> int:
     parser.add_argument("--only", action="append", choices=sorted(VARIANTS), help="variants to run")
     parser.add_argument("--case", help="glob on case ids")
     parser.add_argument("--verbose", action="store_true", help="one line per case (first variant)")
+    parser.add_argument("--alert-delay", type=float, default=0.0, help="move every alert this many seconds")
     args = parser.parse_args()
     names = args.only or list(VARIANTS)
 
@@ -88,7 +55,7 @@ def main() -> int:
     for path in args.paths:
         for ref in discover(path, case_glob=args.case):
             rec = load_case(ref)
-            cases.append((rec.dataset, ref.case_id, rec, bundle_of(rec)))
+            cases.append((rec.dataset, ref.case_id, rec, bundle_of(rec, args.alert_delay)))
     print(f"{len(cases)} cases loaded", file=sys.stderr)
 
     header = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from opsagent.analysis.calls import stopped_calls
@@ -122,6 +121,6 @@ def test_the_engine_ranks_the_caller_whose_calls_stopped_as_a_code_fault() -> No
     assert any("calls to email, payment went silent" in s and "a code path stopped" in s for s in summaries)
     # edge series are read for silence only: they add no latency evidence of their own
     assert not any(item.signal == "call_latency_p50_seconds" for s in suspects for item in s.evidence)
-    off = rank_suspects(bundle, replace(DEFAULT_OPTIONS, stopped_calls=False))
+    off = rank_suspects(bundle, DEFAULT_OPTIONS.with_(stopped_calls=False))
     assert not any("went silent" in item.summary for s in off for item in s.evidence)
     assert not (off[0].service == "checkout" and off[0].fault_type is FaultType.ERRORS_CODE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opsagent.analysis.channels import Channels, calibrate, combine, weigh_by_concentration
+from opsagent.analysis.weigh import Channels, calibrate, combine, weigh_by_concentration
 
 
 def _evidence(rows: dict[str, Channels]) -> dict[str, Channels]:

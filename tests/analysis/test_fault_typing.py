@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -84,12 +83,12 @@ def _bundle() -> EvidenceBundle:
 
 def test_an_earlier_episode_does_not_type_the_fault() -> None:
     # the fixed split (alert minus a quarter of the history) puts the burst inside the incident
-    options = replace(DEFAULT_OPTIONS, onset_detection=False)
+    options = DEFAULT_OPTIONS.with_(onset_detection=False)
     bundle = _bundle()
     typed = rank_suspects(bundle, options)[0]
     assert typed.service == "checkout" and typed.fault_type is FaultType.LATENCY_NETWORK
     # without the rule the burst, the stronger and earlier move, decides
-    naive = rank_suspects(bundle, replace(options, current_moves=False))[0]
+    naive = rank_suspects(bundle, options.with_(current_moves=False))[0]
     assert naive.fault_type is FaultType.MEMORY
     # the ranking itself does not read it
     assert naive.score == typed.score

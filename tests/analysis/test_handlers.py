@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
 from opsagent.analysis.engine import rank_suspects
+from opsagent.analysis.events import STOPPED_KINDS
 from opsagent.analysis.handlers import CHANGE_WINDOW_SECONDS, g_statistic_z, truncated_handlers
 from opsagent.analysis.options import DEFAULT_OPTIONS
-from opsagent.analysis.patterns import STOPPED_KINDS
 from opsagent.domain import EvidenceBundle, FaultType, Incident, Span, TimeWindow
 
 ALERT = 600.0
@@ -210,5 +209,5 @@ def test_the_engine_ranks_the_handler_that_exits_early_as_a_code_fault() -> None
         "handler PlaceOrder stopped taking EmptyCart, SendConfirmation, ShipOrder: 0 of "
     )
     assert "a code path stopped" in summary
-    off = rank_suspects(bundle, replace(DEFAULT_OPTIONS, truncated_handlers=False))
+    off = rank_suspects(bundle, DEFAULT_OPTIONS.with_(truncated_handlers=False))
     assert not any(item.signal == "handler" for s in off for item in s.evidence)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from opsagent.analysis.engine import rank_suspects
@@ -203,7 +202,7 @@ def test_events_long_after_the_onset_do_not_outrank_the_fault() -> None:
     bundle = _aftermath_bundle()
     assert rank_suspects(bundle)[0].service == "cause"
     # the switch is what makes the difference: over the whole window the later flood wins
-    assert rank_suspects(bundle, replace(DEFAULT_OPTIONS, event_horizon=False))[0].service == "cleanup"
+    assert rank_suspects(bundle, DEFAULT_OPTIONS.with_(event_horizon=False))[0].service == "cleanup"
 
 
 def _served(stop_line: bool, stop_calls: bool) -> tuple[list[LogRecord], list[Span]]:
@@ -341,8 +340,6 @@ def test_a_stopped_handler_step_types_the_fault_as_code() -> None:
     back = next(s for s in rank_suspects(bundle) if s.service == "back")
     assert back.fault_type is FaultType.ERRORS_CODE
     untyped = next(
-        s
-        for s in rank_suspects(bundle, replace(DEFAULT_OPTIONS, code_path_falls=False))
-        if s.service == "back"
+        s for s in rank_suspects(bundle, DEFAULT_OPTIONS.with_(code_path_falls=False)) if s.service == "back"
     )
     assert untyped.fault_type is not FaultType.ERRORS_CODE

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 
-from opsagent.analysis.engine import incident_split
 from opsagent.analysis.onset import after_last_gap
 from opsagent.analysis.options import DEFAULT_OPTIONS
+from opsagent.analysis.split import incident_split
 from opsagent.domain import EvidenceBundle, Incident, MetricSeries, SignalKind, TimeWindow
 
 STEP = 300.0
@@ -52,7 +51,7 @@ def test_onset_is_not_put_at_the_first_point_after_a_gap() -> None:
     honest = incident_split(bundle)
     assert honest.detected and honest.incident_start > 13 * STEP
     # Without the rule the step across the join is the strongest change near the alert.
-    naive = incident_split(bundle, replace(DEFAULT_OPTIONS, gap_aware_onset=False))
+    naive = incident_split(bundle, DEFAULT_OPTIONS.with_(gap_aware_onset=False))
     assert naive.incident_start <= 13 * STEP
 
 

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import math
 
-from opsagent.analysis.patterns import (
-    ALERT_LEAD_SECONDS,
-    EVENT_HORIZON_SECONDS,
-    binomial_z,
-    pattern_end,
-    pattern_shifts,
-    pattern_split,
-    peer_contrast,
-    size_factor,
-)
+from opsagent.analysis.events import binomial_z, size_factor
+from opsagent.analysis.patterns import pattern_shifts
 from opsagent.domain import LogRecord, Span
 
 
@@ -116,16 +108,6 @@ def test_error_handler_span_and_gone_operation() -> None:
     assert ("front", "GET /") not in by_key and ("other", "Tick") not in by_key
 
 
-def test_pattern_split_and_peer_contrast() -> None:
-    assert pattern_split(1000.0, 900.0, 0.0) == 1000.0 - ALERT_LEAD_SECONDS
-    assert pattern_split(None, 900.0, 0.0) == 900.0
-    assert pattern_split(10.0, 5.0, 0.0) == 0.0
-    assert pattern_end(1000.0, 5000.0) == 1000.0 + EVENT_HORIZON_SECONDS
-    assert pattern_end(1000.0, 1100.0) == 1100.0
-    assert peer_contrast({"a": 5.0, "b": 4.0, "c": 1.0}) == {"a": 1.0, "b": 0.0, "c": 0.0}
-    assert peer_contrast({}) == {}
-
-
 def test_reference_period_marks_what_is_normal_and_ignores_its_records_inside_the_window() -> None:
     steady = [
         r
@@ -192,7 +174,7 @@ def test_an_error_going_on_since_before_the_split_is_found_against_the_reference
 
 
 def test_a_code_path_that_stops_falls_relative_to_its_own_service() -> None:
-    from opsagent.analysis.patterns import stopped_code_path
+    from opsagent.analysis.events import stopped_code_path
 
     logs: list[LogRecord] = []
     # svc0: three steady statements and one that stops at the split (an exception skips it);

@@ -18,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from opsagent.analysis import handlers, logs, patterns, traces
+from opsagent.analysis import event_counts, events, handlers, logs, traces
 from opsagent.analysis.scoring import median_of, percentiles
 from opsagent.domain import Span
 
@@ -93,7 +93,7 @@ def test_error_lines_are_found_as_the_regexes_find_them() -> None:
         lines.append("".join(rng.choice(words) for _ in range(rng.randint(1, 8))))
     for line in lines:
         for level in ("info", "warn", "ERROR"):
-            assert logs._is_error_text(level, line) == _is_error_by_regex(level, line), line
+            assert logs.is_error_line(level, line) == _is_error_by_regex(level, line), line
 
 
 def _random_spans(rng: random.Random, n: int) -> list[Span]:
@@ -198,10 +198,10 @@ def test_trace_series_match_the_span_by_span_definition() -> None:
 
 
 def _count_spans_by_event(
-    spans: list[Span], periods: patterns._Periods, reference: list[Span]
-) -> patterns._Counts:
+    spans: list[Span], periods: event_counts.Periods, reference: list[Span]
+) -> event_counts.Counts:
     """Span events counted one ``_Counts.add`` at a time (reference first), as the definition reads."""
-    counts = patterns._Counts()
+    counts = event_counts.Counts()
     window_normal = {s.span_id for s in spans if periods.in_window_normal(s.start)}
     if any(periods.in_window_normal(s.start) for s in reference):
         reference = [s for s in reference if s.span_id not in window_normal]
@@ -212,7 +212,7 @@ def _count_spans_by_event(
             normal = periods.side(s.start, is_ref)
             if normal is None:
                 continue
-            err_op = patterns.error_operation(s.operation)
+            err_op = events.error_operation(s.operation)
             counts.add((s.service, "operation", s.operation), s.start, normal, err_op, "")
             parent = owner.get(s.parent_id) if s.parent_id else None
             caller = parent[0] if parent is not None else None
@@ -231,8 +231,8 @@ def test_span_events_are_counted_as_one_add_per_event_would() -> None:
         spans = _random_spans(rng, rng.randint(0, 200))
         # a reference period partly inside the window's normal part, sharing some of its spans
         reference = _random_spans(rng, rng.randint(0, 40)) + rng.sample(spans, min(len(spans), 5))
-        periods = patterns._Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
-        got = patterns._count_spans(spans, periods, reference)
+        periods = event_counts.Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
+        got = event_counts.count_spans(spans, periods, reference)
         expected = _count_spans_by_event(spans, periods, reference)
         assert dict(got.normal) == dict(expected.normal)
         assert dict(got.incident) == dict(expected.incident)
@@ -242,14 +242,14 @@ def test_span_events_are_counted_as_one_add_per_event_would() -> None:
 
 
 def test_period_masks_agree_with_the_periods() -> None:
-    periods = patterns._Periods(lo=10.0, split=20.0, hi=30.0)
+    periods = event_counts.Periods(lo=10.0, split=20.0, hi=30.0)
     times = [-1.0, 10.0, 15.0, 20.0, 25.0, 30.0, 31.0, math.nan, math.inf, -math.inf]
     for reference in (True, False):
-        normal, incident = patterns._sides(periods, times, reference)
+        normal, incident = event_counts.sides(periods, times, reference)
         sides = [periods.side(t, reference) for t in times]
         assert normal == [side is True for side in sides]
         assert incident == [side is False for side in sides]
-    assert patterns._in_window_normal(periods, times) == [periods.in_window_normal(t) for t in times]
+    assert event_counts.in_window_normal(periods, times) == [periods.in_window_normal(t) for t in times]
 
 
 def _handlers_by_loop(
@@ -266,12 +266,12 @@ def _handlers_by_loop(
     parent_keys: set[tuple[str, str]] = set()
     for s in spans:
         p = parent_of(s)
-        if p is not None and not patterns.error_operation(s.operation):
+        if p is not None and not events.error_operation(s.operation):
             children[p.span_id].add((s.service, s.operation))
             parent_keys.add((p.service, p.operation))
     marked: set[str] = set()
     for f in spans:
-        if not (f.error or patterns.error_operation(f.operation)):
+        if not (f.error or events.error_operation(f.operation)):
             continue
         seen: set[str] = set()
         p = parent_of(f)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from opsagent.analysis.patterns import (
+from opsagent.analysis.events import (
     DECREASE_WEIGHT,
     MIN_Z,
     PRIOR,

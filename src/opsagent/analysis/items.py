@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from opsagent.analysis.events import PatternShift
 from opsagent.analysis.impact import Excess
-from opsagent.analysis.logs import TemplateShift
-from opsagent.analysis.patterns import PatternShift
 from opsagent.analysis.series import ScoredSeries
 from opsagent.domain import EvidenceItem
 from opsagent.domain.findings import EvidenceKind
@@ -37,18 +36,6 @@ def series_item(entry: ScoredSeries) -> EvidenceItem:
             f"{what} {verb} from {r.baseline:.4g} to {r.peak:.4g} ({r.z_max:.1f} robust sd)"
             f" from {_fmt_time(r.onset)}"
         ),
-    )
-
-
-def log_item(shift: TemplateShift, index: int) -> EvidenceItem:
-    novelty = "new" if shift.is_new else f"up from {shift.normal_count}"
-    return EvidenceItem(
-        id=f"log:{shift.service}:{index}",
-        kind="log",
-        service=shift.service,
-        onset=shift.first_seen,
-        score=round(shift.score, 3),
-        summary=f"{'error ' if shift.error else ''}log template {novelty}, {shift.incident_count}x: {shift.template}",
     )
 
 

@@ -8,14 +8,12 @@ character budget.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
 from opsagent.domain import LogRecord
 
-_ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe"}
-_ERROR_WORDS = re.compile(r"error|exception|fail|fatal|panic|timed? ?out|refused|unavailable|oom", re.I)
 _MASKS = [
     (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "UUID"),
     (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "IP"),
@@ -132,7 +130,7 @@ def condense(
             entry.incident_count += 1
             if len(entry.examples) < examples:
                 entry.examples.append(rec.message[:_EXAMPLE_CHARS])
-        if rec.level.lower() in _ERROR_LEVELS or _ERROR_WORDS.search(rec.message):
+        if line_template_and_error(rec.level, rec.message[:TEMPLATE_SCAN_CHARS])[1]:
             entry.error = True
     for (service, cluster_id), entry in by_cluster.items():
         cluster = miners[service].drain.id_to_cluster[cluster_id]

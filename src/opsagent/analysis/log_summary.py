@@ -3,8 +3,8 @@
 This is the one function behind every condensed view of the logs — the investigation report's "Log
 templates" section and the LLM's prompt and ``query_logs`` tool — so they never disagree.
 
-The split between "normal" and "incident" is the engine's: the earliest onset in the top suspect's
-evidence when it has one, else shortly before the alert, else three quarters into the window.
+The split between "normal" and "incident" is the engine's (``split.event_split``): the same change
+point the engine compares log events at, found in the data inside the range the alert bounds.
 Drain3 mines a few thousand lines a second, so very large windows are thinned first (every k-th
 line of each period, error lines all kept up to the cap); the summary then says how many lines it
 saw, and its counts are those of the lines seen.
@@ -15,40 +15,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from opsagent.analysis.log_digest import LogTemplate, condense
+from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
+from opsagent.analysis.split import event_split
 from opsagent.domain import EvidenceBundle, LogRecord, LogSummary, LogTemplateSummary, Suspect
 from opsagent.domain.evidence import LogChange
 
-# Where "before the incident" ends when no onset is known: this long before the alert fires
-# (alerts wait out their `for:` duration), else this far into the window.
-ALERT_LEAD_SECONDS = 15 * 60
-DEFAULT_SPLIT = 0.75
 # A template counts as "increased" when its incident-period rate is this many times the normal one.
 INCREASE_RATIO = 2.0
 DEFAULT_BUDGET_CHARS = 3_000
 MAX_LINES = 10_000
-_ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe"}
 
 
-def log_split(bundle: EvidenceBundle, suspects: Sequence[Suspect] = ()) -> float:
-    """Epoch seconds where the normal period ends and the incident begins."""
-    window = bundle.incident.window
-    lo, hi = window.start_s, window.end_s
-    if suspects:
-        onsets = [e.onset for e in suspects[0].evidence if e.onset is not None and lo < e.onset < hi]
-        if onsets:
-            return min(onsets)
-    alert = bundle.incident.alert_time
-    if alert is not None and lo < alert.timestamp() - ALERT_LEAD_SECONDS:
-        return alert.timestamp() - ALERT_LEAD_SECONDS
-    if alert is not None and lo < alert.timestamp() <= hi:
-        return alert.timestamp()
-    return lo + (hi - lo) * DEFAULT_SPLIT
+def log_split(bundle: EvidenceBundle) -> float:
+    """Epoch seconds where the normal period ends and the incident begins: the engine's events' split."""
+    return event_split(bundle)
 
 
 def _thin(logs: Sequence[LogRecord], split: float, cap: int) -> list[LogRecord]:
     """At most ``cap`` lines: all error lines first (up to half the cap), then every k-th line of
     each period, so a rare new error is not sampled away and both periods stay represented."""
-    errors = [r for r in logs if r.level.lower() in _ERROR_LEVELS][: cap // 2]
+    errors = [r for r in logs if line_template_and_error(r.level, r.message[:TEMPLATE_SCAN_CHARS])[1]][
+        : cap // 2
+    ]
     kept = {id(r) for r in errors}
     rest = [r for r in logs if id(r) not in kept]
     room = cap - len(errors)
@@ -86,7 +74,7 @@ def summarize_logs(
     increased, then the rest; each with up to ``examples`` raw lines from the incident period.
     """
     logs = [r for r in bundle.logs if service is None or r.service == service]
-    split = log_split(bundle, suspects)
+    split = log_split(bundle)
     seen = _thin(logs, split, max_lines) if len(logs) > max_lines else logs
     window = bundle.incident.window
     digest = condense(

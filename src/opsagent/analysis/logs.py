@@ -1,4 +1,4 @@
-"""Log condensation: mine templates, and find new or sharply increased templates per service.
+"""Log lines: the template of a line and whether it reports an error (one classifier for all readers).
 
 Templates come from a masker rather than a learned parser: every whitespace-separated token that
 carries a digit (ids, counts, durations, versions, addresses) becomes ``<*>``, long quoted strings
@@ -12,22 +12,12 @@ carries digits but is the most constant part of a line: it names the log stateme
 it is, and when a line has one, the template ends ``LOCATION_CONTEXT_TOKENS`` constant tokens after
 it: the payload that follows (a printed object, a list of ids, a station name) varies per call, with
 or without digits, and would split one statement into many templates.
-
-A template's shift is scored as a Poisson surprise: with ``n0`` occurrences in the normal period
-the expected incident count is ``(n0 + PRIOR) * T1 / T0``; the signed root of the likelihood-ratio
-statistic ``sqrt(2 * (n1 log(n1 / e) - (n1 - e)))`` reads like a z-score, so log and metric evidence
-share one scale (both enter the ranking as ``log1p(z)``).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import re
-from collections import defaultdict
-from dataclasses import dataclass, field
-
-from opsagent.domain import EvidenceBundle, LogRecord
 
 _QUOTED = re.compile(r"\"[^\"]{24,}\"|'[^']{24,}'")
 # Code locations: a class or file, then "#" or ":" and a line number, optionally in a stack frame's
@@ -80,13 +70,6 @@ LOCATION_CONTEXT_TOKENS = 3
 TEMPLATE_SCAN_CHARS = 240
 # Templates are capped in length so one huge stack trace doesn't become its own budget problem.
 MAX_TEMPLATE_CHARS = 240
-# Add-half smoothing of the normal count: a template never seen before is not infinitely surprising.
-PRIOR = 0.5
-# A template must at least double its rate to count as a shift.
-MIN_RATE_RATIO = 2.0
-# Error templates are what a failing service writes; other new templates (a deploy, a config
-# reload) are context. The weight scales a non-error template's surprise down.
-NON_ERROR_WEIGHT = 0.5
 
 
 def template_of(message: str) -> str:
@@ -117,10 +100,10 @@ def template_of(message: str) -> str:
 def line_template_and_error(level: str, head: str) -> tuple[str, bool]:
     """``template_of`` and ``is_error`` of a line from its level and first TEMPLATE_SCAN_CHARS
     characters (all either reads), cached: neighbouring incidents' windows share most of their lines."""
-    return template_of(head), _is_error_text(level, head)
+    return template_of(head), is_error_line(level, head)
 
 
-def _is_error_text(level: str, head: str) -> bool:
+def is_error_line(level: str, head: str) -> bool:
     if level.lower() in _ERROR_LEVELS:
         return True
     # Most lines hold none of the words the two patterns look for: plain substring tests rule
@@ -146,106 +129,3 @@ def _has_error_hint(lowered: str) -> bool:
         if word in lowered:
             return True
     return False
-
-
-def poisson_z(observed: float, expected: float) -> float:
-    """Signed root of the Poisson likelihood-ratio statistic (0 when not above expectation)."""
-    if observed <= expected or observed <= 0:
-        return 0.0
-    g = observed * math.log(observed / expected) - (observed - expected)
-    return math.sqrt(max(2.0 * g, 0.0))
-
-
-@dataclass
-class TemplateShift:
-    service: str
-    template: str
-    normal_count: int
-    incident_count: int
-    error: bool
-    score: float
-    first_seen: float
-    z: float = 0.0
-    examples: list[str] = field(default_factory=list)
-
-    @property
-    def is_new(self) -> bool:
-        return self.normal_count == 0
-
-
-def template_shifts(
-    logs: list[LogRecord],
-    split: float,
-    normal_seconds: float,
-    incident_seconds: float,
-    *,
-    examples: int = 2,
-    normal_start: float | None = None,
-) -> list[TemplateShift]:
-    """Templates whose rate rose in the incident window (new ones included), strongest first.
-
-    Records before ``normal_start`` (when given) are ignored. ``score`` is ``log1p(z)``, weighted
-    down for non-error templates.
-    """
-    normal: dict[tuple[str, str], int] = defaultdict(int)
-    incident: dict[tuple[str, str], int] = defaultdict(int)
-    errors: set[tuple[str, str]] = set()
-    first: dict[tuple[str, str], float] = {}
-    samples: dict[tuple[str, str], list[str]] = defaultdict(list)
-    lo = normal_start if normal_start is not None else -math.inf
-    for rec in logs:
-        if rec.timestamp < lo:
-            continue
-        msg = rec.message
-        tpl, line_error = line_template_and_error(rec.level, msg[:TEMPLATE_SCAN_CHARS])
-        key = (rec.service, tpl)
-        if rec.timestamp < split:
-            normal[key] += 1
-            continue
-        incident[key] += 1
-        if key not in first or rec.timestamp < first[key]:
-            first[key] = rec.timestamp
-        if len(samples[key]) < examples:
-            samples[key].append(msg[:500])
-        if line_error:
-            errors.add(key)
-    normal_s = max(normal_seconds, 60.0)
-    incident_s = max(incident_seconds, 60.0)
-    shifts: list[TemplateShift] = []
-    for key, count in incident.items():
-        before = normal.get(key, 0)
-        expected = (before + PRIOR) * incident_s / normal_s
-        if count < MIN_RATE_RATIO * expected:
-            continue
-        z = poisson_z(count, expected)
-        is_err = key in errors
-        score = math.log1p(z) * (1.0 if is_err else NON_ERROR_WEIGHT)
-        shifts.append(
-            TemplateShift(
-                service=key[0],
-                template=key[1],
-                normal_count=before,
-                incident_count=count,
-                error=is_err,
-                score=score,
-                first_seen=first[key],
-                z=z,
-                examples=samples[key],
-            )
-        )
-    shifts.sort(key=lambda s: -s.score)
-    return shifts
-
-
-def condense_logs(bundle: EvidenceBundle) -> list[TemplateShift]:
-    """The bundle's template shifts, split at the engine's onset (for the LLM's log tool)."""
-    from opsagent.analysis.engine import incident_split
-
-    split = incident_split(bundle)
-    return template_shifts(
-        bundle.logs,
-        split.incident_start,
-        normal_seconds=split.normal_end - split.normal_start,
-        incident_seconds=split.window_end - split.incident_start,
-        normal_start=split.normal_start,
-    )

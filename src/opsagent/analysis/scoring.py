@@ -328,25 +328,3 @@ def score_arrays(
         onset=onset,
         peak_time=float(inc_ts[best]),
     )
-
-
-def score_series(
-    timestamps: FloatArray,
-    values: FloatArray,
-    split: float,
-    kind: SignalKind,
-    signal: str,
-    normal_end: float | None = None,
-    unit: str = "",
-) -> SeriesScore | None:
-    """Score the values at or after ``split`` against those before ``normal_end`` (default: split)."""
-    finite = np.isfinite(values)
-    return score_arrays(
-        timestamps[finite],
-        values[finite],
-        normal_end if normal_end is not None else split,
-        split,
-        kind,
-        signal,
-        unit_family(signal, unit, kind),
-    )

@@ -3,16 +3,17 @@
 Metric series and the per-service series condensed from spans (``traces.py``) become
 ``PreparedSeries``: finite arrays, the unit family their scale floors come from, the direction that
 counts as worse, and the weight of their signal kind. ``ScoredSeries`` pairs one with its
-``SeriesScore``.
+``SeriesScore``; ``ServiceEvidence`` gathers what the stages found about one service.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from opsagent.analysis.events import PatternShift
 from opsagent.analysis.scoring import SeriesScore
 from opsagent.domain import SignalKind
 
@@ -43,3 +44,12 @@ class ScoredSeries:
     @property
     def weighted(self) -> float:
         return self.result.score * self.series.weight
+
+
+@dataclass
+class ServiceEvidence:
+    """Everything the stages found about one service: scored series, changed events, channel values."""
+
+    scored: list[ScoredSeries] = field(default_factory=list)
+    patterns: list[PatternShift] = field(default_factory=list)
+    channels: dict[str, float] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field, JsonValue
 
+from opsagent.analysis.split import normal_end
 from opsagent.domain import (
     ActionSpec,
     ActionTarget,
@@ -42,9 +43,6 @@ TOP_RUNBOOKS = 5
 MAX_SERIES = 12
 MAX_EDGES = 80
 MAX_TEXT = 240
-# Share of the window before the alert counted as "before" when the incident has no alert time.
-_DEFAULT_SPLIT = 0.75
-_ALERT_LEAD_SECONDS = 15 * 60
 
 
 class ActionCatalogLike(Protocol):
@@ -131,11 +129,8 @@ def template_json(t: LogTemplateSummary) -> dict[str, JsonValue]:
 
 
 def split_time(bundle: EvidenceBundle) -> float:
-    """Where "before the incident" ends: shortly before the alert, else three quarters in."""
-    inc = bundle.incident
-    if inc.alert_time is not None:
-        return inc.alert_time.timestamp() - _ALERT_LEAD_SECONDS
-    return inc.window.start_s + (inc.window.end_s - inc.window.start_s) * _DEFAULT_SPLIT
+    """Where "before the incident" ends: the engine's split, from the data (``analysis.split``)."""
+    return normal_end(bundle)
 
 
 def series_summary(series: MetricSeries, cut: float) -> dict[str, JsonValue]:

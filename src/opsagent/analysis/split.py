@@ -1,0 +1,150 @@
+"""Stage 2, split: the one place that decides what is the normal period and what is the incident.
+
+An alert fires a while after its fault started: a rule's ``for:`` duration plus an evaluation interval,
+one to five minutes. So the alert does not date the fault; it bounds where the fault can have
+started. The onset is the change point of the services' own signals inside that range:
+
+* metrics (``metric onset``): each series is scored point by point against the period before the
+  range, the per-point anomalies are summed over series into one curve (``onset.anomaly_curve``),
+  and its mean-shift change point is the onset; the normal period ends there;
+* events (log lines, spans, call edges; ``event onset``): they are timestamped to the millisecond, so
+  their split is dated from the events themselves, inside the same range (``event_onset``).
+
+Every consumer reads the split from here: the engine's stages, the log summary of reports and
+prompts (``log_summary``) and the LLM's tools (``normal_end``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
+from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
+from opsagent.analysis.prepare import Prepared, prepare
+from opsagent.analysis.scoring import Baseline, robust_baseline, signed_z
+from opsagent.domain import EvidenceBundle
+
+FloatArray = npt.NDArray[np.float64]
+
+# Without onset detection the incident starts this long before the alert, so a fault that began
+# before the alert fired is not counted as normal; capped at a quarter of the history so some
+# normal period is left.
+FIXED_LEAD_SECONDS = 15 * 60
+MAX_LEAD_SHARE = 0.25
+# How long before its alert a fault can have started: the longest usual ``for:`` duration (5 min)
+# of an alerting rule; searching further finds older, unrelated shifts (a previous incident, a seam
+# in the recording). Forward: up to half the time after the alert (an alert time that is only the
+# nominal start of a fault whose effect shows a few samples later).
+ONSET_MAX_LEAD_SECONDS = 5 * 60
+ONSET_BACK_SHARE = 0.5
+ONSET_FORWARD_SHARE = 0.5
+# The normal period keeps at least this many points.
+MIN_NORMAL_POINTS = 3
+# An alert fires after its fault's first symptoms; events are timestamped to the millisecond, so
+# their split need not wait for the metric onset. Without event dating, the events' normal period
+# ends this long before the alert.
+EVENT_LEAD_SECONDS = 30.0
+# Events are compared over the incident's first minutes only: a fault's own events come first,
+# its aftermath (retries, recoveries, the next change) later. Five minutes, the usual length of an
+# incident's abnormal period in RCA benchmarks and of an alert's look-back.
+EVENT_HORIZON_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Split:
+    """Normal period [normal_start, normal_end), incident [incident_start, window_end]; events are
+    compared as [normal_start, event_split) against [event_split, event_end]."""
+
+    normal_start: float
+    normal_end: float
+    incident_start: float
+    window_end: float
+    event_split: float
+    event_end: float
+    detected: bool = False
+
+
+def _bounds(prepared: Prepared, bundle: EvidenceBundle) -> tuple[float, float, float]:
+    return bundle.incident.window.start_s, bundle.incident.window.end_s, prepared.alert
+
+
+def _events(
+    normal_start: float, alert: float, window_end: float, options: EngineOptions
+) -> tuple[float, float]:
+    cut = max(alert - EVENT_LEAD_SECONDS, normal_start)
+    end = min(window_end, cut + EVENT_HORIZON_SECONDS) if options.split.event_horizon else window_end
+    return cut, end
+
+
+def fixed_split(
+    prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIONS
+) -> Split:
+    start, end, alert = _bounds(prepared, bundle)
+    lead = min(FIXED_LEAD_SECONDS, MAX_LEAD_SHARE * max(alert - start, 0.0))
+    cut = alert - lead
+    return Split(start, cut, cut, end, *_events(start, alert, end, options))
+
+
+def _grid_points(bundle: EvidenceBundle, step: float) -> int:
+    """Sampling points in the incident's window: too few and neither onset nor baseline is robust."""
+    return int((bundle.incident.window.end_s - bundle.incident.window.start_s) // step) + 1
+
+
+def metric_onset(prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions) -> float | None:
+    """The change point of the services' anomaly curve inside the range the alert bounds."""
+    series, step = prepared.series, prepared.step
+    start, end, alert = _bounds(prepared, bundle)
+    n = _grid_points(bundle, step)
+    if n < 2 * MIN_NORMAL_POINTS or not series:
+        return None
+    prelim = fixed_split(prepared, bundle, options).normal_end
+    grid = start + step * np.arange(n, dtype=np.float64)
+    per_series: list[tuple[FloatArray, FloatArray]] = []
+    for s in series:
+        normal = s.vs[s.ts < prelim]
+        if normal.size < MIN_NORMAL_POINTS:
+            continue
+        base: Baseline = robust_baseline(normal, s.family, options.prepare.kind_normalisation)
+        per_series.append((s.ts, signed_z(s.vs, base, s.sign) * s.weight))
+    curve = anomaly_curve(grid, step, per_series)
+    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+    lo = int((alert - back - start) // step)
+    hi = math.ceil((alert + ONSET_FORWARD_SHARE * max(end - alert, 0.0) - start) / step)
+    if options.split.gap_aware_onset:
+        resumed = after_last_gap(np.concatenate([s.ts for s in series]), step, alert)
+        if resumed is not None:
+            lo = max(lo, int((resumed - start) // step) + 1)
+    k = change_point(curve, lo, hi, MIN_NORMAL_POINTS)
+    return None if k is None else float(grid[k])
+
+
+def split_incident(
+    prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIONS
+) -> Split:
+    """Where the normal period ends and the incident starts, for metrics and for events."""
+    if not options.split.onset_detection:
+        return fixed_split(prepared, bundle, options)
+    onset = metric_onset(prepared, bundle, options)
+    if onset is None:
+        return fixed_split(prepared, bundle, options)
+    start, end, alert = _bounds(prepared, bundle)
+    return Split(start, onset, onset, end, *_events(start, alert, end, options), detected=True)
+
+
+def incident_split(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIONS) -> Split:
+    """The engine's split of a bundle, computed from its own data."""
+    return split_incident(prepare(bundle, options), bundle, options)
+
+
+def normal_end(bundle: EvidenceBundle) -> float:
+    """Where "before the incident" ends for a reader of the metrics (reports, the LLM's tools)."""
+    return incident_split(bundle).normal_end
+
+
+def event_split(bundle: EvidenceBundle) -> float:
+    """Where "before the incident" ends for a reader of the logs (the log summary)."""
+    return incident_split(bundle).event_split
