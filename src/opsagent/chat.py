@@ -17,13 +17,13 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, JsonValue
 
-from opsagent.domain import EvidenceBundle, Investigation
+from opsagent.domain import Investigation
 from opsagent.errors import InputError, LLMError, OpsAgentError
 from opsagent.intake import incident_from_question
 from opsagent.pipeline import Services, investigate
@@ -79,8 +79,9 @@ def findings_event(inv: Investigation) -> ChatEvent:
     return ChatEvent(event="findings", data=data)
 
 
-def offline_answer(inv: Investigation) -> list[str]:
-    """The engine's findings as short paragraphs (no LLM): what a person asked about first."""
+def offline_answer(inv: Investigation, executed: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The engine's findings as short paragraphs (no LLM): what a person asked about first, and the
+    actions the audit log records as started (``executed``: action id, service)."""
     f = inv.findings
     parts = [f.summary or "No clear root cause in the evidence."]
     if len(f.root_causes) > 1:
@@ -90,6 +91,8 @@ def offline_answer(inv: Investigation) -> list[str]:
         parts.append(f"Runbook: {inv.runbooks[0].title} ({inv.runbooks[0].id}).")
     if f.remediation:
         parts.append("Next steps: " + " ".join(f"{i}. {s}" for i, s in enumerate(f.remediation[:4], 1)))
+    if executed:
+        parts.append("Actions run (audit log): " + ", ".join(f"{a} on {s}" for a, s in executed) + ".")
     if inv.gaps:
         parts.append("Missing evidence: " + "; ".join(f"{g.source}: {g.reason}" for g in inv.gaps))
     return parts
@@ -111,8 +114,13 @@ def chat_turn(
     services: Services,
     *,
     investigation: Investigation | None = None,
+    executed: Sequence[tuple[str, str]] = (),
 ) -> Iterator[ChatEvent]:
-    """Answer one chat message. Without an investigation, one is run for an incident built from it."""
+    """Answer one chat message. Without an investigation, one is run for an incident built from it.
+
+    ``executed``: (action id, service) of each action the incident's audit log records as started;
+    an answer may say an action ran only where this says so.
+    """
     started = time.perf_counter()
     inv = investigation
     if inv is None:
@@ -134,19 +142,13 @@ def chat_turn(
             return
     yield evidence_event(inv)
     if services.settings.llm.configured:
-        yield from _llm_answer(message, history, services, inv, started)
+        yield from _llm_answer(message, history, services, inv, started, executed)
         return
-    for i, part in enumerate(offline_answer(inv)):
-        yield ChatEvent(event="text", data={"delta": ("\n\n" if i else "") + part})
-    yield findings_event(inv)
+    yield from _offline_events(inv, executed)
     yield _done(inv, started, "offline")
 
 
-# Read-only tools the chat may use: the investigation's suspects and the runbook library.
-CHAT_TOOLS = ("get_suspects", "search_runbooks")
-
-
-def _investigation_json(inv: Investigation) -> dict[str, JsonValue]:
+def _investigation_json(inv: Investigation, executed: Sequence[tuple[str, str]]) -> dict[str, JsonValue]:
     """The investigation, condensed for the chat prompt (the report minus the bulky parts)."""
     from opsagent.reasoning.tools import (
         TOP_SUSPECTS,
@@ -183,6 +185,7 @@ def _investigation_json(inv: Investigation) -> dict[str, JsonValue]:
             {"action": d.action.action_id, "target": d.action.target.service, "decision": d.outcome.value}
             for d in inv.decisions
         ],
+        "actions_run": [{"action": a, "target": svc} for a, svc in executed],
         "gaps": [{"source": g.source, "reason": g.reason} for g in inv.gaps],
         "notes": list(f.notes),
     }
@@ -197,59 +200,53 @@ def _prompt_library(directory: Path) -> PromptLibrary:
     return PromptLibrary(directory)
 
 
+def _offline_events(inv: Investigation, executed: Sequence[tuple[str, str]]) -> Iterator[ChatEvent]:
+    for i, part in enumerate(offline_answer(inv, executed)):
+        yield ChatEvent(event="text", data={"delta": ("\n\n" if i else "") + part})
+    yield findings_event(inv)
+
+
 def _llm_answer(
     message: str,
     history: list[ChatMessage],
     services: Services,
     inv: Investigation,
     started: float,
+    executed: Sequence[tuple[str, str]],
 ) -> Iterator[ChatEvent]:
-    """Stream the model's answer over the investigation; on failure, the offline answer, said so."""
-    from langchain.agents import create_agent
-    from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
-
-    from opsagent.reasoning.llm import Budget, BudgetMiddleware, chat_model, langchain_tools, llm_error
+    """The agent's answer over the investigation, once grounded; else the offline answer, said so."""
+    from opsagent.reasoning.agent import TextDelta, llm_error
+    from opsagent.reasoning.chat_turn import LLMChatTurn, UngroundedAnswerError
     from opsagent.reasoning.prompts import resolve_prompts_dir
-    from opsagent.reasoning.tools import Toolbox
 
     settings = services.settings
-    budget = Budget(settings.llm)
+    turn: LLMChatTurn | None = None
     try:
-        library = _prompt_library(resolve_prompts_dir(settings.prompts_dir).resolve())
-        system = library.get("chat-system")
-        context = library.get("chat-context")
-        box = Toolbox(
-            bundle=EvidenceBundle(incident=inv.incident, runbooks=inv.runbooks),
-            suspects=inv.suspects,
+        turn = LLMChatTurn(
+            settings.llm,
+            _prompt_library(resolve_prompts_dir(settings.prompts_dir).resolve()),
+            inv,
+            _investigation_json(inv, executed),
             runbooks=services.runbooks,
+            executed=executed,
         )
-        agent: Any = create_agent(
-            chat_model(settings.llm),
-            tools=langchain_tools(box, library.tools(), CHAT_TOOLS),
-            system_prompt=system.render() + "\n\n" + context.render(investigation=_investigation_json(inv)),
-            middleware=[BudgetMiddleware(budget, None)],
+        for event in turn.stream(message, [(m.role, m.content) for m in history]):
+            if isinstance(event, TextDelta):
+                yield ChatEvent(event="text", data={"delta": event.text})
+            else:
+                yield ChatEvent(event="tool_call", data={"name": event.name, "args": event.args})
+    except UngroundedAnswerError as exc:
+        log.info("chat answer rejected twice: %s", exc.problems)
+        yield ChatEvent(
+            event="error",
+            data={
+                "message": "the LLM's answer was rejected (it asserted what the evidence does not back: "
+                f"{exc}); answering from the engine's findings"
+            },
         )
-        messages: list[BaseMessage] = [
-            HumanMessage(m.content) if m.role == "user" else AIMessage(m.content) for m in history
-        ]
-        messages.append(HumanMessage(message))
-        for mode, payload in agent.stream(
-            {"messages": messages},
-            config={"recursion_limit": 2 * settings.llm.max_steps + 1},
-            stream_mode=["messages", "updates"],
-        ):
-            if mode == "messages":
-                chunk, meta = payload
-                if isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "model" and chunk.text:
-                    yield ChatEvent(event="text", data={"delta": chunk.text})
-            elif mode == "updates":
-                for update in payload.values():
-                    for msg in (update or {}).get("messages", []):
-                        if isinstance(msg, AIMessage):
-                            for call in msg.tool_calls:
-                                yield ChatEvent(
-                                    event="tool_call", data={"name": call["name"], "args": call["args"]}
-                                )
+        yield from _offline_events(inv, executed)
+        yield _done(inv, started, "offline", fell_back=True, rejected=list(exc.problems))
+        return
     except Exception as exc:  # a failing LLM must not end the chat stream badly
         err = exc if isinstance(exc, OpsAgentError) else llm_error(exc)
         if not isinstance(err, LLMError):
@@ -261,11 +258,10 @@ def _llm_answer(
             event="error",
             data={"message": f"LLM unavailable ({reason}); answering from the engine's findings"},
         )
-        for i, part in enumerate(offline_answer(inv)):
-            yield ChatEvent(event="text", data={"delta": ("\n\n" if i else "") + part})
-        yield findings_event(inv)
+        yield from _offline_events(inv, executed)
         yield _done(inv, started, "offline", fell_back=True)
         return
+    budget = turn.budget
     yield findings_event(inv)
     yield _done(
         inv,
@@ -275,5 +271,5 @@ def _llm_answer(
         prompt_tokens=budget.prompt_tokens,
         completion_tokens=budget.completion_tokens,
         steps=budget.steps,
-        prompts=[p.record.model_dump() for p in (system, context)],
+        prompts=[r.model_dump() for r in turn.records],
     )

@@ -12,9 +12,9 @@ problems listed; anything else — a second bad answer, an endpoint that stays d
 budget — degrades to the offline engine's findings with ``trace.fell_back`` set and a note. It
 never raises.
 
-Budgets (``LLMSettings``): model steps, cumulative prompt tokens (from the API's ``usage``
-fields; a chars/4 estimate only where a server sends none), wall time. On the last affordable step
-the tools are withdrawn so the model has to answer.
+The model, its tools, the budget (steps, prompt tokens, a wall clock that cancels a call in
+flight) are the one agent of ``reasoning/agent.py``; this module runs it to completion and turns
+its answer into findings.
 """
 
 from __future__ import annotations
@@ -22,18 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-import openai
-from langchain.agents import create_agent
-from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
-from langchain_core.tools import BaseTool, StructuredTool
-from langchain_openai import ChatOpenAI
+from langchain_core.messages import AnyMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from opsagent.config import LLMSettings
@@ -47,10 +39,11 @@ from opsagent.domain import (
     RootCause,
     Suspect,
 )
-from opsagent.errors import ActionValidationError, ConfigError, LLMError, LLMOutputError, LLMTimeoutError
+from opsagent.errors import ActionValidationError, LLMError, LLMOutputError
+from opsagent.reasoning.agent import Agent, Budget, final_text, langchain_tools, llm_error
 from opsagent.reasoning.base import Reasoner, Reasoning
 from opsagent.reasoning.offline import OfflineReasoner
-from opsagent.reasoning.prompts import PromptLibrary, ToolTexts
+from opsagent.reasoning.prompts import PromptLibrary
 from opsagent.reasoning.tools import (
     TOOL_ARGS,
     ActionCatalogLike,
@@ -58,48 +51,12 @@ from opsagent.reasoning.tools import (
     PromQLRunner,
     RunbookSearchLike,
     Toolbox,
-    run_tool,
 )
 
 log = logging.getLogger(__name__)
 
 INVESTIGATOR_TOOLS = tuple(TOOL_ARGS)
-# Rough size of a token for budget checks before a request is sent (the API's usage is the truth).
-CHARS_PER_TOKEN = 4
 MAX_PROBLEMS = 8
-
-
-def chat_model(settings: LLMSettings) -> ChatOpenAI:
-    """The one client for the configured OpenAI-compatible endpoint."""
-    if not settings.configured:
-        raise ConfigError("no LLM configured: set OPSAGENT_LLM__BASE_URL and OPSAGENT_LLM__MODEL")
-    return ChatOpenAI(
-        base_url=settings.base_url,
-        api_key=settings.api_key,
-        model=str(settings.model),
-        timeout=settings.timeout_seconds,
-        max_retries=settings.max_retries,
-        temperature=settings.temperature,
-        # Token counts come from the server's usage fields, streamed or not; never a tokenizer.
-        stream_usage=True,
-    )
-
-
-def llm_error(exc: Exception) -> LLMError:
-    """A library exception as one of ours, with a message safe to put in a report."""
-    if isinstance(exc, LLMError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return LLMTimeoutError("the LLM endpoint timed out (after the client's retries)")
-    if isinstance(exc, openai.RateLimitError):
-        return LLMError("the LLM endpoint kept rate-limiting (HTTP 429) after the client's retries")
-    if isinstance(exc, openai.APIConnectionError):
-        return LLMError("cannot connect to the LLM endpoint")
-    if isinstance(exc, openai.APIStatusError):
-        return LLMError(f"the LLM endpoint answered HTTP {exc.status_code}")
-    if isinstance(exc, openai.OpenAIError):
-        return LLMError(f"LLM client error ({type(exc).__name__})")
-    return LLMError(f"internal error in the LLM reasoner ({type(exc).__name__})")
 
 
 # --- the answer the model must give -----------------------------------------------------------
@@ -185,126 +142,6 @@ def parse_answer(text: str, box: Toolbox) -> tuple[Answer, list[ProposedAction]]
     if problems:
         raise InvalidAnswerError(problems)
     return answer, actions
-
-
-# --- budget --------------------------------------------------------------------------------------
-
-
-class LLMBudgetError(LLMError):
-    """A budget of the investigation (steps, prompt tokens, wall time) ran out."""
-
-
-@dataclass
-class Budget:
-    """What one investigation (or chat turn) has spent, checked before every model call."""
-
-    settings: LLMSettings
-    started: float = field(default_factory=time.perf_counter)
-    steps: int = 0
-    extra_steps: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    estimated_tokens: bool = False
-    request_chars: list[int] = field(default_factory=list)
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    @property
-    def step_limit(self) -> int:
-        return self.settings.max_steps + self.extra_steps
-
-    def before_call(self, chars: int) -> bool:
-        """Raise if the call cannot be afforded; True when it must be the last (tools withdrawn)."""
-        estimate = chars // CHARS_PER_TOKEN
-        remaining = self.settings.max_prompt_tokens - self.prompt_tokens
-        if self.elapsed >= self.settings.max_seconds:
-            raise LLMBudgetError(f"time budget of {self.settings.max_seconds:g}s used up")
-        if self.steps >= self.step_limit:
-            raise LLMBudgetError(f"step budget of {self.settings.max_steps} model calls used up")
-        if estimate > remaining:
-            raise LLMBudgetError(
-                f"prompt-token budget of {self.settings.max_prompt_tokens} would be exceeded "
-                f"({self.prompt_tokens} used, ~{estimate} more needed)"
-            )
-        self.steps += 1
-        self.request_chars.append(chars)
-        return self.steps >= self.step_limit or 2 * estimate > remaining
-
-    def record(self, message: BaseMessage, chars: int) -> None:
-        usage = message.usage_metadata if isinstance(message, AIMessage) else None
-        if usage:
-            self.prompt_tokens += int(usage.get("input_tokens", 0))
-            self.completion_tokens += int(usage.get("output_tokens", 0))
-        else:
-            # Some servers (older llama.cpp, some proxies) send no usage: estimate, and say so.
-            self.estimated_tokens = True
-            self.prompt_tokens += chars // CHARS_PER_TOKEN
-            self.completion_tokens += len(str(message.content)) // CHARS_PER_TOKEN
-
-
-def request_chars(request: ModelRequest[Any]) -> int:
-    system = len(str(request.system_message.content)) if request.system_message else 0
-    tools = sum(len(str(getattr(t, "description", ""))) + 200 for t in request.tools)
-    return system + tools + sum(len(str(m.content)) + len(str(m.additional_kwargs)) for m in request.messages)
-
-
-class BudgetMiddleware(AgentMiddleware):
-    """Enforces the budget around every model call and records the usage of each response."""
-
-    def __init__(self, budget: Budget, final_prompt: str | None) -> None:
-        super().__init__()
-        self.budget = budget
-        self.final_prompt = final_prompt
-
-    def wrap_model_call(
-        self,
-        request: ModelRequest[Any],
-        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
-    ) -> ModelResponse[Any]:
-        chars = request_chars(request)
-        last = self.budget.before_call(chars)
-        if last and request.tools and self.final_prompt:
-            request = request.override(
-                tools=[], messages=[*request.messages, HumanMessage(self.final_prompt)]
-            )
-        response = handler(request)
-        for message in response.result:
-            if isinstance(message, AIMessage):
-                self.budget.record(message, chars)
-        return response
-
-
-def langchain_tools(box: Toolbox, texts: ToolTexts, names: Sequence[str]) -> list[BaseTool]:
-    """The toolbox's tools as LangChain tools; a tool failure is a result the model reads, not a crash."""
-
-    def make(name: str) -> BaseTool:
-        def call(**kwargs: Any) -> str:
-            try:
-                return run_tool(box, name, kwargs)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                return json.dumps({"error": f"bad arguments: {first['loc']}: {first['msg']}"})
-            except Exception as exc:  # a tool bug must not end the investigation
-                log.exception("tool %s failed", name)
-                return json.dumps({"error": f"tool failed ({type(exc).__name__})"})
-
-        return StructuredTool.from_function(
-            func=call,
-            name=name,
-            description=texts.descriptions.get(name, name),
-            args_schema=TOOL_ARGS[name],
-        )
-
-    return [make(n) for n in names]
-
-
-def final_text(messages: Sequence[BaseMessage]) -> str:
-    for message in reversed(messages):
-        if isinstance(message, AIMessage):
-            return message.text if isinstance(message.content, list) else str(message.content)
-    return ""
 
 
 # --- the reasoner --------------------------------------------------------------------------------
@@ -412,40 +249,31 @@ class LLMReasoner:
         texts = self.prompts.tools()
         records.extend([system.record, task.record, texts.record])
         names = [n for n in INVESTIGATOR_TOOLS if n != "propose_action" or self.catalog is not None]
-        agent = create_agent(
-            self.model or chat_model(self.settings),
+        agent = Agent(
+            self.settings,
             tools=langchain_tools(box, texts, names),
             system_prompt=system.render(
                 max_steps=self.settings.max_steps, fault_types=[f.value for f in FaultType]
             ),
-            middleware=[BudgetMiddleware(budget, final.render())],
+            budget=budget,
+            final_prompt=final.render(),
+            model=self.model,
         )
         records.append(final.record)
         messages: list[AnyMessage] = [HumanMessage(task.render(**box.context()))]
-        messages = self._invoke(agent, messages)
+        messages = agent.run(messages)
         try:
             answer, actions = parse_answer(final_text(messages), box)
         except InvalidAnswerError as exc:
             notes.append(f"first answer rejected: {exc}")
             records.append(retry.record)
             budget.extra_steps = 1  # the one correction is allowed past the step budget
-            messages = self._invoke(agent, [*messages, HumanMessage(retry.render(problems=exc.problems))])
+            messages = agent.run([*messages, HumanMessage(retry.render(problems=exc.problems))])
             try:
                 answer, actions = parse_answer(final_text(messages), box)
             except InvalidAnswerError as again:
                 raise InvalidAnswerError([f"answer still invalid after one retry: {again}"]) from None
         return self._findings(answer, actions, box, notes)
-
-    def _invoke(self, agent: Any, messages: list[AnyMessage]) -> list[AnyMessage]:
-        try:
-            state = agent.invoke(
-                {"messages": messages},
-                config={"recursion_limit": 2 * (self.settings.max_steps + 2) + 1},
-            )
-        except Exception as exc:
-            raise llm_error(exc) from exc
-        out: list[AnyMessage] = state["messages"]
-        return out
 
     def _findings(
         self, answer: Answer, actions: list[ProposedAction], box: Toolbox, notes: list[str]
