@@ -17,9 +17,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, JsonValue
 
@@ -96,6 +96,24 @@ def offline_answer(inv: Investigation, executed: Sequence[tuple[str, str]] = ())
     if inv.gaps:
         parts.append("Missing evidence: " + "; ".join(f"{g.source}: {g.reason}" for g in inv.gaps))
     return parts
+
+
+class AuditLine(Protocol):
+    """What ``executed_actions`` reads of an audit-log entry."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def action_id(self) -> str | None: ...
+    @property
+    def service(self) -> str | None: ...
+
+
+def executed_actions(entries: Iterable[AuditLine]) -> list[tuple[str, str]]:
+    """(action id, service) of each action an incident's audit log records as started: what a chat
+    answer may say ran (``chat_turn(..., executed=...)``)."""
+    seen = [(e.action_id, e.service) for e in entries if e.kind == "execution_started"]
+    return list(dict.fromkeys((a, s) for a, s in seen if a and s))
 
 
 def _done(inv: Investigation | None, started: float, reasoner: str, **extra: JsonValue) -> ChatEvent:

@@ -37,10 +37,16 @@ def find_recording(ref: str) -> Path | None:
     return None
 
 
-def from_store(settings: Settings, incident_id: str) -> tuple[Incident, Investigation | None] | None:
-    """The stored incident and its newest finished investigation; None when the store has no such
-    incident (or there is no store yet). Read-only: a missing SQLite database is not created."""
+Stored = tuple[Incident, Investigation | None, list[tuple[str, str]]]
+
+
+def from_store(settings: Settings, incident_id: str) -> Stored | None:
+    """The stored incident, its newest finished investigation and the actions its audit log records
+    as started; None when the store has no such incident (or there is no store yet). Read-only: a
+    missing SQLite database is not created."""
+    from opsagent.chat import executed_actions
     from opsagent.store import incidents, investigations
+    from opsagent.store.actions import SqlAuditLog
     from opsagent.store.db import Store
 
     if settings.database_url is None and not (settings.data_dir / "opsagent.db").is_file():
@@ -52,7 +58,8 @@ def from_store(settings: Settings, incident_id: str) -> tuple[Incident, Investig
                 incident = incidents.load_incident(session, incident_id)
             except NotFoundError:
                 return None
-            return incident, investigations.latest_result(session, incident_id)
+            latest = investigations.latest_result(session, incident_id)
+        return incident, latest, executed_actions(SqlAuditLog(store).entries(incident_id=incident_id))
     finally:
         store.close()
 
@@ -77,7 +84,8 @@ def ask(
     try:
         investigation = None
         folder: Path | None = None
-        stored: tuple[Incident, Investigation | None] | None = None
+        stored: Stored | None = None
+        executed: list[tuple[str, str]] = []
         if incident is not None:
             # An explicit folder first; then the store (what the service investigated); then the demos.
             if (Path(incident) / "incident.yaml").is_file():
@@ -106,7 +114,7 @@ def ask(
                 settings, live_sources(settings), reasoner=build_reasoner(settings, reasoner)
             )
         if stored is not None:
-            found, investigation = stored
+            found, investigation, executed = stored
             if investigation is None:
                 # Stored but never investigated: investigate now from the live sources (not stored).
                 err_console.print(f"[dim]investigating stored incident {found.id}…[/]", highlight=False)
@@ -117,7 +125,7 @@ def ask(
                     f"({investigation.finished_at:%Y-%m-%d %H:%M} UTC)[/]",
                     highlight=False,
                 )
-        for event in chat_turn(question, [], services, investigation=investigation):
+        for event in chat_turn(question, [], services, investigation=investigation, executed=executed):
             data = event.data
             if event.event == "text":
                 sys.stdout.write(str(data.get("delta", "")))
