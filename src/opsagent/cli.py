@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from opsagent.commands import approvals, ask, investigate, record, runbooks, serve, users
+from opsagent.commands import eval as eval_command
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Incident-analysis agent for on-call engineers."
 )
 
-# One module per command group, each with ``register(app)``. Add a line to add a command group.
-COMMAND_MODULES = [
-    "opsagent.commands.investigate",
-    "opsagent.commands.runbooks",
-    "opsagent.commands.ask",
-    "opsagent.commands.record",
-    "opsagent.commands.serve",
-    "opsagent.commands.approvals",
-    "opsagent.commands.eval",
-    "opsagent.commands.users",
-]
-
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(app)
+# One module per command group, each with ``register(app)``: import it above and add it here.
+for _commands in (investigate, runbooks, ask, record, serve, approvals, eval_command, users):
+    _commands.register(app)
 
 
 def main() -> None:
