@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from opsagent.api.metrics import Metrics
+from opsagent.autonomy.policy import effective_level
 from opsagent.config import Settings
 from opsagent.domain import AutonomyLevel, Incident
 from opsagent.evidence.base import EvidenceSource
@@ -18,14 +19,10 @@ from opsagent.store.batch import GroupCommitter
 log = logging.getLogger(__name__)
 
 
-def effective_level(settings: Settings, incident: Incident) -> AutonomyLevel:
-    """The global level, lowered by any per-service override for the incident's services."""
-    level = settings.autonomy_level
-    for service in incident.services:
-        override = settings.autonomy.service_levels.get(service)
-        if override is not None and override.rank < level.rank:
-            level = override
-    return level
+def incident_level(settings: Settings, incident: Incident) -> AutonomyLevel:
+    """The lowest effective level (``autonomy.policy.effective_level``) among the incident's services."""
+    levels = [effective_level(settings.autonomy_level, s, settings.autonomy) for s in incident.services]
+    return min(levels or [settings.autonomy_level], key=lambda level: level.rank)
 
 
 @dataclass
@@ -65,7 +62,7 @@ class Runtime:
 
     async def ingest(self, incident: Incident) -> ingest.IngestResult:
         """Store one delivery's alerts durably (group commit), then wake a worker for a new investigation."""
-        auto = effective_level(self.settings, incident) is not AutonomyLevel.L0
+        auto = incident_level(self.settings, incident) is not AutonomyLevel.L0
         result = await asyncio.wrap_future(self.writer.submit((incident, auto)))
         if result.investigation_id:
             self.queue.submit([result.investigation_id])
