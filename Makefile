@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check pytest bench eval system-deps data clean
+.PHONY: demo test check pytest bench eval system-deps data clean lab lab-down lab-status lab-campaign
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,8 +19,8 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 check: $(STAMP)
-	$(BIN)/ruff check src tests examples scripts
-	$(BIN)/ruff format --check src tests examples scripts
+	$(BIN)/ruff check src tests examples scripts lab
+	$(BIN)/ruff format --check src tests examples scripts lab
 	$(BIN)/mypy src
 
 pytest: $(STAMP) system-deps
@@ -37,6 +37,23 @@ eval: $(STAMP) data
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The live lab (docs/LAB.md): a shop of real processes, Prometheus, Alertmanager and `opsagent serve`.
+SEED ?= 1
+FAULTS ?= 8
+OUT ?= reports/lab-campaign.json
+
+lab: $(STAMP) system-deps
+	$(PY) -m lab up
+
+lab-down:
+	$(PY) -m lab down
+
+lab-status:
+	$(PY) -m lab status
+
+lab-campaign: $(STAMP) system-deps
+	$(PY) -m lab campaign --seed $(SEED) --faults $(FAULTS) --out $(OUT)
 
 clean:
 	rm -rf $(VENV) .opsagent .mypy_cache .ruff_cache .pytest_cache
