@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from opsagent.commands.record import write_recording
+from opsagent.evals.native_writer import write_recording
 from opsagent.domain import MetricSeries, SignalKind
 from opsagent.evals.native import column_name, load_native, signal_and_peer
 from opsagent.evals.replay import replay_sources

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from opsagent.commands.record import write_recording
+from opsagent.evals.native_writer import write_recording
 from opsagent.domain import TimeWindow
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.discover import discover, load_case
