@@ -22,6 +22,7 @@ check: $(STAMP)
 	$(BIN)/ruff check src tests examples scripts lab
 	$(BIN)/ruff format --check src tests examples scripts lab
 	$(BIN)/mypy src
+	$(BIN)/lint-imports --no-cache
 
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest -q
