@@ -132,15 +132,20 @@ def claim_next(
     return inv_id if claim(session, inv_id, worker=worker, lease_seconds=lease_seconds, now=now) else None
 
 
+def _held_by(inv_id: str, worker: str) -> tuple[ColumnElement[bool], ...]:
+    """The investigation is running under ``worker``'s lease (not taken over by another worker)."""
+    return (
+        InvestigationRow.id == inv_id,
+        InvestigationRow.status == "running",
+        InvestigationRow.worker == worker[:255],
+    )
+
+
 def renew_lease(session: Session, inv_id: str, *, worker: str, lease_seconds: float) -> bool:
     """Extend a running investigation's lease; False if it was taken over meanwhile."""
     row = session.execute(
         update(InvestigationRow)
-        .where(
-            InvestigationRow.id == inv_id,
-            InvestigationRow.status == "running",
-            InvestigationRow.worker == worker[:255],
-        )
+        .where(*_held_by(inv_id, worker))
         .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
         .returning(InvestigationRow.id)
     ).first()
@@ -152,11 +157,7 @@ def finish_investigation(session: Session, inv_id: str, inv: Investigation, *, w
     top = inv.findings.root_causes[0] if inv.findings.root_causes else None
     row = session.execute(
         update(InvestigationRow)
-        .where(
-            InvestigationRow.id == inv_id,
-            InvestigationRow.status == "running",
-            InvestigationRow.worker == worker[:255],
-        )
+        .where(*_held_by(inv_id, worker))
         .values(
             status="done",
             finished_at=utcnow(),
