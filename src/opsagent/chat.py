@@ -162,7 +162,7 @@ def chat_turn(
     if services.settings.llm.configured:
         yield from _llm_answer(message, history, services, inv, started, executed)
         return
-    yield from _offline_events(inv, executed)
+    yield from _offline_events(inv, executed, message, history)
     yield _done(inv, started, "offline")
 
 
@@ -218,8 +218,17 @@ def _prompt_library(directory: Path) -> PromptLibrary:
     return PromptLibrary(directory)
 
 
-def _offline_events(inv: Investigation, executed: Sequence[tuple[str, str]]) -> Iterator[ChatEvent]:
-    for i, part in enumerate(offline_answer(inv, executed)):
+def _offline_events(
+    inv: Investigation,
+    executed: Sequence[tuple[str, str]],
+    message: str = "",
+    history: Sequence[ChatMessage] = (),
+) -> Iterator[ChatEvent]:
+    """The engine's answer: to the question asked, given the conversation so far (chat_answers)."""
+    from opsagent.chat_answers import offline_reply
+
+    parts = offline_reply(inv, message, history, executed) if message else offline_answer(inv, executed)
+    for i, part in enumerate(parts):
         yield ChatEvent(event="text", data={"delta": ("\n\n" if i else "") + part})
     yield findings_event(inv)
 
@@ -262,7 +271,7 @@ def _llm_answer(
                 f"{exc}); answering from the engine's findings"
             },
         )
-        yield from _offline_events(inv, executed)
+        yield from _offline_events(inv, executed, message, history)
         yield _done(inv, started, "offline", fell_back=True, rejected=list(exc.problems))
         return
     except Exception as exc:  # a failing LLM must not end the chat stream badly
@@ -276,7 +285,7 @@ def _llm_answer(
             event="error",
             data={"message": f"LLM unavailable ({reason}); answering from the engine's findings"},
         )
-        yield from _offline_events(inv, executed)
+        yield from _offline_events(inv, executed, message, history)
         yield _done(inv, started, "offline", fell_back=True)
         return
     budget = turn.budget

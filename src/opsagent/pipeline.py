@@ -27,7 +27,6 @@ from opsagent.domain import (
     Investigation,
     MetricSeries,
     ProposedAction,
-    ReasonerTrace,
     RunbookMatch,
     Suspect,
     TimeWindow,
@@ -202,6 +201,44 @@ def with_reference_offset(
     return incident.model_copy(update={"reference": reference}), None
 
 
+L0_NOTE = "L0: analysed because a person asked; no investigation starts on its own and no action is proposed."
+NO_SOURCES = (
+    "no evidence source is configured: set OPSAGENT_PROMETHEUS__URL (metrics), OPSAGENT_LOKI__URL or "
+    "OPSAGENT_LOGS_DIR (logs); only the alert and the runbooks were read"
+)
+
+# Series kept with an investigation for its charts: enough for the top causes, and thinned so a
+# stored investigation stays small.
+CHARTED_SERIES = 12
+CHART_POINTS = 240
+
+
+def cited_series(metrics: list[MetricSeries], findings: Findings) -> list[MetricSeries]:
+    """The metric series the root causes cite, finite points only, at most ``CHART_POINTS`` each."""
+    by_id = {m.id: m for m in metrics}
+    out: list[MetricSeries] = []
+    for rc in findings.root_causes:
+        for item in rc.evidence:
+            series = by_id.get(item.id)
+            if series is None or any(kept.id == item.id for kept in out):
+                continue
+            pairs = [
+                (t, v)
+                for t, v in zip(series.timestamps, series.values, strict=False)
+                if math.isfinite(t) and math.isfinite(v)
+            ]
+            step = max(1, math.ceil(len(pairs) / CHART_POINTS))
+            pairs = pairs[::step]
+            out.append(
+                series.model_copy(
+                    update={"timestamps": [t for t, _ in pairs], "values": [v for _, v in pairs]}
+                )
+            )
+            if len(out) >= CHARTED_SERIES:
+                return out
+    return out
+
+
 def investigate(incident: Incident, services: Services) -> Investigation:
     """Run the whole pipeline for one incident. Failing sources become gaps; it does not raise on them."""
     started = time.perf_counter()
@@ -209,6 +246,9 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     level = settings.autonomy_level
     incident, reference_gap = with_reference_offset(incident, settings.reference_offset_hours)
     bundle = collect(incident, services.sources, timeout_seconds=settings.source_timeout_seconds)
+    if not services.sources:
+        # Without this, "no clear root cause" with no gap reads as "nothing is wrong".
+        bundle.gaps.append(EvidenceGap(source="evidence sources", reason=NO_SOURCES))
     if reference_gap is not None:
         bundle.gaps.append(reference_gap)
     _run_runbook_queries(bundle, services.sources)
@@ -221,19 +261,6 @@ def investigate(incident: Incident, services: Services) -> Investigation:
         edges=len(bundle.topology.edges),
         runbooks=len(bundle.runbooks),
     )
-    if level is AutonomyLevel.L0:
-        findings = Findings(reasoner="none", summary="L0: evidence gathered; no analysis at this level.")
-        return Investigation(
-            incident=incident,
-            autonomy_level=level,
-            findings=findings,
-            runbooks=bundle.runbooks,
-            gaps=bundle.gaps,
-            evidence=summary,
-            trace=ReasonerTrace(reasoner="none"),
-            seconds=round(time.perf_counter() - started, 4),
-        )
-
     suspects = rank_suspects(bundle)
     _refine_runbooks(bundle, suspects, services.runbooks)
     summary.runbooks = len(bundle.runbooks)
@@ -246,14 +273,15 @@ def investigate(incident: Incident, services: Services) -> Investigation:
         actions, more = propose_from_runbook(
             findings,
             bundle.runbooks,
-    if not services.sources:
-        # Without this, "no clear root cause" with no gap reads as "nothing is wrong".
-        bundle.gaps.append(EvidenceGap(source="evidence sources", reason=NO_SOURCES))
             services.catalog,
             incident.namespace,
             [a.labels for a in incident.alerts],
         )
         notes.extend(more)
+    if level is AutonomyLevel.L0:
+        # At L0 nothing is investigated automatically: this run is one a person asked for (API, chat,
+        # CLI), so it is analysed in full; the gate still proposes no action at this level.
+        notes.append(L0_NOTE)
     # Which firing of its alert group this is (a new incident, or an episode of a reopened one) and why.
     episode = [incident.episode_note] if incident.episode_note else []
     findings = findings.model_copy(update={"actions": actions, "notes": [*episode, *findings.notes, *notes]})
@@ -272,7 +300,7 @@ def investigate(incident: Incident, services: Services) -> Investigation:
         gaps=bundle.gaps,
         evidence=summary,
         log_summary=bundle.log_summary,
+        series=cited_series(bundle.metrics, findings),
         trace=reasoning.trace,
         seconds=round(time.perf_counter() - started, 4),
     )
-        series=cited_series(bundle.metrics, findings),

@@ -128,7 +128,9 @@ def test_level_zero_records_only_until_a_person_asks(make_settings, live_server)
     asked = httpx.post(url, headers=auth("responder"))
     assert asked.status_code == 202 and asked.json()["created"] is True
     detail = wait_done(server.url, incident_id)
-    assert detail["findings"]["reasoner"] == "none"  # L0: evidence summary only
+    # L0: no investigation starts on its own, but one a person asks for is analysed in full.
+    assert detail["findings"]["reasoner"] == "offline"
+    assert any(n.startswith("L0:") for n in detail["findings"]["notes"])
     assert detail["investigations"][0]["requested_by"] == "responder"
 
 

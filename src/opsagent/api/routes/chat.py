@@ -18,6 +18,7 @@ from opsagent.api.errors import error_responses, status_of
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import ChatAnswer, ChatEventOut, ChatMessageOut, ChatRequest, ConversationOut
 from opsagent.chat import ChatEvent, ChatMessage, chat_turn
+from opsagent.chat_binding import incident_for_question
 from opsagent.domain import Investigation
 from opsagent.errors import OpsAgentError
 from opsagent.pipeline import investigate
@@ -37,6 +38,8 @@ class _Turn:
     history: list[ChatMessage]
     incident_id: str | None
     investigation: Investigation | None
+    # Said before the answer: which open incident the question was attached to, or that none matched.
+    preface: str | None = None
     texts: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     saved: bool = False
@@ -56,11 +59,25 @@ def _prepare(runtime: Runtime, body: ChatRequest, user: Principal) -> _Turn:
         ]
         conversations.append_message(s, conv.id, "user", body.message)
         incident_id = body.incident_id or conv.incident_id
+        preface = None
+        if incident_id is None:
+            # A question about something already firing belongs to that incident (issue 21).
+            binding = incident_for_question(s, body.message)
+            if binding is not None:
+                incident_id = conv.incident_id = binding.incident_id
+                preface = (
+                    f"This is about open incident {binding.incident_id} ({binding.title}; "
+                    f"matched {', '.join(binding.matched)})."
+                )
+            else:
+                preface = "No open incident matches this question, so this is a new investigation of now."
         inv = investigations.latest_result(s, incident_id) if incident_id else None
-        return _Turn(conv.id, body.message, history, incident_id, inv)
+        return _Turn(conv.id, body.message, history, incident_id, inv, preface)
 
 
 def _events(runtime: Runtime, turn: _Turn) -> Iterator[ChatEvent]:
+    if turn.preface:
+        yield ChatEvent(event="text", data={"delta": turn.preface + "\n\n"})
     inv = turn.investigation
     if turn.incident_id is not None and inv is None:
         # The incident has no finished investigation yet: run one now and keep it.

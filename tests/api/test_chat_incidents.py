@@ -1,0 +1,63 @@
+"""Chat that knows the incidents, through the real API: a question naming the service of an open
+incident attaches to it, an unrelated one investigates now and says so, and the offline answer to a
+follow-up depends on the question and on what was already said."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from .conftest import WEBHOOK_TOKEN, auth, fixture_payload
+
+WEBHOOK = "/v1/alerts/alertmanager"
+
+
+def ask(base: str, message: str, conversation_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": message, "stream": False}
+    if conversation_id:
+        body["conversation_id"] = conversation_id
+    answer = httpx.post(f"{base}/v1/chat", json=body, headers=auth("responder"), timeout=120)
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()
+    return data
+
+
+def done_event(answer: dict[str, Any]) -> dict[str, Any]:
+    [done] = [e["data"] for e in answer["events"] if e["event"] == "done"]
+    return done
+
+
+def test_a_question_naming_the_service_attaches_to_its_open_incident(make_settings, live_server):
+    server = live_server(make_settings(worker_mode="thread"))
+    posted = httpx.post(
+        server.url + WEBHOOK, json=fixture_payload(), headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+    ).json()
+    incident_id = posted["incident_ids"][0]
+    service = fixture_payload()["alerts"][0]["labels"]["service"]
+
+    first = ask(server.url, f"why is {service} returning 500s?")
+    assert first["message"].startswith(f"This is about open incident {incident_id}")
+    assert done_event(first)["incident_id"] == incident_id
+    conversation = httpx.get(
+        f"{server.url}/v1/conversations/{first['conversation_id']}", headers=auth("responder")
+    ).json()
+    assert conversation["incident_id"] == incident_id  # the conversation stays bound
+
+    # A follow-up in the same conversation: the answer is about what was asked, not the summary again.
+    steps = ask(server.url, "what should I do first?", first["conversation_id"])
+    assert done_event(steps)["incident_id"] == incident_id
+    assert "Next steps" in steps["message"] or "No runbook step" in steps["message"]
+    assert steps["message"] != first["message"]
+    again = ask(server.url, "and overall?", first["conversation_id"])
+    assert again["message"].startswith("As said above")
+
+
+def test_a_question_matching_no_open_incident_investigates_now_and_says_so(make_settings, live_server):
+    server = live_server(make_settings(worker_mode="thread"))
+    started = time.monotonic()
+    answer = ask(server.url, "is the billing batch slow tonight?")
+    assert answer["message"].startswith("No open incident matches this question")
+    assert done_event(answer)["incident_id"]  # a new incident, built from the question
+    assert time.monotonic() - started < 120
