@@ -1,1 +1,1 @@
-"""CLI command modules. Each defines ``register(app)``; ``cli.COMMAND_MODULES`` lists them."""
+"""CLI command modules. Each defines ``register(app)``; ``cli.py`` imports and registers them."""
