@@ -84,6 +84,16 @@ def reasoner_detail(trace: ReasonerTrace, findings_reasoner: str) -> str:
 
 # The line the bundled diagnostics scripts print after each command (scripts/actions/collect-diagnostics).
 _COMMAND_STATUS = re.compile(r"^-- status (?P<command>.+?): (?P<code>-?\d+)\s*$", re.MULTILINE)
+# ... and the count they end with.
+_COMMAND_SUMMARY = re.compile(r"^-- summary: (?P<text>.+?)\s*$", re.MULTILINE)
+
+
+def _with_summary(result: str | None, output: str | None) -> str | None:
+    """The executor's result ("collect-diagnostics exited 0") with the script's own count appended."""
+    found = _COMMAND_SUMMARY.search(output or "")
+    if found is None:
+        return result
+    return f"{result}; {found['text']}" if result else found["text"]
 
 
 def command_status(output: str | None) -> list[dict[str, Any]]:
@@ -221,7 +231,7 @@ def _action_rows(
                 "started_at": r.started_at.isoformat() if r.started_at else None,
                 "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                 "expires_at": r.expires_at.isoformat() if r.expires_at else None,
-                "result": r.result,
+                "result": _with_summary(r.result, (outputs or {}).get(r.id)),
                 "output": (outputs or {}).get(r.id),
                 "commands": command_status((outputs or {}).get(r.id)),
             }
@@ -354,7 +364,7 @@ def to_markdown(
         ]
         lines.extend(
             f"| {r.action.action_id} | {r.action.risk.value} | {r.action.target.service} | {status_label(r)} "
-            f"| {_cell(r.reason)} | {_cell(r.result or '')} |"
+            f"| {_cell(r.reason)} | {_cell(_with_summary(r.result, (outputs or {}).get(r.id)) or '')} |"
             for r in requests
         )
         lines.append("")
