@@ -22,8 +22,8 @@ from opsagent.analysis.engine import rank_suspects
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.domain import EvidenceBundle, RecordedIncident
 from opsagent.evals.discover import discover, load_case
+from opsagent.evals.harness import delayed_alert
 from opsagent.evals.replay import replay_sources
-from opsagent.evals.runner import delayed_alert
 from opsagent.evidence.base import collect
 
 # The full engine, each switch of each stage turned off on its own, and every switch off.

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from opsagent.evals.native_writer import write_recording
 from opsagent.domain import MetricSeries, SignalKind
 from opsagent.evals.native import column_name, load_native, signal_and_peer
+from opsagent.evals.native_writer import write_recording
 from opsagent.evals.replay import replay_sources
 from opsagent.evidence.base import collect
 

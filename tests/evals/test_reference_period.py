@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from opsagent.evals.native_writer import write_recording
 from opsagent.domain import TimeWindow
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.discover import discover, load_case
 from opsagent.evals.native import load_native
+from opsagent.evals.native_writer import write_recording
 from opsagent.evals.replay import replay_sources
 from opsagent.evidence.base import collect
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from opsagent.evals.scoring import CaseScore, ac_at, avg_at_5, by_dataset, percentile, rank_of, summarise
+from opsagent.evals.accuracy import CaseScore, ac_at, avg_at_5, by_dataset, percentile, rank_of, summarise
 
 
 def test_rank_of_is_one_based_and_none_when_absent():

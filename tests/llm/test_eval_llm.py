@@ -14,7 +14,7 @@ from llm_helpers import DEMOS, ROOT, make_settings
 from scripted_llm import ANSWER_USAGE, TOOL_CALL_USAGE, investigator
 
 from opsagent.evals.discover import discover
-from opsagent.evals.runner import run_cases
+from opsagent.evals.harness import run_cases
 
 FAILING = "demo-memory-leak-oom"
 

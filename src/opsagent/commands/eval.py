@@ -87,8 +87,8 @@ def eval_cmd(
 ) -> None:
     """Evaluate root-cause ranking on recorded incidents (native folders or public datasets)."""
     from opsagent.evals.discover import FORMATS, discover
+    from opsagent.evals.harness import run_cases
     from opsagent.evals.report import build_document
-    from opsagent.evals.runner import run_cases
     from opsagent.reasoning.registry import REASONERS
 
     settings = load_settings()

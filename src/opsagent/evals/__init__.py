@@ -1,6 +1,6 @@
 """Offline evaluation: recorded-incident formats (reader and writer), importers, replay, scoring, reports.
 
-The face holds the native format and replay; the harness (``evals.runner.run_cases``) and the
+The face holds the native format and replay; the harness (``evals.harness.run_cases``) and the
 dataset importers (``evals.discover``) are imported where they are used.
 """
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from opsagent.evals.runner import CaseResult
-from opsagent.evals.scoring import CaseScore, by_dataset
+from opsagent.evals.accuracy import CaseScore, by_dataset
+from opsagent.evals.harness import CaseResult
 
 SCHEMA_VERSION = 1
 

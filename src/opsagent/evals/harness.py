@@ -27,10 +27,10 @@ from typing import Any
 from opsagent.config import Settings
 from opsagent.domain import AutonomyLevel, Investigation, RecordedIncident
 from opsagent.errors import InputError, OpsAgentError
+from opsagent.evals.accuracy import rank_of
 from opsagent.evals.cases import CaseRef
 from opsagent.evals.discover import load_case
 from opsagent.evals.replay import replay_sources
-from opsagent.evals.scoring import rank_of
 from opsagent.evidence.embeddings import Embedder
 from opsagent.pipeline import Services
 from opsagent.report import reasoner_detail
