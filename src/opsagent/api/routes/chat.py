@@ -17,12 +17,13 @@ from opsagent.api.deps import Principal, ReadSessionDep, ResponderUser, RuntimeD
 from opsagent.api.errors import error_responses, status_of
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import ChatAnswer, ChatEventOut, ChatMessageOut, ChatRequest, ConversationOut
-from opsagent.chat import ChatEvent, ChatMessage, chat_turn
+from opsagent.chat import ChatEvent, ChatMessage, chat_turn, executed_actions
 from opsagent.chat_binding import incident_for_question
 from opsagent.domain import Investigation
 from opsagent.errors import OpsAgentError
 from opsagent.pipeline import investigate
 from opsagent.store import conversations, incidents, investigations
+from opsagent.store.actions import SqlAuditLog
 from opsagent.store.models import ConversationRow
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,13 @@ def _events(runtime: Runtime, turn: _Turn) -> Iterator[ChatEvent]:
         with runtime.store.session() as s:
             investigations.store_finished(s, turn.incident_id, inv, trigger="chat")
         runtime.metrics.chat_tokens(inv)
-    yield from chat_turn(turn.message, turn.history, runtime.services, investigation=inv)
+    # What the audit log says was run for the incident: the only actions an answer may say ran.
+    executed = (
+        executed_actions(SqlAuditLog(runtime.store).entries(incident_id=turn.incident_id))
+        if turn.incident_id is not None
+        else []
+    )
+    yield from chat_turn(turn.message, turn.history, runtime.services, investigation=inv, executed=executed)
 
 
 def _answer(runtime: Runtime, turn: _Turn) -> Iterator[ChatEvent]:
