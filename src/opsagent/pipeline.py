@@ -210,6 +210,11 @@ NO_SOURCES = (
 # Series kept with an investigation for its charts: enough for the top causes, and thinned so a
 # stored investigation stays small.
 CHARTED_SERIES = 12
+def evidence_sources(sources: list[EvidenceSource]) -> list[str]:
+    """The names of the sources that read the monitored system (the runbook library is not one)."""
+    return [s.name for s in sources if s.name != "runbooks"]
+
+
 CHART_POINTS = 240
 
 
@@ -246,7 +251,7 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     level = settings.autonomy_level
     incident, reference_gap = with_reference_offset(incident, settings.reference_offset_hours)
     bundle = collect(incident, services.sources, timeout_seconds=settings.source_timeout_seconds)
-    if not services.sources:
+    if not evidence_sources(services.sources):
         # Without this, "no clear root cause" with no gap reads as "nothing is wrong".
         bundle.gaps.append(EvidenceGap(source="evidence sources", reason=NO_SOURCES))
     if reference_gap is not None:

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from opsagent.api.deps import RuntimeDep
 from opsagent.api.schemas import Health
+from opsagent.pipeline import evidence_sources
 
 router = APIRouter(tags=["health"])
 
@@ -30,8 +31,9 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks = {
         "database": "ok" if db_ok else "unavailable",
         "queue": "ok" if queue_ok else "unavailable",
+        "sources": ", ".join(s.name for s in runtime.services.sources) or "none",
         # Named, so "ready" never hides that investigations would see nothing but the alert.
-        "sources": ", ".join(s.name for s in runtime.services.sources)
+        "evidence": ", ".join(evidence_sources(runtime.services.sources))
         or "none configured: investigations read only the alert and the runbooks (OPSAGENT_PROMETHEUS__URL, "
         "OPSAGENT_LOKI__URL, OPSAGENT_LOGS_DIR)",
     }
