@@ -168,7 +168,7 @@ def chat_turn(
 
 def _investigation_json(inv: Investigation, executed: Sequence[tuple[str, str]]) -> dict[str, JsonValue]:
     """The investigation, condensed for the chat prompt (the report minus the bulky parts)."""
-    from opsagent.reasoning.tools import (
+    from opsagent.reasoning.evidence_json import (
         TOP_SUSPECTS,
         TOP_TEMPLATES,
         runbook_json,
