@@ -9,13 +9,17 @@ Every request the pages make is recorded: none may leave the machine.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +32,7 @@ from opsagent.config import Settings
 from opsagent.evals.native import load_native
 from opsagent.evals.replay import replay_sources
 
-from ..conftest import ROOT, TOKENS, WEBHOOK_TOKEN, LiveServer, auth
+from ..conftest import ROOT, TOKENS, WEBHOOK_TOKEN, LiveServer, auth, free_port
 
 pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -47,8 +51,40 @@ RECORDING = ROOT / "examples" / "incidents" / "bad-deploy-errors"
 SHOTS = os.environ.get("OPSAGENT_CONSOLE_SCREENSHOTS")
 
 
+@dataclass
+class Sink:
+    """A chat webhook (Slack stand-in): a real local HTTP endpoint recording what it receives."""
+
+    url: str
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def sink() -> Iterator[Sink]:
+    port = free_port()
+    rec = Sink(url=f"http://127.0.0.1:{port}/hook")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            rec.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield rec
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, sink: Sink) -> Iterator[LiveServer]:
     data = tmp_path_factory.mktemp("console")
     reports = data / "reports"
     reports.mkdir()
@@ -79,8 +115,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         autonomy_level="L2",
         autonomy={"dry_run": True},
         console={"reports_dir": reports, "dashboard_url": "http://grafana.local/d/svc?var-service={service}"},
+        notify={"webhooks": [{"url": sink.url, "format": "slack"}, {"url": sink.url}]},
     )
-    with LiveServer(settings, replay_sources(load_native(RECORDING))) as live:
+    live = LiveServer(settings, replay_sources(load_native(RECORDING)))
+    # Links in notifications point at this server's console.
+    settings.notify.base_url = live.url
+    with live:
         yield live
 
 
@@ -151,6 +191,32 @@ def visit(browser: Browser, server: LiveServer) -> Iterator[Visit]:
     strays = [u for u in v.requests if not u.startswith(("data:", "about:")) and urlsplit(u).netloc != local]
     assert strays == [], f"requests leaving the machine: {strays}"
     assert v.requests, "the pages made no request at all"
+
+
+def test_the_investigation_finished_message_opens_the_incident_in_a_browser(
+    visit: Visit, server: LiveServer, incident_id: str, sink: Sink
+):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len([b for b in sink.bodies if "kind" in b]) < 1:
+        time.sleep(0.2)
+    [generic] = [b for b in sink.bodies if b.get("kind") == "investigation_finished"]
+    url = f"{server.url}/incidents/{incident_id}"
+    assert generic["url"] == url and generic["top_cause"] == "payment" and generic["confidence"] > 0
+    # Title, then the top cause with its evidence on one line, then the link.
+    lines = generic["text"].split("\n")
+    title, line, link = lines[0], lines[1], lines[-1]
+    assert "likely payment" in title and link == url
+    assert line.startswith("Top cause: payment (") and "Evidence: " in line
+    slack = [b for b in sink.bodies if "blocks" in b and "likely payment" in b["text"]]
+    assert slack and f"<{url}|Open incident {incident_id}>" in slack[0]["text"]
+    # The link in a browser: sign in first, then the incident itself.
+    page = visit.page
+    page.goto(url)
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.fill("input[name=token]", TOKENS["viewer"])
+    page.click("button[type=submit]")
+    expect(page).to_have_url(url)
+    expect(page.locator("article.cause[data-rank='1'] .cause-service")).to_have_text("payment")
 
 
 def test_root_without_a_session_goes_to_sign_in(server: LiveServer):
