@@ -1,6 +1,7 @@
 """Importers on small committed excerpts of Nezha and PetShop, and a synthetic Sock Shop folder."""
 
 import csv
+import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +91,57 @@ def test_petshop_without_a_normal_period_keeps_only_the_issue_and_its_nans():
     assert all(len(m.timestamps) == 5 for m in rec.metrics)
     # NaN (no traffic in the bucket) stays NaN; series that are NaN throughout are dropped.
     assert all(not all(math.isnan(v) for v in m.values) for m in rec.metrics)
+
+
+def _synthetic_petshop_issue(folder: Path, first: float, root: str, command: str) -> None:
+    """One issue in PetShop's layout: two nodes, the three header rows, five 5-minute buckets."""
+    folder.mkdir(parents=True)
+    header = [
+        ["microservice", "PetSite", "PetSearch", "PetSite", "PetSearch"],
+        ["metric", "latency", "latency", "requests", "requests"],
+        ["statistic", "Average", "Average", "Sum", "Sum"],
+        ["unix_timestamp", "", "", "", ""],
+    ]
+    body = [
+        [f"{first + 300 * i}", f"{0.1 + 0.3 * (i >= 2)}", f"{0.01 + 0.2 * (i >= 2)}", "900", "700"]
+        for i in range(5)
+    ]
+    with (folder / "metrics.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(header + body)
+    target = {
+        "target": {"node": "PetSite", "metric": "latency", "agg": "Average", "timestamp": first + 600},
+        "root_cause": {"node": root, "metric": None},
+        "metadata": {"reproducibility": {"command": command}},
+    }
+    (folder / "target.json").write_text(json.dumps(target))
+
+
+def test_petshop_reads_the_train_and_test_splits_and_tags_each_case(tmp_path: Path):
+    scenario = tmp_path / "high_traffic"
+    scenario.mkdir()
+    (scenario / "graph.csv").write_text(",PetSite,PetSearch\nPetSite,0,1\nPetSearch,0,0\n")
+    _synthetic_petshop_issue(scenario / "train" / "issue_1", 1_700_000_000.0, "PetSearch", "searchdelay 2000")
+    _synthetic_petshop_issue(scenario / "test" / "issue_0", 1_700_100_000.0, "PetSearch", "searcherror 1")
+    _synthetic_petshop_issue(scenario / "test" / "issue_2", 1_700_200_000.0, "PetSite", "sleep 3")
+    assert detect_format(tmp_path) == "petshop"
+    refs = discover(tmp_path)
+    assert [(r.dataset, r.case_id) for r in refs] == [
+        ("petshop", "high_traffic/issue_1"),
+        ("petshop-test", "high_traffic/test/issue_0"),
+        ("petshop-test", "high_traffic/test/issue_2"),
+    ]
+    held_out = load_case(refs[1])
+    assert held_out.dataset == "petshop-test" and held_out.case_id == "high_traffic/test/issue_0"
+    assert held_out.truth.service == "PetSearch" and held_out.truth.fault_type is FaultType.ERRORS_CODE
+    assert held_out.incident.alert_time == datetime.fromtimestamp(1_700_100_600.0, UTC)
+    # a case's incident id stays opaque and differs between the splits
+    assert len({load_case(r).incident.id for r in refs}) == 3
+    # a scenario with only test/ issues is still a scenario
+    only_test = tmp_path / "only"
+    (only_test / "low_traffic").mkdir(parents=True)
+    (only_test / "low_traffic" / "graph.csv").write_text((scenario / "graph.csv").read_text())
+    _synthetic_petshop_issue(only_test / "low_traffic" / "test" / "issue_3", 1_700_300_000.0, "PetSite", "x")
+    assert [r.case_id for r in discover(only_test)] == ["low_traffic/test/issue_3"]
 
 
 # --- Nezha -------------------------------------------------------------------------------------

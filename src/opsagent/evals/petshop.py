@@ -2,7 +2,10 @@
 
 Layout: ``<scenario>/graph.csv`` (adjacency matrix, caller row → callee column),
 ``<scenario>/noissue/metrics.csv`` (a normal period, absent for ``temporal_traffic*``) and
-``<scenario>/train/issue_N/{metrics.csv,target.json}`` (5 rows of 5-minute buckets around an issue).
+``<scenario>/{train,test}/issue_N/{metrics.csv,target.json}`` (5 rows of 5-minute buckets around an
+issue). The authors publish both splits and report their figures on ``test/``: both are read, and
+each case carries its split, as its dataset (``petshop`` for ``train/``, ``petshop-test`` for
+``test/``, so reports never pool them) and in its case id (``<scenario>/test/issue_N``).
 
 How a case is built:
 
@@ -51,6 +54,8 @@ from opsagent.evals.tables import rows, to_float
 
 FORMAT = "petshop"
 DATASET = "petshop"
+# The published splits, in reading order, with the dataset name each is reported under.
+SPLITS: dict[str, str] = {"train": DATASET, "test": f"{DATASET}-test"}
 BUCKET_SECONDS = 300.0
 # Buckets left empty between the (shifted) normal recording and the issue: one, so the join is a
 # visible gap in the timestamps and no series steps from one recording to the other between two
@@ -69,7 +74,7 @@ _FAULT_RULES: list[tuple[re.Pattern[str], FaultType]] = [
 
 
 def _is_scenario(path: Path) -> bool:
-    return (path / "graph.csv").is_file() and (path / "train").is_dir()
+    return (path / "graph.csv").is_file() and any((path / split).is_dir() for split in SPLITS)
 
 
 def detect(path: Path) -> bool:
@@ -85,21 +90,32 @@ def _issue_number(path: Path) -> int:
     return int(tail) if tail.isdigit() else 1 << 30
 
 
+def _scenario_issues(scenario: Path) -> list[Path]:
+    issues: list[Path] = []
+    for split in SPLITS:
+        issues.extend(sorted((scenario / split).glob("issue_*"), key=_issue_number))
+    return issues
+
+
+def _ref(issue: Path) -> CaseRef:
+    """An issue's case: its split's dataset, and the split in its id unless it is ``train``."""
+    split = issue.parent.name
+    dataset = SPLITS.get(split, DATASET)
+    scenario = issue.parent.parent.name
+    case_id = f"{scenario}/{issue.name}" if dataset == DATASET else f"{scenario}/{split}/{issue.name}"
+    return CaseRef(FORMAT, dataset, case_id, str(issue))
+
+
 def discover(path: Path) -> list[CaseRef]:
     if (path / "target.json").is_file():
         issues = [path]
     elif _is_scenario(path):
-        issues = sorted((path / "train").glob("issue_*"), key=_issue_number)
+        issues = _scenario_issues(path)
     else:
         issues = []
         for scenario in sorted(p for p in path.iterdir() if _is_scenario(p)):
-            issues.extend(sorted((scenario / "train").glob("issue_*"), key=_issue_number))
-    refs: list[CaseRef] = []
-    for issue in issues:
-        if not (issue / "target.json").is_file():
-            continue
-        refs.append(CaseRef(FORMAT, DATASET, f"{issue.parent.parent.name}/{issue.name}", str(issue)))
-    return refs
+            issues.extend(_scenario_issues(scenario))
+    return [_ref(issue) for issue in issues if (issue / "target.json").is_file()]
 
 
 def _signal_name(metric: str, statistic: str) -> str:
@@ -222,7 +238,7 @@ def load(ref: CaseRef) -> RecordedIncident:
         alert_time=starts_at,
     )
     return RecordedIncident(
-        dataset=DATASET,
+        dataset=ref.dataset,
         case_id=ref.case_id,
         incident=incident,
         metrics=metrics,
