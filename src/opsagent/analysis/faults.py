@@ -1,6 +1,7 @@
 """Fault-type classification: which kinds of signal moved first and most for a suspect.
 
-CPU, memory and error signals are specific: each points at one kind of fault. Latency is generic:
+CPU, memory, error and availability signals are specific: each points at one kind of fault (a
+target down or a restart: the service stopped answering, ``unavailable``). Latency is generic:
 CPU starvation, memory pressure (GC, swapping) and failing dependencies all slow a service down,
 so a latency rise alone says "latency/network" only when no specific signal moved; it is also the
 residual class when nothing at all moved beyond noise. Among the specific classes that moved, the
@@ -26,12 +27,14 @@ from opsagent.domain import FaultType, SignalKind
 KIND_TO_FAULT: dict[SignalKind, FaultType] = {
     SignalKind.CPU: FaultType.CPU,
     SignalKind.MEMORY: FaultType.MEMORY,
-    SignalKind.RESTARTS: FaultType.MEMORY,
+    # A restart says the process died; why is what moved before it (memory that grew: an OOM kill).
+    SignalKind.RESTARTS: FaultType.UNAVAILABLE,
+    SignalKind.UP: FaultType.UNAVAILABLE,
     SignalKind.LATENCY: FaultType.LATENCY_NETWORK,
     SignalKind.NETWORK: FaultType.LATENCY_NETWORK,
     SignalKind.ERRORS: FaultType.ERRORS_CODE,
 }
-SPECIFIC = (FaultType.CPU, FaultType.MEMORY, FaultType.ERRORS_CODE)
+SPECIFIC = (FaultType.CPU, FaultType.MEMORY, FaultType.ERRORS_CODE, FaultType.UNAVAILABLE)
 # A class counts as moved at 5 robust sd: above the 3 sd of a single noisy point, so one control-
 # chart excursion of an unrelated signal doesn't decide the type.
 MOVED_Z = 5.0
@@ -99,6 +102,11 @@ def classify(
             if decided is not None:
                 return decided
         if memory is not None and FaultType.CPU in early and memory[0] >= MEMORY_OVER_CPU_Z:
+            return FaultType.MEMORY
+        # memory that grew and then a restart or a target down, in the same sample: the OOM kill
+        # of a leak (the restart follows the growth; a process that died for another reason takes
+        # its memory with it, it does not grow first)
+        if FaultType.UNAVAILABLE in early and memory is not None and memory[0] >= MEMORY_OVER_CPU_Z:
             return FaultType.MEMORY
         return max(early.items(), key=lambda kv: kv[1][0])[0]
     latency = best.get(FaultType.LATENCY_NETWORK)

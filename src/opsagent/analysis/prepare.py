@@ -103,9 +103,10 @@ def _metric_series(bundle: EvidenceBundle, options: EngineOptions) -> list[Prepa
         if np.ptp(vs) == 0.0:
             continue  # a constant series can say nothing
         sign = direction(m.kind, m.signal)
-        if m.kind is SignalKind.ERRORS and sign < 0:
-            # A success rate or availability: score its complement, the error share, so the floors
-            # and the relative scale are those of the (small) error level, not of ~100%.
+        if m.kind in (SignalKind.ERRORS, SignalKind.UP) and sign < 0:
+            # A success rate, availability or target health: score its complement, the error (or
+            # down) share, so the floors and the relative scale are those of the (small) error
+            # level, not of ~100%.
             vs = (100.0 if family == "error_percent" else 1.0) - vs
             sign = 1
         requests = aligned_requests(counts.get(m.service), ts) if m.kind is SignalKind.ERRORS else None

@@ -5,7 +5,8 @@ service whose strongest callee is itself anomalous enough to explain it is more 
 call graph is the bundle's topology plus the call edges seen in spans. Two guards keep causes from
 being discounted: a callee whose anomaly started later than its caller's is a consequence (less or
 different traffic from a failing caller), and a service whose strongest evidence is its own CPU,
-memory, disk or restarts is not a victim (callees make callers wait, not burn CPU or fill memory).
+memory, disk, restarts or target health is not a victim (callees make callers wait, not burn CPU,
+fill memory or go down).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ ONSET_SHARE = 0.5
 # channel: on the log scale 0.8 is e.g. 55 sd against 150, as strong as its strongest within the spread
 # of one service's top signals, not a side effect an order of magnitude weaker.
 RESOURCE_SHARE = 0.8
-_RESOURCE_KINDS = {SignalKind.CPU, SignalKind.MEMORY, SignalKind.DISK, SignalKind.RESTARTS}
+# a service that went down is not a victim either: a failing callee makes it fail, not vanish
+_RESOURCE_KINDS = {SignalKind.CPU, SignalKind.MEMORY, SignalKind.DISK, SignalKind.RESTARTS, SignalKind.UP}
 
 
 @dataclass

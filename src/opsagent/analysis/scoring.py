@@ -44,6 +44,10 @@ UNIT_FLOOR: dict[str, float] = {
     # A restart never happens as noise in a healthy container: one restart is 5 sd, the level at
     # which fault typing counts a signal as moved.
     "restarts": 0.2,
+    # Target health turned into a down share (1 - up), a 0-1 share like a ratio: a target that is
+    # down is never noise (a single missed scrape is one point, which the second-highest peak
+    # ignores), so one point of the share is the floor, as for ratios.
+    "down": 0.01,
 }
 # Latency percentiles at or above this are no measurement but a histogram's overflow bucket or a
 # "no data" sentinel (some exporters report 3600 s): no request waits ten minutes for an answer
@@ -86,6 +90,8 @@ def unit_family(signal: str, unit: str, kind: SignalKind) -> str:
     """The unit a series is measured in, from its declared unit or its name."""
     u = unit.lower()
     s = signal.lower()
+    if kind is SignalKind.UP:
+        return "down"
     if kind is SignalKind.ERRORS:
         percent = u in ("%", "percent") or "percent" in s or "(%)" in s or "availability" in s
         return "error_percent" if percent else "error_ratio"
@@ -117,7 +123,7 @@ def unit_family(signal: str, unit: str, kind: SignalKind) -> str:
 def direction(kind: SignalKind, signal: str) -> int:
     """+1 when only rises matter, -1 when only falls matter, 0 for both."""
     lowered = signal.lower()
-    if any(word in lowered for word in _FALL_WORDS):
+    if kind is SignalKind.UP or any(word in lowered for word in _FALL_WORDS):
         return -1
     if kind in _RISE_ONLY:
         return 1

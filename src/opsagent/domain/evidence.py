@@ -26,6 +26,8 @@ class SignalKind(StrEnum):
     RESTARTS = "restarts"
     DISK = "disk"
     NETWORK = "network"
+    # target health as Prometheus records it: 1 while a target is scraped, 0 while it is down
+    UP = "up"
     OTHER = "other"
 
 

@@ -15,6 +15,8 @@ class FaultType(StrEnum):
     MEMORY = "memory"
     LATENCY_NETWORK = "latency-network"
     ERRORS_CODE = "errors-code"
+    # the service does not answer: target down (up == 0), connections refused, restarts
+    UNAVAILABLE = "unavailable"
     UNKNOWN = "unknown"
 
 

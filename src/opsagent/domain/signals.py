@@ -9,6 +9,8 @@ from opsagent.domain.evidence import SignalKind
 # Ordered: the first pattern that matches decides. Names come from our native format, Prometheus
 # signal catalogues and the public datasets' column names.
 _RULES: list[tuple[re.Pattern[str], SignalKind]] = [
+    # Prometheus' synthetic ``up`` (and ``<prefix>_up``): whether the target answered its scrape
+    (re.compile(r"(?:^|[_:])up$"), SignalKind.UP),
     (re.compile(r"restart|oom"), SignalKind.RESTARTS),
     # before the saturation rule's "load": a workload is a request rate
     (re.compile(r"workload"), SignalKind.TRAFFIC),
