@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from opsagent.api.deps import ReadSessionDep, ResponderUser, RuntimeDep, ViewerUser
 from opsagent.api.errors import error_responses as _err
-from opsagent.api.report_html import to_html
-from opsagent.api.routes_actions import audit_markdown, incident_audit
+from opsagent.api.report_html import action_outputs, to_html
+from opsagent.api.routes.actions import audit_markdown, incident_audit
 from opsagent.api.schemas import (
     AlertOut,
     AuditEntry,
@@ -131,18 +131,25 @@ def get_incident(incident_id: IncidentId, session: ReadSessionDep, user: ViewerU
 def get_report(
     incident_id: IncidentId,
     session: ReadSessionDep,
+    runtime: RuntimeDep,
     user: ViewerUser,
     format: Literal["markdown", "html", "json"] = "markdown",
 ) -> Response:
     inv = require_result(session, incident_id)
     # What the autonomy runner actually did with the actions (the investigation only has its plan).
     requests = incident_requests(session, incident_id)
+    # What on-call looks for first: the dashboard link, and what the executed diagnostics printed.
+    dashboard = runtime.settings.console.dashboard_url
+    outputs = action_outputs(session, incident_id)
     if format in ("json", "html"):
         trail = [e.model_dump(mode="json") for e in incident_audit(session, incident_id)]
         if format == "html":
-            return HTMLResponse(to_html(inv, requests, trail))
-        return JSONResponse({**to_json(inv, requests), "audit": trail})
-    markdown = to_markdown(inv, requests) + audit_markdown(session, incident_id)
+            return HTMLResponse(to_html(inv, requests, trail, dashboard_url=dashboard, outputs=outputs))
+        return JSONResponse(
+            {**to_json(inv, requests, dashboard_url=dashboard, outputs=outputs), "audit": trail}
+        )
+    markdown = to_markdown(inv, requests, dashboard_url=dashboard, outputs=outputs)
+    markdown += audit_markdown(session, incident_id)
     return PlainTextResponse(markdown, media_type="text/markdown; charset=utf-8")
 
 
