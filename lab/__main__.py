@@ -15,6 +15,8 @@ def main(argv: list[str]) -> int:
     sub.add_parser("up", help="start every part of the lab (those not running yet)")
     sub.add_parser("down", help="stop every part of the lab, each by its PID")
     sub.add_parser("status", help="which parts run, with their PIDs")
+    again = sub.add_parser("restart", help="restart one part (e.g. opsagent, to run newer code)")
+    again.add_argument("part")
     one = sub.add_parser("inject", help="inject one fault, hold it, then clean up")
     one.add_argument("kind", choices=sorted(inject.KINDS))
     one.add_argument("target")
@@ -40,6 +42,8 @@ def main(argv: list[str]) -> int:
     elif args.command == "status":
         for name, pid in stack.status():
             print(f"{name:18} {pid if pid is not None else '-'}")
+    elif args.command == "restart":
+        stack.restart(args.part)
     elif args.command == "inject":
         fault = inject.Fault.of(args.kind, args.target, args.seconds, args.magnitude)
         inject.start(fault)

@@ -86,6 +86,7 @@ def values() -> dict[str, str]:
         **ports,
         "STATE": str(layout.STATE),
         "ROOT": str(layout.ROOT),
+        "STATE_RE": re.escape(str(layout.STATE)),
         "RULES": str(CONF_SRC / "rules.yml"),
         "SHOP_TARGETS": targets,
         "FRONTEND": str(layout.BY_NAME["frontend"].port),
@@ -98,7 +99,7 @@ def render() -> None:
     """Fill the templates in lab/conf/ into .lab/conf/ (only $NAME fields the lab defines)."""
     conf_dir().mkdir(parents=True, exist_ok=True)
     fields = values()
-    for name in ("prometheus.yml", "alertmanager.yml", "nginx.conf", "opsagent.yaml"):
+    for name in ("prometheus.yml", "alertmanager.yml", "nginx.conf", "opsagent.yaml", "process-exporter.yml"):
         text = Template((CONF_SRC / name).read_text(encoding="utf-8")).safe_substitute(fields)
         left = [m for m in re.findall(r"\$([A-Z_]{3,})", text) if m not in fields]
         if left:
@@ -320,7 +321,8 @@ def _service(name: str) -> Part:
     port = layout.BY_NAME[name].port
     return Part(
         name,
-        lambda: [PYTHON, "-m", "lab.shop.service", name],
+        # The state folder on the command line tells this lab's processes from another lab's.
+        lambda: [PYTHON, "-m", "lab.shop.service", name, "--state", str(layout.STATE)],
         http_ok(f"http://{layout.HOST}:{port}/healthz"),
     )
 
@@ -459,7 +461,7 @@ def parts() -> list[Part]:
             lambda: [
                 "prometheus-process-exporter",
                 "-config.path",
-                str(CONF_SRC / "process-exporter.yml"),
+                str(conf / "process-exporter.yml"),
                 "-web.listen-address",
                 f"{h}:{layout.PROCESS_EXPORTER}",
                 "-threads=false",
@@ -585,6 +587,17 @@ def up(quiet: bool = False) -> None:
             f"Prometheus http://{layout.HOST}:{layout.PROMETHEUS}/, Alertmanager "
             f"http://{layout.HOST}:{layout.ALERTMANAGER}/, opsagent http://{layout.HOST}:{layout.OPSAGENT}/"
         )
+
+
+def restart(name: str) -> None:
+    part = next((p for p in parts() if p.name == name), None)
+    if part is None:
+        raise SystemExit(f"no part {name!r} (expected one of {', '.join(p.name for p in parts())})")
+    pid = read_pid(name)
+    if pid is not None:
+        stop_pid(pid, name)
+    start_part(part)
+    print(f"{name} restarted (pid {read_pid(name)})")
 
 
 def is_up() -> bool:

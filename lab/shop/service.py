@@ -402,8 +402,10 @@ class _Server(ThreadingHTTPServer):
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 1 or argv[0] not in layout.BY_NAME:
-        sys.exit(f"usage: python -m lab.shop.service {{{','.join(layout.BY_NAME)}}}")
+    # `--state DIR` is only a marker on the command line (process-exporter groups by it); the
+    # folder itself comes from LAB_STATE, like every other part of the lab.
+    if len(argv) not in (1, 3) or argv[0] not in layout.BY_NAME or argv[1:2] not in ([], ["--state"]):
+        sys.exit(f"usage: python -m lab.shop.service {{{','.join(layout.BY_NAME)}}} [--state DIR]")
     shop = Shop(argv[0])
     server = _Server((layout.HOST, shop.spec.port), make_handler(shop))
     shop.log.info(f"{shop.name} listening on {layout.HOST}:{shop.spec.port}")
