@@ -9,18 +9,25 @@ therefore store it once and queue at most one investigation, whichever commits f
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from opsagent.domain import Alert, Incident
-from opsagent.store.base import UTCDateTime, utcnow
+from opsagent.store.base import utcnow
+from opsagent.store.ingest_sql import (
+    IngestStatements,
+    alert_key,
+    alert_params,
+    episode_params,
+    incident_params,
+    investigation_params,
+    statements_for,
+)
 from opsagent.store.models import AlertRow, IncidentRow, InvestigationRow
 from opsagent.store.sql import new_id
 
@@ -39,176 +46,6 @@ class IngestResult:
     notes: list[str] = field(default_factory=list)
 
 
-class _IngestStatements:
-    """The webhook's statements, built once per dialect: building and compiling a statement per
-    request costs more than executing it."""
-
-    def __init__(self, dialect: str) -> None:
-        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self.insert_incident = (
-            ins(IncidentRow).on_conflict_do_nothing(index_elements=["id"]).returning(IncidentRow.id)
-        )
-        self.insert_alert = (
-            ins(AlertRow)
-            .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
-            .returning(AlertRow.id)
-        )
-        self.resolve_alert = (
-            update(AlertRow)
-            .where(
-                AlertRow.fingerprint == bindparam("b_fingerprint"),
-                AlertRow.starts_at == bindparam("b_starts_at", type_=UTCDateTime),
-                AlertRow.status == "firing",
-            )
-            .values(
-                status="resolved",
-                ends_at=bindparam("b_ends_at", type_=UTCDateTime),
-                resolved_at=bindparam("b_now", type_=UTCDateTime),
-            )
-            .returning(AlertRow.id)
-        )
-        start = bindparam("b_start", type_=UTCDateTime)
-        end = bindparam("b_end", type_=UTCDateTime)
-        self.extend_window = (
-            update(IncidentRow)
-            .where(IncidentRow.id == bindparam("b_id"))
-            .values(
-                window_start=case((IncidentRow.window_start > start, start), else_=IncidentRow.window_start),
-                window_end=case((IncidentRow.window_end < end, end), else_=IncidentRow.window_end),
-                updated_at=bindparam("b_now", type_=UTCDateTime),
-            )
-        )
-        self.reopen = (
-            update(IncidentRow)
-            .where(IncidentRow.id == bindparam("b_id"), IncidentRow.status == "resolved")
-            .values(
-                status="open",
-                episode=IncidentRow.episode + 1,
-                resolved_at=None,
-                updated_at=bindparam("b_now", type_=UTCDateTime),
-            )
-            .returning(IncidentRow.episode)
-        )
-        # A new episode is analysed around its own first alert: its alert time and window replace
-        # the previous episode's (which stay in its stored investigations).
-        self.start_episode = (
-            update(IncidentRow)
-            .where(IncidentRow.id == bindparam("b_id"))
-            .values(
-                alert_time=bindparam("b_alert", type_=UTCDateTime),
-                window_start=bindparam("b_start", type_=UTCDateTime),
-                window_end=bindparam("b_end", type_=UTCDateTime),
-            )
-        )
-        self.insert_investigation = (
-            ins(InvestigationRow)
-            .on_conflict_do_nothing(index_elements=["trigger_key"])
-            .returning(InvestigationRow.id)
-        )
-        # The batch path (``ingest_batch``) reads back which keys its multi-row inserts stored.
-        self.insert_alerts = (
-            ins(AlertRow)
-            .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
-            .returning(AlertRow.fingerprint, AlertRow.starts_at)
-        )
-        self.reopen_many = (
-            update(IncidentRow)
-            .where(IncidentRow.id.in_(bindparam("b_ids", expanding=True)), IncidentRow.status == "resolved")
-            .values(
-                status="open",
-                episode=IncidentRow.episode + 1,
-                resolved_at=None,
-                updated_at=bindparam("b_now", type_=UTCDateTime),
-            )
-            .returning(IncidentRow.id, IncidentRow.episode)
-        )
-
-
-_STATEMENTS: dict[str, _IngestStatements] = {}
-
-
-def _statements(session: Session) -> _IngestStatements:
-    dialect = session.get_bind().dialect.name
-    stmts = _STATEMENTS.get(dialect)
-    if stmts is None:
-        stmts = _STATEMENTS[dialect] = _IngestStatements(dialect)
-    return stmts
-
-
-def _incident_params(incident: Incident, now: datetime, *, firing: bool) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "title": incident.title[:500],
-        "origin": incident.origin,
-        "group_key": incident.group_key,
-        "status": "open" if firing else "resolved",
-        "service": incident.services[0] if incident.services else None,
-        "namespace": incident.namespace,
-        "question": incident.question,
-        "window_start": incident.window.start,
-        "window_end": incident.window.end,
-        "alert_time": incident.alert_time,
-        "episode": 1,
-        "created_at": now,
-        "updated_at": now,
-        "resolved_at": None if firing else now,
-    }
-
-
-def _alert_params(incident_id: str, alert: Alert, now: datetime) -> dict[str, Any]:
-    return {
-        "incident_id": incident_id,
-        "fingerprint": alert.fingerprint,
-        "starts_at": alert.starts_at,
-        "ends_at": alert.ends_at,
-        "name": alert.name[:255],
-        "status": alert.status,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "generator_url": alert.generator_url,
-        "received_at": now,
-        "resolved_at": now if alert.status == "resolved" else None,
-    }
-
-
-def _investigation_params(
-    inv_id: str, incident_id: str, episode: int, now: datetime, *, added: Sequence[str] = ()
-) -> dict[str, Any]:
-    # The episode's first investigation is keyed by the episode; a re-investigation for alerts that
-    # joined it, by what they added, so a redelivery of the same alerts cannot queue it twice.
-    suffix = ":+" + hashlib.sha256("|".join(sorted(added)).encode()).hexdigest()[:16] if added else ""
-    return {
-        "id": inv_id,
-        "incident_id": incident_id,
-        "trigger": "alert",
-        "trigger_key": f"auto:{incident_id}:{episode}{suffix}",
-        "requested_by": None,
-        "status": "queued",
-        "attempts": 0,
-        "created_at": now,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-    }
-
-
-def _alert_key(fingerprint: str, starts_at: datetime) -> tuple[str, datetime]:
-    # Naive times are UTC (as UTCDateTime stores them); the database hands back aware UTC times.
-    aware = starts_at.replace(tzinfo=UTC) if starts_at.tzinfo is None else starts_at.astimezone(UTC)
-    return fingerprint, aware
-
-
-def _episode_params(incident: Incident, began: datetime, now: datetime) -> dict[str, Any]:
-    """The new episode's alert time and window: the delivery's window moved to its first new alert."""
-    shift = began - incident.alert_time if incident.alert_time is not None else timedelta(0)
-    return {
-        "b_id": incident.id,
-        "b_alert": began,
-        "b_start": incident.window.start + shift,
-        "b_end": incident.window.end + shift,
-        "b_now": now,
-    }
-
-
 def _additions(conn: Connection, incident_id: str, new_alerts: Sequence[Alert]) -> tuple[int, list[str]]:
     """The open incident's episode, and the services and alert names ``new_alerts`` add to it.
 
@@ -223,7 +60,7 @@ def _additions(conn: Connection, incident_id: str, new_alerts: Sequence[Alert]) 
     ).first()
     if row is None or row.status != "open":
         return 0, []
-    fresh = {_alert_key(a.fingerprint, a.starts_at) for a in new_alerts}
+    fresh = {alert_key(a.fingerprint, a.starts_at) for a in new_alerts}
     query = select(AlertRow.fingerprint, AlertRow.starts_at, AlertRow.name, AlertRow.labels).where(
         AlertRow.incident_id == incident_id
     )
@@ -232,7 +69,7 @@ def _additions(conn: Connection, incident_id: str, new_alerts: Sequence[Alert]) 
     services: set[str] = set()
     names: set[str] = set()
     for fingerprint, starts_at, name, labels in conn.execute(query):
-        if _alert_key(fingerprint, starts_at) in fresh:
+        if alert_key(fingerprint, starts_at) in fresh:
             continue
         names.add(name)
         known = Alert(fingerprint=fingerprint, name=name, labels=labels or {}, starts_at=starts_at).service
@@ -250,7 +87,7 @@ def _additions(conn: Connection, incident_id: str, new_alerts: Sequence[Alert]) 
 
 
 def _queue_reinvestigation(
-    conn: Connection, st: _IngestStatements, incident_id: str, new_alerts: Sequence[Alert], now: datetime
+    conn: Connection, st: IngestStatements, incident_id: str, new_alerts: Sequence[Alert], now: datetime
 ) -> str | None:
     """Queue an investigation of an open incident whose new alerts add a service or a signal.
 
@@ -268,7 +105,7 @@ def _queue_reinvestigation(
         return None
     inv_id = new_id()
     row = conn.execute(
-        st.insert_investigation, _investigation_params(inv_id, incident_id, episode, now, added=added)
+        st.insert_investigation, investigation_params(inv_id, incident_id, episode, now, added=added)
     ).first()
     return inv_id if row is not None else None
 
@@ -308,7 +145,7 @@ def _ingest_firing(
     results: list[IngestResult],
     now: datetime,
 ) -> None:
-    st = _statements(session)
+    st = statements_for(session)
     conn = session.connection()
     # Rows go in sorted by key, so concurrent batches (several writers on PostgreSQL) take their
     # unique-index locks in the same order and cannot deadlock one another.
@@ -319,7 +156,7 @@ def _ingest_firing(
         row[0]
         for row in conn.execute(
             st.insert_incident,
-            [_incident_params(items[i][0], now, firing=True) for _, i in sorted(first_of.items())],
+            [incident_params(items[i][0], now, firing=True) for _, i in sorted(first_of.items())],
         )
     }
     for incident_id, i in first_of.items():
@@ -331,10 +168,10 @@ def _ingest_firing(
         for alert in incident.alerts:
             # The first delivery of an alert in the batch stores it; the same alert again is a duplicate.
             alert_rows.setdefault(
-                _alert_key(alert.fingerprint, alert.starts_at), _alert_params(incident.id, alert, now)
+                alert_key(alert.fingerprint, alert.starts_at), alert_params(incident.id, alert, now)
             )
     stored = {
-        _alert_key(fp, starts_at)
+        alert_key(fp, starts_at)
         for fp, starts_at in conn.execute(st.insert_alerts, [alert_rows[k] for k in sorted(alert_rows)])
     }
     claimed: set[tuple[str, datetime]] = set()
@@ -344,7 +181,7 @@ def _ingest_firing(
     for i in order:
         incident, result = items[i][0], results[i]
         for alert in incident.alerts:
-            key = _alert_key(alert.fingerprint, alert.starts_at)
+            key = alert_key(alert.fingerprint, alert.starts_at)
             if key in stored and key not in claimed:
                 claimed.add(key)
                 result.new_alerts += 1
@@ -376,7 +213,7 @@ def _ingest_firing(
             conn.execute(
                 st.start_episode,
                 [
-                    _episode_params(
+                    episode_params(
                         items[first_new[incident_id]][0],
                         min(a.starts_at for a in fresh[incident_id]),
                         now,
@@ -398,7 +235,7 @@ def _ingest_firing(
         results[i].investigation_id = _queue_reinvestigation(conn, st, incident_id, fresh[incident_id], now)
     if planned:
         rows = [
-            _investigation_params(inv_id, incident_id, episodes.get(incident_id, 1), now)
+            investigation_params(inv_id, incident_id, episodes.get(incident_id, 1), now)
             for incident_id, (_, inv_id) in sorted(planned.items())
         ]
         queued = {row[0] for row in conn.execute(st.insert_investigation, rows)}
@@ -416,11 +253,11 @@ def ingest_incident(
     resolved incident with a new firing alert is reopened as a new episode.
     """
     now = now or utcnow()
-    st = _statements(session)
+    st = statements_for(session)
     conn = session.connection()
     result = IngestResult(incident_id=incident.id)
     firing = [a for a in incident.alerts if a.status == "firing"]
-    inserted = conn.execute(st.insert_incident, _incident_params(incident, now, firing=bool(firing))).first()
+    inserted = conn.execute(st.insert_incident, incident_params(incident, now, firing=bool(firing))).first()
     result.created = inserted is not None
 
     fresh = [a for a in incident.alerts if _ingest_alert(conn, st, incident.id, a, now, result)]
@@ -442,7 +279,7 @@ def ingest_incident(
                 result.reopened = True
                 episode = reopened[0]
                 began = min(a.starts_at for a in fresh)
-                conn.execute(st.start_episode, _episode_params(incident, began, now))
+                conn.execute(st.start_episode, episode_params(incident, began, now))
     if result.resolved and not result.created:
         still_firing = conn.scalar(
             select(func.count())
@@ -460,7 +297,7 @@ def ingest_incident(
     if auto_investigate and starts_episode:
         inv_id = new_id()
         row = conn.execute(
-            st.insert_investigation, _investigation_params(inv_id, incident.id, episode, now)
+            st.insert_investigation, investigation_params(inv_id, incident.id, episode, now)
         ).first()
         result.investigation_id = inv_id if row is not None else None
     elif auto_investigate and fresh and not result.created:
@@ -470,7 +307,7 @@ def ingest_incident(
 
 def _ingest_alert(
     conn: Connection,
-    st: _IngestStatements,
+    st: IngestStatements,
     incident_id: str,
     alert: Alert,
     now: datetime,
@@ -490,7 +327,7 @@ def _ingest_alert(
         if updated is not None:
             result.resolved += 1
             return False
-    row = conn.execute(st.insert_alert, _alert_params(incident_id, alert, now)).first()
+    row = conn.execute(st.insert_alert, alert_params(incident_id, alert, now)).first()
     if row is None:
         result.duplicates += 1
         return False
