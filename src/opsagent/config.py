@@ -230,6 +230,11 @@ class PolicyRule(BaseModel):
     services: list[str] = Field(default_factory=lambda: ["*"])
     namespaces: list[str] = Field(default_factory=lambda: ["*"])
     max_risk: Risk = Risk.HIGH
+    # Kinds of resolved target the rule covers. The default is a service's own objects; a node, a
+    # database cluster or a feature flag belongs to no one service and must be named here.
+    kinds: list[str] = Field(
+        default_factory=lambda: ["deployment", "statefulset", "workload", "pod", "hpa", "cronjob", "service"]
+    )
 
 
 class MaintenanceWindow(BaseModel):
@@ -289,12 +294,12 @@ class ApiToken(BaseModel):
 class WebhookNotifierSettings(BaseModel):
     """One notification endpoint: a JSON POST per notification (Slack, Teams, Mattermost, PagerDuty, ...).
 
+    ``slack`` sends a Slack/Mattermost incoming-webhook message (``text`` with a link, one block);
     ``generic`` sends ``text`` (what chat incoming webhooks display) with structured fields;
     ``pagerduty`` sends an Events API v2 trigger with ``routing_key``. ``min_severity: page`` limits
     an endpoint to failures (failed actions, verifications, rollbacks); ``info`` adds approval requests.
     """
 
-    ``slack`` sends a Slack/Mattermost incoming-webhook message (``text`` with a link, one block);
     url: str
     name: str = ""
     format: Literal["generic", "slack", "pagerduty"] = "generic"
@@ -312,11 +317,6 @@ class NotifySettings(BaseModel):
     webhooks: list[WebhookNotifierSettings] = Field(default_factory=list)
     # The service's public address, so a notification links to the incident's page in the console.
     base_url: str | None = None
-
-
-class AutonomySettings(BaseModel):
-    """Policy of the autonomy gate beyond the global level (``OPSAGENT_AUTONOMY_LEVEL``)."""
-
     # Notifications wait in a bounded queue and are sent by a background thread, so a slow or dead
     # sink never holds up an investigation or an action; each is tried ``attempts`` times with backoff.
     queue_size: int = Field(default=1_000, ge=1)
@@ -341,6 +341,11 @@ class ConsoleSettings(BaseModel):
     # A dashboard per incident, e.g. Grafana: placeholders {service}, {namespace}, {alertname},
     # {start_ms}, {end_ms} (epoch milliseconds), {start}, {end} (RFC 3339), URL-encoded when filled.
     dashboard_url: str | None = None
+
+
+class AutonomySettings(BaseModel):
+    """Policy of the autonomy gate beyond the global level (``OPSAGENT_AUTONOMY_LEVEL``)."""
+
     service_levels: dict[str, AutonomyLevel] = Field(default_factory=dict)
     confidence_threshold: float = 0.7
     rules: list[PolicyRule] = Field(default_factory=list)
@@ -354,6 +359,18 @@ class ConsoleSettings(BaseModel):
     # more than this many services (counting the target), are being acted on.
     max_replica_share: float = 0.25
     max_concurrent_services: int = 2
+    # Blast radius over time: distinct targets changed automatically within rate_window_seconds.
+    max_targets_per_window: int = Field(default=3, ge=1)
+    # Automatic changes per incident at L4/L5 (L3 allows exactly one).
+    max_automatic_per_incident: int = Field(default=2, ge=1, le=5)
+    # A proposal is considered only for a service among this many top root causes (automatic only
+    # for the first), from one of this many best-matching runbooks of the incident.
+    action_root_causes: int = Field(default=2, ge=1, le=5)
+    action_runbooks: int = Field(default=3, ge=1, le=10)
+    # Circuit breaker: a failed action or verification stops automatic actions for its incident; this
+    # many failures within breaker_window_seconds stop them everywhere, until a person resets it.
+    breaker_max_failures: int = Field(default=3, ge=1)
+    breaker_window_seconds: float = Field(default=3600.0, gt=0)
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
     approval_ttl_seconds: float = 3600.0
     # How often the API and each worker mark pending approvals past their expiry as expired.
@@ -388,6 +405,7 @@ class Settings(BaseSettings):
     autonomy_level: AutonomyLevel = AutonomyLevel.L1
     autonomy: AutonomySettings = Field(default_factory=AutonomySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     loki: LokiSettings = Field(default_factory=LokiSettings)
@@ -405,7 +423,6 @@ class Settings(BaseSettings):
     not used; the report names it as a gap."""
     # The service (``opsagent serve`` / ``opsagent worker``).
     api_tokens: list[ApiToken] = Field(default_factory=list)
-    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=20, ge=0)

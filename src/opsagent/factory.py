@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.config import Settings
 from opsagent.domain import MetricSeries, Runbook
@@ -13,6 +15,12 @@ from opsagent.pipeline import Services
 from opsagent.reasoning.base import Reasoner
 from opsagent.reasoning.offline import OfflineReasoner
 from opsagent.reasoning.tools import PromQLRunner
+
+if TYPE_CHECKING:
+    from opsagent.autonomy.approvals import ExpirySweeper
+    from opsagent.autonomy.runner import ActionRunner
+    from opsagent.autonomy.verify import Verifier
+    from opsagent.store import Store
 
 
 def build_runbook_index(settings: Settings, runbooks: list[Runbook] | None = None) -> RunbookIndex:
@@ -116,3 +124,45 @@ def live_promql(settings: Settings) -> PromQLRunner | None:
         return source.series_for("promql", source.query_range(promql, window), "unlabelled")
 
     return run
+
+
+def build_action_runner(
+    settings: Settings, store: Store, catalog: ActionCatalog, *, verifier: Verifier | None = None
+) -> ActionRunner:
+    """The autonomy runner on the database seams, with the executors, verifier and notifiers the
+    settings configure (``verifier`` replaces the Prometheus one, e.g. for a recording)."""
+    from opsagent.autonomy.executors import Executors
+    from opsagent.autonomy.notify import Notifiers
+    from opsagent.autonomy.runner import ActionRunner, RunnerParts
+    from opsagent.autonomy.verify import PrometheusVerifier
+    from opsagent.store.actions import SqlActionStore, SqlAuditLog, SqlKillSwitch
+
+    policy = settings.autonomy
+    if verifier is None and settings.prometheus.url:
+        verifier = PrometheusVerifier(
+            settings.prometheus,
+            poll_seconds=policy.verify_poll_seconds,
+            max_wait_seconds=policy.verify_max_wait_seconds,
+        )
+    return ActionRunner(
+        RunnerParts(
+            level=settings.autonomy_level,
+            policy=policy,
+            catalog=catalog,
+            executors=Executors.from_settings(policy),
+            store=SqlActionStore(store),
+            audit=SqlAuditLog(store),
+            kill_switch=SqlKillSwitch(store),
+            verifier=verifier,
+            notifiers=Notifiers.from_settings(settings.notify),
+        )
+    )
+
+
+def start_expiry_sweeper(settings: Settings, store: Store) -> ExpirySweeper:
+    """The periodic expiry of pending approvals for a process on ``store`` (API lifespan, worker)."""
+    from opsagent.autonomy.approvals import Approvals, ExpirySweeper
+    from opsagent.store.actions import SqlActionStore, SqlAuditLog
+
+    approvals = Approvals(SqlActionStore(store), SqlAuditLog(store))
+    return ExpirySweeper(approvals, settings.autonomy.approval_sweep_seconds).start()

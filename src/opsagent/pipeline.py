@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from opsagent.analysis.engine import rank_suspects
+from opsagent.autonomy import untrusted
+from opsagent.autonomy.bounds import first_pass
 from opsagent.autonomy.catalog import ActionCatalog, labels_for
-from opsagent.autonomy.policy import decide
 from opsagent.config import Settings
 from opsagent.domain import (
     ActionTarget,
@@ -165,6 +166,14 @@ def _validated(
     return kept, notes
 
 
+def _runbook_bodies(bundle: EvidenceBundle, services: Services) -> dict[str, str]:
+    """The text of the matched runbooks, where the index holds it (scanned for instructions)."""
+    books = getattr(services.runbooks, "runbooks", None)
+    if not isinstance(books, dict):
+        return {}
+    return {m.id: books[m.id].body for m in bundle.runbooks if m.id in books}
+
+
 def _summarize_logs(bundle: EvidenceBundle, suspects: list[Suspect]) -> None:
     """The log templates the report and the LLM read; a failure is a gap, not a failed investigation."""
     from opsagent.analysis.log_summary import summarize_logs
@@ -201,6 +210,11 @@ def with_reference_offset(
     return incident.model_copy(update={"reference": reference}), None
 
 
+def evidence_sources(sources: list[EvidenceSource]) -> list[str]:
+    """The names of the sources that read the monitored system (the runbook library is not one)."""
+    return [s.name for s in sources if s.name != "runbooks"]
+
+
 L0_NOTE = "L0: analysed because a person asked; no investigation starts on its own and no action is proposed."
 NO_SOURCES = (
     "no evidence source is configured: set OPSAGENT_PROMETHEUS__URL (metrics), OPSAGENT_LOKI__URL or "
@@ -210,11 +224,6 @@ NO_SOURCES = (
 # Series kept with an investigation for its charts: enough for the top causes, and thinned so a
 # stored investigation stays small.
 CHARTED_SERIES = 12
-def evidence_sources(sources: list[EvidenceSource]) -> list[str]:
-    """The names of the sources that read the monitored system (the runbook library is not one)."""
-    return [s.name for s in sources if s.name != "runbooks"]
-
-
 CHART_POINTS = 240
 
 
@@ -290,17 +299,20 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     # Which firing of its alert group this is (a new incident, or an episode of a reopened one) and why.
     episode = [incident.episode_note] if incident.episode_note else []
     findings = findings.model_copy(update={"actions": actions, "notes": [*episode, *findings.notes, *notes]})
+    # Outside text that reads as instructions is flagged, and no action rests on it (autonomy.untrusted).
+    findings = untrusted.mark(findings, untrusted.scan(incident, bundle, _runbook_bodies(bundle, services)))
     confidence = findings.root_causes[0].confidence if findings.root_causes else 0.0
-    decisions: list[Decision] = [
-        decide(action, level, settings.autonomy, confidence) for action in findings.actions
-    ]
     top_fault = findings.root_causes[0].fault_type.value if findings.root_causes else None
+    ranked = best_runbooks(bundle.runbooks, top_fault)
+    decisions: list[Decision] = first_pass(
+        findings, ranked, level, settings.autonomy, confidence, namespace=incident.namespace
+    )
     return Investigation(
         incident=incident,
         autonomy_level=level,
         findings=findings,
         suspects=suspects,
-        runbooks=best_runbooks(bundle.runbooks, top_fault),
+        runbooks=ranked,
         decisions=decisions,
         gaps=bundle.gaps,
         evidence=summary,

@@ -11,7 +11,7 @@ from opsagent.autonomy.audit import InMemoryAuditLog
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.executors import Executors, HttpExecutor, KubernetesExecutor, ScriptExecutor
 from opsagent.autonomy.killswitch import InMemoryKillSwitch
-from opsagent.autonomy.runner import ActionRunner
+from opsagent.autonomy.runner import ActionRunner, RunnerParts
 from opsagent.autonomy.verify import Verifier
 from opsagent.config import AutonomySettings, HttpExecutorSettings, KubernetesExecutorSettings, PolicyRule
 from opsagent.domain import AutonomyLevel
@@ -31,7 +31,8 @@ class Escalations:
 
 
 def policy(**kw: object) -> AutonomySettings:
-    base: dict[str, object] = {"rules": [PolicyRule()], "confidence_threshold": 0.7}
+    # Every kind of target: these tests are about limits and levels, not about which kinds a rule names.
+    base: dict[str, object] = {"rules": [PolicyRule(kinds=["*"])], "confidence_threshold": 0.7}
     base.update(kw)
     return AutonomySettings.model_validate(base)
 
@@ -67,14 +68,16 @@ def make_runner(
     kill = kill if kill is not None else InMemoryKillSwitch()
     esc = Escalations()
     runner = ActionRunner(
-        level=level,
-        policy=pol or policy(),
-        catalog=CATALOG,
-        executors=executors_for(target),
-        store=store,
-        audit=audit,
-        kill_switch=kill,
-        verifier=verifier,
-        escalator=esc,
+        RunnerParts(
+            level=level,
+            policy=pol or policy(),
+            catalog=CATALOG,
+            executors=executors_for(target),
+            store=store,
+            audit=audit,
+            kill_switch=kill,
+            verifier=verifier,
+            escalator=esc,
+        )
     )
     return runner, Approvals(store, audit), esc

@@ -46,7 +46,7 @@ def client(tmp_path, target: Target) -> Iterator[TestClient]:
 
 
 def _queue(client: TestClient, service: str = "orders") -> str:
-    from opsagent.api.routes_actions import action_runner
+    from opsagent.api.routes.actions import action_runner
 
     class Req:  # the route helper only needs request.app
         app = client.app

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.executors import HttpExecutor, KubernetesExecutor, ScriptExecutor, script_argv
 from opsagent.config import HttpExecutorSettings, KubernetesExecutorSettings
-from opsagent.domain import ActionSpec, ActionTarget, ProposedAction, Risk
+from opsagent.domain import ActionSpec, ActionTarget, ProposedAction, ResolvedTarget, Risk
 from opsagent.errors import ExecutorError
 from opsagent.evidence.runbooks import load_runbooks
 
@@ -19,8 +19,13 @@ SCRIPTS = REPO / "scripts" / "actions"
 
 
 def proposed(action_id: str, params: dict, service: str = "orders", risk: Risk = Risk.LOW) -> ProposedAction:
+    # Resolved as the catalogue would (the resolution itself is tested in the adversarial suite).
     return ProposedAction(
-        action_id=action_id, risk=risk, target=ActionTarget(service=service, namespace="shop"), params=params
+        action_id=action_id,
+        risk=risk,
+        target=ActionTarget(service=service, namespace="shop"),
+        params=params,
+        resolved=ResolvedTarget(kind="deployment", name=service, namespace="shop", service=service),
     )
 
 

@@ -26,8 +26,8 @@ from opsagent.autonomy.audit import verify_chain
 from opsagent.autonomy.executors import Executors, HttpExecutor
 from opsagent.autonomy.killswitch import InMemoryKillSwitch
 from opsagent.autonomy.policy import TargetState
-from opsagent.autonomy.runner import ActionRunner, proposal
-from opsagent.config import HttpExecutorSettings, Settings
+from opsagent.autonomy.runner import ActionRunner, RunnerParts, proposal
+from opsagent.config import HttpExecutorSettings, PolicyRule, Settings
 from opsagent.domain import ActionTarget, AutonomyLevel
 from opsagent.store import Store
 from opsagent.store.actions import SqlActionStore, SqlAuditLog
@@ -38,15 +38,21 @@ from .helpers import CATALOG, policy
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 LIMIT = 3
 SERVICES = ["orders", "cart", "payment", "catalog"]  # LIMIT + 1 targets, one action each
-KILL = {"cluster": "orders-db", "database": "orders", "idle_seconds": 600}
+
+
+def kill(service: str) -> dict:
+    # Each service's own database cluster: a distinct resolved target per proposal.
+    return {"cluster": f"{service}-db", "database": service, "idle_seconds": 600}
 
 
 def _policy():
-    # Only the per-action limit can bind: 4 different services, plenty of room on every other cap.
+    # Only the per-action limit can bind: 4 different targets in 4 incidents, room on every other cap.
     return policy(
+        rules=[PolicyRule(kinds=["cluster"])],
         max_actions_per_action=LIMIT,
         max_actions_per_service=10,
         max_concurrent_services=10,
+        max_targets_per_window=10,
         max_replica_share=1.0,
     )
 
@@ -108,20 +114,24 @@ def test_threads_n_plus_one_concurrent_actions_leave_exactly_one_waiting(store: 
         HttpExecutorSettings(url=f"{target.url}/hooks", token=SecretStr("h"), timeout_seconds=10)
     )
     runner = ActionRunner(
-        level=AutonomyLevel.L3,
-        policy=_policy(),
-        catalog=CATALOG,
-        executors=Executors({"http": http}, inspector=BarrierInspector(len(SERVICES))),
-        store=SqlActionStore(store),
-        audit=SqlAuditLog(store),
-        kill_switch=InMemoryKillSwitch(),
+        RunnerParts(
+            level=AutonomyLevel.L3,
+            policy=_policy(),
+            catalog=CATALOG,
+            executors=Executors({"http": http}, inspector=BarrierInspector(len(SERVICES))),
+            store=SqlActionStore(store),
+            audit=SqlAuditLog(store),
+            kill_switch=InMemoryKillSwitch(),
+        )
     )
     errors: list[BaseException] = []
 
     def one(service: str) -> None:
         try:
             runner.handle(
-                "inc-race", proposal("kill-idle-db-connections", service, KILL, runbook_id="rb"), 0.9
+                f"inc-race-{service}",
+                proposal("kill-idle-db-connections", service, kill(service), runbook_id="rb"),
+                0.9,
             )
         except BaseException as exc:  # surfaced below: a thread's exception would otherwise vanish
             errors.append(exc)
@@ -144,7 +154,7 @@ _CHILD = textwrap.dedent(
     from opsagent.autonomy.executors import Executors, HttpExecutor
     from opsagent.autonomy.killswitch import InMemoryKillSwitch
     from opsagent.autonomy.policy import TargetState
-    from opsagent.autonomy.runner import ActionRunner, proposal
+    from opsagent.autonomy.runner import ActionRunner, RunnerParts, proposal
     from opsagent.config import AutonomySettings, HttpExecutorSettings, Settings
     from opsagent.domain import AutonomyLevel
     from opsagent.evidence.runbooks import load_runbooks
@@ -166,7 +176,7 @@ _CHILD = textwrap.dedent(
             return TargetState()
 
     store = Store(Settings(database_url=db_url))
-    runner = ActionRunner(
+    runner = ActionRunner(RunnerParts(
         level=AutonomyLevel.L3,
         policy=AutonomySettings.model_validate_json(policy_json),
         catalog=ActionCatalog.from_runbooks(load_runbooks(Path(sys.argv[7]))),
@@ -177,11 +187,12 @@ _CHILD = textwrap.dedent(
         store=SqlActionStore(store),
         audit=SqlAuditLog(store),
         kill_switch=InMemoryKillSwitch(),
-    )
-    kill = {"cluster": "orders-db", "database": "orders", "idle_seconds": 600}
+    ))
     out = {}
     def one(service):
-        req = runner.handle("inc-race", proposal("kill-idle-db-connections", service, kill, runbook_id="rb"), 0.9)
+        kill = {"cluster": f"{service}-db", "database": service, "idle_seconds": 600}
+        action = proposal("kill-idle-db-connections", service, kill, runbook_id="rb")
+        req = runner.handle(f"inc-race-{service}", action, 0.9)
         out[service] = req.status.value
     threads = [threading.Thread(target=one, args=(s,)) for s in services.split(",")]
     for t in threads: t.start()

@@ -12,10 +12,10 @@ import pytest
 from opsagent.autonomy.approvals import ActionStatus
 from opsagent.autonomy.audit import InMemoryAuditLog
 from opsagent.autonomy.catalog import ActionCatalog
-from opsagent.autonomy.runner import ActionRunner, proposal
+from opsagent.autonomy.runner import ActionRunner, RunnerParts, proposal
 from opsagent.autonomy.verify import PrometheusVerifier
 from opsagent.commands.investigate import investigate_recorded
-from opsagent.config import Settings
+from opsagent.config import PrometheusSettings, Settings
 from opsagent.domain import ActionSpec, AutonomyLevel, Risk, VerifySpec
 
 from .conftest import REPO, Prometheus, Target, add_deployment
@@ -83,8 +83,11 @@ def test_each_level_on_the_demo_incident(level, investigations, target: Target, 
     prometheus.wait_for("increase(kube_pod_container_status_restarts_total[15m])")
     prometheus.wait_for('rate(http_requests_total{code="200"}[5m])')
     inv = investigations[level]
-    verifier = PrometheusVerifier(prometheus.url, poll_seconds=0.5, max_wait_seconds=15)
-    runner, _, esc = make_runner(target, level, policy(), verifier=verifier)
+    verifier = PrometheusVerifier(
+        PrometheusSettings(url=prometheus.url), poll_seconds=0.5, max_wait_seconds=15
+    )
+    # Up to three changes in this one incident at L4/L5: the levels are under test, not the cap.
+    runner, _, esc = make_runner(target, level, policy(max_automatic_per_incident=3), verifier=verifier)
     by_action = {r.action.action_id: r for r in runner.process(inv)}
     high = runner.handle(
         inv.incident.id,
@@ -134,15 +137,17 @@ def test_failed_verification_rolls_back_and_escalates(target: Target, prometheus
     from opsagent.autonomy.killswitch import InMemoryKillSwitch
 
     runner = ActionRunner(
-        level=L.L4,
-        policy=policy(),
-        catalog=catalog,
-        executors=executors_for(target),
-        store=InMemoryActionStore(),
-        audit=audit,
-        kill_switch=InMemoryKillSwitch(),
-        verifier=PrometheusVerifier(prometheus.url, poll_seconds=0.5),
-        escalator=esc,
+        RunnerParts(
+            level=L.L4,
+            policy=policy(),
+            catalog=catalog,
+            executors=executors_for(target),
+            store=InMemoryActionStore(),
+            audit=audit,
+            kill_switch=InMemoryKillSwitch(),
+            verifier=PrometheusVerifier(PrometheusSettings(url=prometheus.url), poll_seconds=0.5),
+            escalator=esc,
+        )
     )
     req = runner.handle("inc-v", proposal("cordon-node", "node-1", {"node": "node-1"}, runbook_id="rb"), 0.9)
     assert req.status is ActionStatus.ROLLED_BACK
@@ -164,7 +169,7 @@ def test_failed_verification_rolls_back_and_escalates(target: Target, prometheus
 def test_verification_passes_once_the_condition_holds(target: Target, prometheus: Prometheus):
     target.gauges['demo_node_ready{node="node-2"}'] = 1
     prometheus.wait_for('demo_node_ready{node="node-2"} == 1')
-    v = PrometheusVerifier(prometheus.url, poll_seconds=0.5)
+    v = PrometheusVerifier(PrometheusSettings(url=prometheus.url), poll_seconds=0.5)
     from opsagent.domain import ActionTarget, ProposedAction
 
     action = ProposedAction(
@@ -172,7 +177,7 @@ def test_verification_passes_once_the_condition_holds(target: Target, prometheus
     )
     ok = v.verify(VerifySpec(promql='demo_node_ready{node="{node}"} == 1', wait="5s"), action)
     assert ok.status == "passed" and ok.query == 'demo_node_ready{node="node-2"} == 1'
-    bad = PrometheusVerifier("http://127.0.0.1:9", poll_seconds=0.1).verify(
+    bad = PrometheusVerifier(PrometheusSettings(url="http://127.0.0.1:9"), poll_seconds=0.1).verify(
         VerifySpec(promql="up", wait="0.3s"), action
     )
     assert bad.status == "unknown"

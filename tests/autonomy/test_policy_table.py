@@ -11,7 +11,7 @@ import pytest
 
 from opsagent.autonomy.policy import ActionRecord, History, TargetState, decide, policy_version
 from opsagent.config import AutonomySettings, MaintenanceWindow, PolicyRule
-from opsagent.domain import ActionTarget, AutonomyLevel, DecisionOutcome, ProposedAction, Risk
+from opsagent.domain import ActionTarget, AutonomyLevel, DecisionOutcome, ProposedAction, ResolvedTarget, Risk
 
 L = AutonomyLevel
 THRESHOLD = 0.7
@@ -35,6 +35,8 @@ def act(
         risk=risk,
         target=ActionTarget(service=service, namespace="shop"),
         runbook_id=runbook,
+        # As the catalogue resolves a deployment named like the service.
+        resolved=ResolvedTarget(kind="deployment", name=service, namespace="shop", service=service),
     )
 
 
@@ -134,10 +136,12 @@ def test_rate_limit_per_service_holds_the_next_action():
 
 def test_rate_limit_per_action_across_services():
     hist = History(now=NOW, actions=tuple(done("restart", s, 2) for s in ("a", "b", "c")))
-    d = decide(act(Risk.LOW, action_id="restart"), L.L5, ALLOW, 0.9, history=hist)
+    # Room for more targets in the window: only the per-action limit is under test here.
+    roomy = ALLOW.model_copy(update={"max_targets_per_window": 10})
+    d = decide(act(Risk.LOW, action_id="restart"), L.L5, roomy, 0.9, history=hist)
     assert d.outcome is DecisionOutcome.AWAIT_APPROVAL and "runs of restart" in d.reason
     assert (
-        decide(act(Risk.LOW, action_id="other"), L.L5, ALLOW, 0.9, history=hist).outcome
+        decide(act(Risk.LOW, action_id="other"), L.L5, roomy, 0.9, history=hist).outcome
         is DecisionOutcome.EXECUTE
     )
 

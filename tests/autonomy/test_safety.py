@@ -75,10 +75,16 @@ def test_the_risk_comes_from_the_catalogue_not_from_the_proposal(target: Target)
 def test_the_n_plus_first_automatic_action_in_the_window_waits(target: Target):
     for name in ("orders", "cart", "payment", "catalog"):
         add_deployment(target, name)
-    pol = policy(max_actions_per_action=3, max_actions_per_service=10, max_concurrent_services=10)
+    pol = policy(
+        max_actions_per_action=3,
+        max_actions_per_service=10,
+        max_concurrent_services=10,
+        max_targets_per_window=10,
+    )
     runner, _, _ = make_runner(target, L.L3, pol)
+    # One incident each: an incident's own cap (one automatic change at L3) is not under test here.
     statuses = [
-        runner.handle("inc-1", restart(s), 0.9).status for s in ("orders", "cart", "payment", "catalog")
+        runner.handle(f"inc-{s}", restart(s), 0.9).status for s in ("orders", "cart", "payment", "catalog")
     ]
     assert statuses == [ActionStatus.SUCCEEDED] * 3 + [ActionStatus.PENDING]
     assert target.ran() == ["restart-deployment"] * 3
@@ -97,7 +103,9 @@ def test_blast_radius_cap_holds(target: Target):
     runner2, _, _ = make_runner(target, L.L5, policy(max_concurrent_services=2), store=store)
     for svc in ("payment", "catalog"):
         # Another incident's changes, still running (e.g. waiting for their verification).
-        busy = CATALOG.propose("kill-idle-db-connections", ActionTarget(service=svc), KILL)
+        busy = CATALOG.propose(
+            "kill-idle-db-connections", ActionTarget(service=svc), {**KILL, "cluster": f"{svc}-db"}
+        )
         store.add(
             ActionRequest(
                 id=f"busy-{svc}",

@@ -2,14 +2,18 @@ import pytest
 
 from opsagent.autonomy.policy import decide, effective_level
 from opsagent.config import AutonomySettings, PolicyRule
-from opsagent.domain import ActionTarget, AutonomyLevel, DecisionOutcome, ProposedAction, Risk
+from opsagent.domain import ActionTarget, AutonomyLevel, DecisionOutcome, ProposedAction, ResolvedTarget, Risk
 
 ALLOW_ALL = AutonomySettings(rules=[PolicyRule()], confidence_threshold=0.7)
 
 
 def action(risk: Risk, runbook: str | None = "rb", service: str = "orders") -> ProposedAction:
     return ProposedAction(
-        action_id=f"act-{risk.value}", risk=risk, target=ActionTarget(service=service), runbook_id=runbook
+        action_id=f"act-{risk.value}",
+        risk=risk,
+        target=ActionTarget(service=service),
+        runbook_id=runbook,
+        resolved=ResolvedTarget(kind="deployment", name=service, service=service),
     )
 
 

@@ -9,14 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from opsagent import __version__
-from opsagent.api import errors, routes_actions
+from opsagent.api import errors
 from opsagent.api.limits import BodyLimitMiddleware
-from opsagent.api.routes import alerts, chat, health, incidents, users
+from opsagent.api.routes import actions, alerts, chat, health, incidents, users
 from opsagent.api.runtime import Runtime
 from opsagent.api.ui import install as install_console
 from opsagent.config import Settings
 from opsagent.evidence.base import EvidenceSource
-from opsagent.store.actions import start_expiry_sweeper
+from opsagent.factory import start_expiry_sweeper
 
 # Routers under /v1. Append a router here to add routes (e.g. actions and approvals).
 V1_ROUTERS: list[APIRouter] = [
@@ -24,7 +24,7 @@ V1_ROUTERS: list[APIRouter] = [
     incidents.router,
     chat.router,
     users.router,
-    routes_actions.router,
+    actions.router,
 ]
 
 

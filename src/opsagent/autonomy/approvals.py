@@ -18,36 +18,41 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, JsonValue
+from pydantic import JsonValue
 
-from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditEntry, AuditLog
+from opsagent.autonomy.audit import AuditLog
 from opsagent.autonomy.policy import ActionRecord, History
-from opsagent.domain import AutonomyLevel, ProposedAction, Risk
+from opsagent.domain import (
+    SYSTEM_ACTOR,
+    ActionRequest,
+    ActionStatus,
+    AuditEntry,
+    BreakerReset,
+    ProposedAction,
+    Risk,
+)
 from opsagent.errors import ActionValidationError, ConflictError, InputError, NotFoundError, OpsAgentError
 
 if TYPE_CHECKING:
     from opsagent.autonomy.catalog import ActionCatalog
 
+__all__ = [
+    "IN_FLIGHT",
+    "STARTED",
+    "ActionRequest",
+    "ActionStatus",
+    "ActionStore",
+    "Approvals",
+    "ExpirySweeper",
+    "InMemoryActionStore",
+    "Ledger",
+    "automatic_changes",
+    "history_from",
+]
+
 log = logging.getLogger(__name__)
-
-
-class ActionStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    NOT_PROPOSED = "not_proposed"
-    DENIED = "denied"
-    BLOCKED = "blocked"
-    DRY_RUN = "dry_run"
-    RUNNING = "running"
-    VERIFYING = "verifying"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ROLLED_BACK = "rolled_back"
 
 
 # Statuses in which the action is changing the target (blast radius counts them as in flight).
@@ -61,25 +66,6 @@ STARTED = frozenset(
         ActionStatus.ROLLED_BACK,
     }
 )
-
-
-class ActionRequest(BaseModel):
-    id: str
-    incident_id: str
-    action: ProposedAction
-    confidence: float
-    level: AutonomyLevel
-    status: ActionStatus
-    reason: str
-    automatic: bool = False
-    created_at: datetime
-    expires_at: datetime | None = None
-    decided_by: str | None = None
-    decided_at: datetime | None = None
-    decision_note: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    result: str | None = None
 
 
 class Ledger(Protocol):
@@ -98,6 +84,12 @@ class Ledger(Protocol):
     ) -> list[ActionRequest]: ...
 
     def started_since(self, since: datetime) -> list[ActionRequest]: ...
+
+    def resets(self) -> list[BreakerReset]:
+        """Every circuit-breaker reset a person made, oldest first."""
+        ...
+
+    def add_reset(self, reset: BreakerReset) -> None: ...
 
     def audit(self, entry: AuditEntry) -> AuditEntry:
         """Append to the audit log as part of the step (in the same transaction where there is one)."""
@@ -134,10 +126,13 @@ class ActionStore(Protocol):
         """Requests that started running at or after ``since``, plus any still in flight."""
         ...
 
+    def resets(self) -> list[BreakerReset]: ...
+
 
 class InMemoryActionStore:
     def __init__(self) -> None:
         self._items: dict[str, ActionRequest] = {}
+        self._resets: list[BreakerReset] = []
         # Re-entrant: an atomic step holds it while it calls the store's own methods.
         self._lock = threading.RLock()
 
@@ -184,6 +179,14 @@ class InMemoryActionStore:
             if r.status in IN_FLIGHT or (r.started_at is not None and r.started_at >= since)
         ]
 
+    def resets(self) -> list[BreakerReset]:
+        with self._lock:
+            return list(self._resets)
+
+    def add_reset(self, reset: BreakerReset) -> None:
+        with self._lock:
+            self._resets.append(reset)
+
 
 class _MemoryLedger:
     def __init__(self, store: InMemoryActionStore, audit_log: AuditLog) -> None:
@@ -207,6 +210,12 @@ class _MemoryLedger:
     def started_since(self, since: datetime) -> list[ActionRequest]:
         return self._store.started_since(since)
 
+    def resets(self) -> list[BreakerReset]:
+        return self._store.resets()
+
+    def add_reset(self, reset: BreakerReset) -> None:
+        self._store.add_reset(reset)
+
     def audit(self, entry: AuditEntry) -> AuditEntry:
         return self._audit.append(entry)
 
@@ -215,22 +224,41 @@ class _Recent(Protocol):
     def started_since(self, since: datetime) -> list[ActionRequest]: ...
 
 
-def history_from(store: _Recent, now: datetime, window_seconds: float) -> History:
-    """What ``decide()`` needs to know about recent and running actions."""
+def _record(r: ActionRequest, now: datetime) -> ActionRecord:
+    resolved = r.action.resolved
+    return ActionRecord(
+        action_id=r.action.action_id,
+        service=(resolved.service or resolved.name) if resolved is not None else r.action.target.service,
+        namespace=resolved.namespace if resolved is not None else r.action.target.namespace,
+        target=resolved.label if resolved is not None else f"unresolved/{r.action.target.service}",
+        incident_id=r.incident_id,
+        started_at=r.started_at or now,
+        finished_at=None if r.status in IN_FLIGHT else (r.finished_at or now),
+        automatic=r.automatic,
+    )
+
+
+def history_from(
+    store: _Recent,
+    now: datetime,
+    window_seconds: float,
+    *,
+    incident_automatic: int = 0,
+    breaker: str | None = None,
+) -> History:
+    """What ``decide()`` needs to know about recent and running actions (on their resolved targets)."""
     records = [
-        ActionRecord(
-            action_id=r.action.action_id,
-            service=r.action.target.service,
-            namespace=r.action.target.namespace,
-            started_at=r.started_at or now,
-            finished_at=None if r.status in IN_FLIGHT else (r.finished_at or now),
-            automatic=r.automatic,
-        )
+        _record(r, now)
         for r in store.started_since(now - timedelta(seconds=window_seconds))
         # Read-only diagnostics change nothing: they use up no rate limit and make no target busy.
         if r.status in STARTED and r.action.risk is not Risk.READ
     ]
-    return History(now=now, actions=tuple(records))
+    return History(now=now, actions=tuple(records), incident_automatic=incident_automatic, breaker=breaker)
+
+
+def automatic_changes(requests: list[ActionRequest]) -> int:
+    """How many of ``requests`` (one incident's) are changes that started without a person's approval."""
+    return sum(1 for r in requests if r.automatic and r.status in STARTED and r.action.risk is not Risk.READ)
 
 
 def _utcnow() -> datetime:

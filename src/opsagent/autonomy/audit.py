@@ -7,59 +7,25 @@ does not run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
-from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, Field, JsonValue
+from opsagent.domain import SYSTEM_ACTOR, AuditEntry, AuditKind
 
-AuditKind = Literal[
-    "decision",
-    "execution_started",
-    "execution_result",
-    "approval",
-    "rejection",
-    "expiry",
-    "blocked",
-    "verification",
-    "rollback",
-    "escalation",
-    "kill_switch",
-    "notification",
+__all__ = [
+    "SYSTEM_ACTOR",
+    "AuditEntry",
+    "AuditKind",
+    "AuditLog",
+    "InMemoryAuditLog",
+    "entry_hash",
+    "verify_chain",
 ]
-
-SYSTEM_ACTOR = "opsagent"
-
-
-class AuditEntry(BaseModel):
-    """One line of the audit log. ``seq``, ``prev_hash`` and ``hash`` are set by the log on append."""
-
-    kind: AuditKind
-    reason: str
-    actor: str = SYSTEM_ACTOR
-    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    incident_id: str | None = None
-    request_id: str | None = None
-    action_id: str | None = None
-    service: str | None = None
-    namespace: str | None = None
-    level: str | None = None
-    policy_version: str | None = None
-    confidence: float | None = None
-    outcome: str | None = None
-    detail: dict[str, JsonValue] = Field(default_factory=dict)
-    seq: int | None = None
-    prev_hash: str = ""
-    hash: str = ""
 
 
 def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
     """sha256 over the entry's content (not its seq or hashes) and the previous entry's hash."""
-    body = entry.model_dump(mode="json", exclude={"seq", "prev_hash", "hash"})
-    blob = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + blob).encode()).hexdigest()
+    return entry.chained_hash(prev_hash)
 
 
 def verify_chain(entries: list[AuditEntry]) -> bool:

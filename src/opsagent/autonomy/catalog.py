@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 import jsonschema
 from pydantic import JsonValue
 
+from opsagent.autonomy.target import resolve
 from opsagent.domain import ActionSpec, ActionTarget, ProposedAction, Runbook
 from opsagent.errors import ActionValidationError
 
@@ -45,7 +46,11 @@ class ActionCatalog:
         reason: str = "",
         runbook_id: str | None = None,
     ) -> ProposedAction:
-        """A validated proposal: the action exists and ``params`` match its JSON schema."""
+        """A validated proposal: the action exists and ``params`` match its JSON schema.
+
+        Its ``resolved`` target is what the executor will touch; when that is not ``target``'s
+        service or namespace it says so (``resolved.conflict``) and the gate refuses it.
+        """
         spec = self.get(action_id)
         _validate(action_id, params, spec.params)
         return ProposedAction(
@@ -55,6 +60,7 @@ class ActionCatalog:
             params=params,
             reason=reason,
             runbook_id=runbook_id,
+            resolved=resolve(spec, target, params),
         )
 
     def recheck(self, action: ProposedAction, *, allow_missing: bool = False) -> ProposedAction:
@@ -139,6 +145,7 @@ class ActionCatalog:
             reason=reason,
             runbook_id=runbook_id,
             missing_params=missing,
+            resolved=resolve(spec, target, kept),
         )
 
 

@@ -21,6 +21,7 @@ import httpx
 from pydantic import BaseModel, Field, JsonValue
 
 from opsagent.autonomy.policy import TargetState
+from opsagent.autonomy.target import UNRESOLVED
 from opsagent.config import AutonomySettings, HttpExecutorSettings, KubernetesExecutorSettings
 from opsagent.domain import ActionSpec, ActionTarget, ProposedAction
 from opsagent.errors import ExecutorError
@@ -68,6 +69,18 @@ def _check_id(action_id: str) -> None:
         raise ExecutorError(f"action id {action_id!r} is not a safe name")
 
 
+def check_target(action: ProposedAction) -> None:
+    """Refuse to touch anything the catalogue did not resolve, or resolved to another service.
+
+    The gate already denies such actions; this is the last line, in the only code that changes things.
+    """
+    resolved = action.resolved
+    if resolved is None or resolved.kind == UNRESOLVED:
+        raise ExecutorError(f"{action.action_id}: its target was not resolved, so it is not run")
+    if resolved.conflict:
+        raise ExecutorError(f"{action.action_id}: target mismatch ({resolved.conflict}), so it is not run")
+
+
 # --------------------------------------------------------------------------------------------- http
 
 
@@ -93,6 +106,7 @@ class HttpExecutor:
 
     def run(self, spec: ActionSpec, action: ProposedAction, *, request_id: str) -> ExecutionResult:
         _check_id(action.action_id)
+        check_target(action)
         headers = {"Idempotency-Key": request_id, "User-Agent": "opsagent"}
         if self._settings.token is not None:
             scheme = f"{self._settings.auth_scheme} " if self._settings.auth_scheme else ""
@@ -102,6 +116,7 @@ class HttpExecutor:
             "request_id": request_id,
             "risk": action.risk.value,
             "target": {"service": action.target.service, "namespace": action.target.namespace},
+            "resolved": action.resolved.model_dump(mode="json") if action.resolved else None,
             "params": action.params,
         }
         url = self._url(action.action_id)
@@ -168,6 +183,7 @@ class ScriptExecutor:
         raise ExecutorError(f"no script for {action_id!r} in {self._dir}")
 
     def run(self, spec: ActionSpec, action: ProposedAction, *, request_id: str) -> ExecutionResult:
+        check_target(action)
         script = self.resolve(action.action_id)
         argv = script_argv(script, action.params)
         env = {
@@ -268,6 +284,7 @@ class KubernetesExecutor:
         op = self._ops.get(action.action_id)
         if op is None:
             raise ExecutorError(f"the kubernetes executor does not implement {action.action_id!r}")
+        check_target(action)
         try:
             summary = op(action.params)
         except self._api_exception as exc:

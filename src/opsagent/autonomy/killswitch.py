@@ -12,16 +12,10 @@ import threading
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel
+from opsagent.autonomy.audit import AuditLog
+from opsagent.domain import AuditEntry, KillSwitchState
 
-from opsagent.autonomy.audit import AuditEntry, AuditLog
-
-
-class KillSwitchState(BaseModel):
-    on: bool = False
-    actor: str | None = None
-    reason: str = ""
-    changed_at: datetime | None = None
+__all__ = ["InMemoryKillSwitch", "KillSwitch", "KillSwitchState", "switch"]
 
 
 class KillSwitch(Protocol):

@@ -38,13 +38,19 @@ _NOT_POLICY = {"http", "kubernetes", "script_dir", "script_timeout_seconds", "ap
 
 
 class ActionRecord(BaseModel):
-    """One action that ran (or is running) on a target; ``finished_at`` is None until verified/done."""
+    """One action that ran (or is running) on a target; ``finished_at`` is None until verified/done.
+
+    ``service`` is the resolved target's service (or its name, for objects of no one service) and
+    ``target`` its full label: the limits count what was touched, not what was claimed.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     action_id: str
     service: str
     namespace: str | None = None
+    target: str = ""
+    incident_id: str | None = None
     started_at: datetime
     finished_at: datetime | None = None
     automatic: bool = True
@@ -61,6 +67,10 @@ class History(BaseModel):
 
     now: datetime | None = None
     actions: tuple[ActionRecord, ...] = ()
+    # Automatic changes already started for the incident the action is for.
+    incident_automatic: int = 0
+    # Why the circuit breaker holds automatic actions back (a failure not yet reset), if it does.
+    breaker: str | None = None
 
 
 class TargetState(BaseModel):
@@ -94,11 +104,30 @@ def effective_level(level: AutonomyLevel, service: str, policy: AutonomySettings
     return result
 
 
+def target_of(action: ProposedAction) -> tuple[str, str, str, str]:
+    """(kind, service-or-name, namespace, label) of the resolved target, for rules and limits.
+
+    An object of no one service (a node, a cluster) is matched by its own name, so a rule's
+    ``services`` pattern never lets a service's rule reach it by accident (its kind must be listed).
+    """
+    resolved = action.resolved
+    if resolved is None:
+        ns = action.target.namespace or ""
+        return "unresolved", action.target.service, ns, f"unresolved/{action.target.service}"
+    return resolved.kind, resolved.service or resolved.name, resolved.namespace or "", resolved.label
+
+
+def incident_cap(level: AutonomyLevel, policy: AutonomySettings) -> int:
+    """Automatic changes one incident may make: one at L3, a small configured number above."""
+    return 1 if level.rank <= AutonomyLevel.L3.rank else policy.max_automatic_per_incident
+
+
 def _covers(rule: PolicyRule, action: ProposedAction) -> bool:
-    namespace = action.target.namespace or ""
+    kind, service, namespace, _ = target_of(action)
     return (
         any(fnmatchcase(action.action_id, pat) for pat in rule.actions)
-        and any(fnmatchcase(action.target.service, pat) for pat in rule.services)
+        and any(fnmatchcase(kind, pat) for pat in rule.kinds)
+        and any(fnmatchcase(service, pat) for pat in rule.services)
         and any(fnmatchcase(namespace, pat) for pat in rule.namespaces)
         and _RISK_ORDER[action.risk] <= _RISK_ORDER[rule.max_risk]
     )
@@ -109,9 +138,9 @@ def covering_rule(action: ProposedAction, policy: AutonomySettings) -> PolicyRul
 
 
 def window_open(window: MaintenanceWindow, action: ProposedAction, now: datetime) -> bool:
-    """Whether ``window`` covers the action's target at ``now`` (an aware datetime)."""
-    namespace = action.target.namespace or ""
-    if not any(fnmatchcase(action.target.service, pat) for pat in window.services):
+    """Whether ``window`` covers the action's resolved target at ``now`` (an aware datetime)."""
+    _, service, namespace, _ = target_of(action)
+    if not any(fnmatchcase(service, pat) for pat in window.services):
         return False
     if not any(fnmatchcase(namespace, pat) for pat in window.namespaces):
         return False
@@ -138,7 +167,7 @@ def _limits_reason(
     action: ProposedAction, policy: AutonomySettings, target: TargetState, history: History
 ) -> str | None:
     """Why rate limits, blast radius or a maintenance window hold an automatic action back, if they do."""
-    service = action.target.service
+    _, service, _, label = target_of(action)
     if policy.maintenance_windows:
         if history.now is None:
             return "maintenance windows are configured and the time is unknown"
@@ -166,6 +195,13 @@ def _limits_reason(
     busy = {r.service for r in in_flight}
     if service in busy:
         return f"blast radius: another action on {service} is still running or being verified"
+    # Over time, not only at once: changes one after another add up as surely as parallel ones.
+    touched = {r.target or r.service for r in recent}
+    if label not in touched and len(touched) >= policy.max_targets_per_window:
+        return (
+            f"blast radius: {len(touched)} targets changed within {window_text} "
+            f"(max {policy.max_targets_per_window})"
+        )
     if len(busy | {service}) > policy.max_concurrent_services:
         return (
             f"blast radius: {len(busy)} other services are being acted on "
@@ -189,14 +225,21 @@ def decide(
     *,
     target: TargetState = _UNKNOWN_TARGET,
     history: History = _NO_HISTORY,
+    hold: str | None = None,
 ) -> Decision:
     """What the gate does with one proposed action at this level, and why.
 
     ``execute`` means "runs without asking a person"; with ``dry_run`` set on the decision it means
     "would run". An approved action may run when the gate answers ``execute`` or ``await_approval``,
     never when it answers ``not_proposed`` or ``denied``.
+
+    Everything is judged on the resolved target (``action.resolved``): an action that was never
+    resolved, or whose parameters name another service or namespace than its target, is denied.
+    ``hold`` is a reason from outside the gate (the evidence bounds) that keeps a change waiting
+    for a person.
     """
-    lvl = effective_level(level, action.target.service, policy)
+    _, service, _, _ = target_of(action)
+    lvl = effective_level(level, service, policy)
 
     def result(outcome: DecisionOutcome, reason: str, verify: bool = False, dry: bool = False) -> Decision:
         return Decision(
@@ -205,6 +248,13 @@ def decide(
 
     if lvl is AutonomyLevel.L0:
         return result(DecisionOutcome.NOT_PROPOSED, "L0: evidence only, no actions")
+    resolved = action.resolved
+    if resolved is not None and resolved.conflict:
+        return result(DecisionOutcome.DENIED, f"target mismatch: {resolved.conflict}")
+    if resolved is None and not action.missing_params:
+        return result(
+            DecisionOutcome.DENIED, "target not resolved: the action did not come through the catalogue"
+        )
     limit = _AUTOMATIC_UP_TO[lvl]
     if action.missing_params and (action.risk is Risk.READ or lvl.rank > AutonomyLevel.L1.rank):
         # Nothing runs on guessed parameters: a person completes them when approving.
@@ -222,7 +272,17 @@ def decide(
     if covering_rule(action, policy) is None:
         return result(
             DecisionOutcome.AWAIT_APPROVAL,
-            f"default deny: no policy rule covers {action.action_id} on {action.target.service}",
+            f"default deny: no policy rule covers {action.action_id} on {target_of(action)[3]}",
+        )
+    if hold is not None:
+        return result(DecisionOutcome.AWAIT_APPROVAL, hold)
+    if history.breaker is not None:
+        return result(DecisionOutcome.AWAIT_APPROVAL, f"circuit breaker: {history.breaker}")
+    cap = incident_cap(lvl, policy)
+    if history.incident_automatic >= cap:
+        return result(
+            DecisionOutcome.AWAIT_APPROVAL,
+            f"{lvl.value}: this incident already had {history.incident_automatic} automatic change(s) (max {cap})",
         )
     if lvl is AutonomyLevel.L3 and action.runbook_id is None:
         return result(

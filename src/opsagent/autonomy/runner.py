@@ -23,17 +23,34 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypedDict, Unpack
 
 from pydantic import JsonValue
 
-from opsagent.autonomy.approvals import ActionRequest, ActionStatus, ActionStore, Ledger, history_from
+from opsagent.autonomy import breaker
+from opsagent.autonomy.approvals import (
+    ActionRequest,
+    ActionStatus,
+    ActionStore,
+    Ledger,
+    automatic_changes,
+    history_from,
+)
 from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditEntry, AuditKind, AuditLog
+from opsagent.autonomy.bounds import bound
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.executors import ExecutionResult, Executors
 from opsagent.autonomy.killswitch import KillSwitch
-from opsagent.autonomy.notify import Notification, NotificationKind, NotifiedRequest, Notifiers, Severity
+from opsagent.autonomy.notify import (
+    Delivery,
+    Notification,
+    NotificationKind,
+    NotifiedRequest,
+    Notifiers,
+    Severity,
+)
 from opsagent.autonomy.policy import TargetState, decide, policy_version
 from opsagent.autonomy.verify import Verifier, VerifyResult
 from opsagent.config import AutonomySettings
@@ -79,34 +96,44 @@ class _EntryFields(TypedDict, total=False):
     detail: dict[str, JsonValue] | None
 
 
+@dataclass
+class RunnerParts:
+    """What an ``ActionRunner`` works with, assembled in one place (``factory.build_action_runner``).
+
+    ``level`` and ``policy`` are read on every decision: whoever reloads configuration may replace
+    them on the runner.
+    """
+
+    level: AutonomyLevel
+    policy: AutonomySettings
+    catalog: ActionCatalog
+    executors: Executors
+    store: ActionStore
+    audit: AuditLog
+    kill_switch: KillSwitch
+    verifier: Verifier | None = None
+    escalator: Escalator = field(default_factory=LogEscalator)
+    notifiers: Notifiers = field(default_factory=Notifiers)
+    clock: Callable[[], datetime] = _utcnow
+
+
 class ActionRunner:
-    def __init__(
-        self,
-        *,
-        level: AutonomyLevel,
-        policy: AutonomySettings,
-        catalog: ActionCatalog,
-        executors: Executors,
-        store: ActionStore,
-        audit: AuditLog,
-        kill_switch: KillSwitch,
-        verifier: Verifier | None = None,
-        escalator: Escalator | None = None,
-        notifiers: Notifiers | None = None,
-        clock: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        # level and policy are read on every decision: whoever reloads configuration may replace them.
-        self.level = level
-        self.policy = policy
-        self.catalog = catalog
-        self._executors = executors
-        self._store = store
-        self._audit = audit
-        self._kill = kill_switch
-        self._verifier = verifier
-        self._escalator: Escalator = escalator or LogEscalator()
-        self._notifiers = notifiers or Notifiers()
-        self._clock = clock
+    def __init__(self, parts: RunnerParts) -> None:
+        self.level = parts.level
+        self.policy = parts.policy
+        self.catalog = parts.catalog
+        self._executors = parts.executors
+        self._store = parts.store
+        self._audit = parts.audit
+        self._kill = parts.kill_switch
+        self._verifier = parts.verifier
+        self._escalator: Escalator = parts.escalator
+        self._notifiers = parts.notifiers
+        # Notifications are sent from a queue (autonomy/notify.py): a delivery that finally fails is
+        # audited when it fails, not when it was queued.
+        if self._notifiers.on_failure is None:
+            self._notifiers.on_failure = self._notification_failed
+        self._clock = parts.clock
 
     @property
     def store(self) -> ActionStore:
@@ -137,10 +164,39 @@ class ActionRunner:
         confidence: float,
         policy: AutonomySettings,
         target: TargetState,
+        *,
+        incident_id: str | None = None,
+        hold: str | None = None,
     ) -> tuple[Decision, str]:
-        """``decide()`` on the ledger as it is inside the caller's atomic step."""
-        history = history_from(ledger, self._clock(), policy.rate_window_seconds)
-        decision = decide(action, self.level, policy, confidence, history=history, target=target)
+        """``decide()`` on the ledger as it is inside the caller's atomic step.
+
+        With ``incident_id`` (a new proposal, not a person's approval) the incident's automatic
+        changes so far and the circuit breaker count too.
+        """
+        now = self._clock()
+        window = max(policy.rate_window_seconds, policy.breaker_window_seconds)
+        done, tripped = 0, None
+        if incident_id is not None:
+            done = automatic_changes(ledger.find(incident_id=incident_id))
+            tripped = breaker.reason(ledger, incident_id, now, policy)
+        history = history_from(
+            ledger,
+            now,
+            window if incident_id else policy.rate_window_seconds,
+            incident_automatic=done,
+            breaker=tripped,
+        )
+        if incident_id is not None:
+            # The rate limits and blast radius count only their own window.
+            since = now - timedelta(seconds=policy.rate_window_seconds)
+            history = history.model_copy(
+                update={
+                    "actions": tuple(
+                        r for r in history.actions if r.started_at >= since or r.finished_at is None
+                    )
+                }
+            )
+        decision = decide(action, self.level, policy, confidence, history=history, target=target, hold=hold)
         return decision, policy_version(policy)
 
     # ------------------------------------------------------------------------------------- audit
@@ -162,6 +218,12 @@ class ActionRunner:
         outcome: str | None = None,
         detail: dict[str, JsonValue] | None = None,
     ) -> AuditEntry:
+        # The audit names what is (or would be) touched; the service the proposal claimed is kept beside it.
+        resolved = req.action.resolved
+        facts: dict[str, JsonValue] = {
+            "target": resolved.label if resolved is not None else None,
+            "proposed_for": req.action.target.service,
+        }
         return AuditEntry(
             kind=kind,
             reason=reason,
@@ -170,29 +232,69 @@ class ActionRunner:
             incident_id=req.incident_id,
             request_id=req.id,
             action_id=req.action.action_id,
-            service=req.action.target.service,
-            namespace=req.action.target.namespace,
+            service=(resolved.service or resolved.name)
+            if resolved is not None
+            else req.action.target.service,
+            namespace=resolved.namespace if resolved is not None else req.action.target.namespace,
             level=level or req.level.value,
             policy_version=version,
             confidence=req.confidence,
             outcome=outcome or req.status.value,
-            detail=detail or {},
+            detail={**facts, **(detail or {})},
         )
 
     # ---------------------------------------------------------------------------------- proposals
 
     def process(self, investigation: Investigation) -> list[ActionRequest]:
-        """Handle every action the investigation proposes, in order. Returns the requests it created.
+        """Handle every action the investigation proposes. Returns the requests it created.
 
-        Actions left waiting for approval are announced in one notification for the incident.
+        Each proposal is first bounded by the evidence (``autonomy.bounds``): one the evidence does not
+        support is refused and audited, whoever made it. The top root cause's proposals go first, so
+        the incident's one automatic change (at L3) is spent on it. Actions left waiting for approval
+        are announced in one notification for the incident.
         """
         findings = investigation.findings
+        incident = investigation.incident
         confidence = findings.root_causes[0].confidence if findings.root_causes else 0.0
-        requests = [
-            self.handle(investigation.incident.id, action, confidence, source=findings.reasoner, notify=False)
-            for action in findings.actions
-        ]
-        self._announce_pending(investigation.incident.id, requests)
+        order = {c.service: i for i, c in reversed(list(enumerate(findings.root_causes)))}
+
+        def rank(action: ProposedAction) -> int:
+            # Before resolution a claimed service orders it; the bounds then judge the resolved one.
+            resolved = action.resolved
+            service = resolved.service if resolved is not None and resolved.service else action.target.service
+            return order.get(service, len(order))
+
+        requests: list[ActionRequest] = []
+        for proposed in sorted(findings.actions, key=rank):
+            try:
+                # Resolved through the catalogue first, so the bounds judge the real target.
+                action = self.catalog.recheck(proposed, allow_missing=bool(proposed.missing_params))
+            except ActionValidationError:
+                action = proposed  # handle() denies it with the reason
+            limits = bound(
+                action, findings, investigation.runbooks, self.policy, namespace=incident.namespace
+            )
+            if limits.refusal is not None:
+                requests.append(
+                    self._deny(
+                        incident.id,
+                        action,
+                        confidence,
+                        f"refused: {limits.refusal}",
+                        detail={
+                            "source": findings.reasoner,
+                            "guard": "evidence_bounds",
+                            "params": action.params,
+                        },
+                    )
+                )
+                continue
+            requests.append(
+                self.handle(
+                    incident.id, action, confidence, source=findings.reasoner, notify=False, hold=limits.hold
+                )
+            )
+        self._announce_pending(incident.id, requests)
         return requests
 
     def handle(
@@ -203,8 +305,12 @@ class ActionRunner:
         *,
         source: str = "engine",
         notify: bool = True,
+        hold: str | None = None,
     ) -> ActionRequest:
-        """Validate, decide, audit, and run or queue one proposed action."""
+        """Validate, decide, audit, and run or queue one proposed action.
+
+        ``hold`` (from the evidence bounds) keeps a change waiting for approval.
+        """
         try:
             # The catalogue sets the risk: a proposal cannot talk its way down to "read". Only a
             # proposal that says which required parameters it lacks may lack them (it cannot run).
@@ -217,7 +323,9 @@ class ActionRunner:
         target = self._target_state(action)
         with self._store.atomic(self._audit) as ledger:
             now = self._clock()
-            decision, version = self._gate(ledger, action, confidence, policy, target)
+            decision, version = self._gate(
+                ledger, action, confidence, policy, target, incident_id=incident_id, hold=hold
+            )
             if (
                 decision.verify_after
                 and not decision.dry_run
@@ -282,7 +390,13 @@ class ActionRunner:
         return req
 
     def _deny(
-        self, incident_id: str, action: ProposedAction, confidence: float, reason: str
+        self,
+        incident_id: str,
+        action: ProposedAction,
+        confidence: float,
+        reason: str,
+        *,
+        detail: dict[str, JsonValue] | None = None,
     ) -> ActionRequest:
         req = ActionRequest(
             id=uuid.uuid4().hex[:12],
@@ -301,6 +415,7 @@ class ActionRunner:
             reason,
             version=policy_version(self.policy),
             outcome=DecisionOutcome.DENIED.value,
+            detail=detail,
         )
         self._store.add(req)
         return req
@@ -422,6 +537,16 @@ class ActionRunner:
             self._store.save(req)
             if decision.level.rank >= AutonomyLevel.L3.rank:
                 self._escalate(req, f"{spec.id} failed: {result.summary}")
+            else:
+                # Below L3 nobody is paged, but a failed action is always told (issue 21).
+                self._notify(
+                    "action_failed",
+                    "page",
+                    req.incident_id,
+                    f"opsagent: {spec.id} on {req.action.target.service} failed",
+                    f"{spec.id} failed: {result.summary}",
+                    [req],
+                )
             return req
         if decision.verify_after and spec.verify is not None and self._verifier is not None:
             req.status = ActionStatus.VERIFYING
@@ -596,13 +721,14 @@ class ActionRunner:
             ],
         )
         for delivery in self._notifiers.send(note):
+            state = "queued" if delivery.queued else "sent" if delivery.ok else "failed"
             try:
                 self._write(
                     "notification",
                     requests[0],
                     f"{kind} to {delivery.notifier}: "
-                    + ("sent" if delivery.ok else f"failed: {delivery.error}"),
-                    outcome="sent" if delivery.ok else "failed",
+                    + (state if delivery.ok else f"failed: {delivery.error}"),
+                    outcome=state,
                     detail={
                         "notifier": delivery.notifier,
                         "severity": severity,
@@ -611,6 +737,26 @@ class ActionRunner:
                 )
             except OpsAgentError as exc:
                 log.warning("could not audit notification for incident %s: %s", incident_id, exc)
+
+    def _notification_failed(self, note: Notification, delivery: Delivery) -> None:
+        """A queued notification that could not be delivered, retries spent: audited on its request."""
+        if not note.requests:
+            return
+        try:
+            req = self._store.get(note.requests[0].id)
+            self._write(
+                "notification",
+                req,
+                f"{note.kind} to {delivery.notifier}: failed: {delivery.error}",
+                outcome="failed",
+                detail={
+                    "notifier": delivery.notifier,
+                    "severity": note.severity,
+                    "requests": [r.id for r in note.requests],
+                },
+            )
+        except OpsAgentError as exc:
+            log.warning("could not audit a failed notification for incident %s: %s", note.incident_id, exc)
 
 
 def proposal(

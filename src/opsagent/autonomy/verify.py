@@ -11,11 +11,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-import httpx
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 from pydantic import BaseModel, JsonValue
+from urllib3.util.retry import Retry
 
+from opsagent.config import PrometheusSettings
 from opsagent.domain import ProposedAction, VerifySpec
 from opsagent.errors import ConfigError
 
@@ -52,9 +56,12 @@ def _escape(value: str) -> str:
 
 def render_condition(promql: str, action: ProposedAction) -> str:
     """Fill ``{service}``, ``{namespace}`` and ``{<param>}`` placeholders; label matchers stay untouched."""
+    resolved = action.resolved
     values: dict[str, str] = {
-        "service": action.target.service,
-        "namespace": action.target.namespace or "default",
+        "service": (resolved.service if resolved and resolved.service else action.target.service),
+        "namespace": (resolved.namespace if resolved and resolved.namespace else None)
+        or action.target.namespace
+        or "default",
     }
     params: Mapping[str, JsonValue] = action.params
     for name, value in params.items():
@@ -69,39 +76,44 @@ def render_condition(promql: str, action: ProposedAction) -> str:
 
 
 class PrometheusVerifier:
+    """Polls an instant query through prometheus-api-client: the same client stack as the evidence
+    source (``evidence.prometheus``), so one Prometheus is reached one way, with one set of headers,
+    timeouts and TLS settings."""
+
     def __init__(
         self,
-        url: str,
+        settings: PrometheusSettings,
         *,
-        timeout_seconds: float = 10.0,
         poll_seconds: float = 15.0,
         max_wait_seconds: float | None = None,
-        headers: Mapping[str, str] | None = None,
+        client: PrometheusConnect | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = httpx.Client(
-            base_url=url.rstrip("/"), timeout=httpx.Timeout(timeout_seconds), headers=dict(headers or {})
+        if not settings.url and client is None:
+            raise ConfigError("verification needs a Prometheus URL (OPSAGENT_PROMETHEUS__URL)")
+        self._timeout = settings.timeout_seconds
+        self._client = client or PrometheusConnect(
+            url=str(settings.url).rstrip("/"),
+            headers=dict(settings.headers) or None,
+            # No retries: the verifier polls again by itself, and a poll must not outlast its wait.
+            retry=Retry(total=0, raise_on_status=False),
+            timeout=settings.timeout_seconds,
         )
         self._poll = poll_seconds
         self._max_wait = max_wait_seconds
         self._sleep = sleep
 
     def close(self) -> None:
-        self._client.close()
+        self._client._session.close()
 
     def _holds(self, query: str) -> bool | None:
         """True/False from Prometheus; None when it could not answer."""
         try:
-            response = self._client.get("/api/v1/query", params={"query": query})
-            body = response.json()
-        except (httpx.HTTPError, ValueError):
+            result: Any = self._client.custom_query(query, params={"timeout": f"{self._timeout:g}s"})
+        except (PrometheusApiClientException, requests.RequestException, ValueError, KeyError):
             return None
-        if response.status_code != 200 or body.get("status") != "success":
-            return None
-        data = body.get("data") or {}
-        result = data.get("result")
-        if data.get("resultType") == "scalar" and isinstance(result, list) and len(result) == 2:
-            # A bare comparison with `bool` gives a scalar: it holds when non-zero.
+        if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+            # A bare comparison with `bool` gives a scalar [time, "value"]: it holds when non-zero.
             try:
                 return float(result[1]) != 0.0
             except (TypeError, ValueError):

@@ -1,50 +1,53 @@
-"""``opsagent approvals list|approve|reject|audit`` and ``opsagent killswitch on|off|status``.
+"""``opsagent approvals list|approve|reject|audit``, ``opsagent killswitch on|off|status`` and
+``opsagent breaker status|reset``.
 
-They work on the same database as the service, so an approval given here is the one the API shows,
-and the kill switch set here stops the workers' automatic actions too.
+Every one of them acts through the service's API with your token (``commands.remote``): the service
+checks your role (responder to approve, admin for the kill switch and the breaker) and writes your
+token's owner to the audit log. There is no ``--actor``: who acted is who holds the token.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import JsonValue
 
-from opsagent.commands.common import console, fail, load_settings
-from opsagent.config import Settings
-from opsagent.errors import OpsAgentError
-
-if TYPE_CHECKING:
-    from opsagent.autonomy.catalog import ActionCatalog
-    from opsagent.store import Store
+from opsagent.commands.common import console, fail
+from opsagent.commands.remote import DEFAULT_URL, Api, ApiUrlOption, TokenOption
 
 approvals_app = typer.Typer(no_args_is_help=True, help="Actions waiting for a person, and the audit log.")
 killswitch_app = typer.Typer(
     no_args_is_help=True, help="Drop every service to L1 at once (no automatic changes anywhere)."
 )
+breaker_app = typer.Typer(
+    no_args_is_help=True, help="The circuit breaker that failures open: see it, and reset it."
+)
 
-ActorOption = Annotated[str | None, typer.Option("--actor", help="who you are (default: your login name)")]
 ReasonOption = Annotated[str, typer.Option("--reason", "-r", help="why; recorded in the audit log")]
-
-
-def _actor(actor: str | None) -> str:
-    return actor or getpass.getuser()
-
-
-def _store(settings: Settings) -> Store:
-    from opsagent.store import Store
-
-    store = Store(settings)
-    store.migrate()
-    return store
+STATUSES = [
+    "pending",
+    "approved",
+    "rejected",
+    "expired",
+    "not_proposed",
+    "denied",
+    "blocked",
+    "dry_run",
+    "running",
+    "verifying",
+    "succeeded",
+    "failed",
+    "rolled_back",
+]
 
 
 @approvals_app.command("list")
 def approvals_list(
+    url: ApiUrlOption = DEFAULT_URL,
+    token: TokenOption = None,
     status: Annotated[
         str, typer.Option(help="pending | approved | rejected | expired | all | ...")
     ] = "pending",
@@ -52,39 +55,27 @@ def approvals_list(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Action requests, pending ones by default."""
-    from opsagent.autonomy.approvals import ActionStatus, Approvals
-    from opsagent.store.actions import SqlActionStore, SqlAuditLog
-
-    settings = load_settings()
-    try:
-        wanted = None if status == "all" else ActionStatus(status)
-    except ValueError:
-        fail(
-            f"unknown status {status!r} (expected all or one of: {', '.join(s.value for s in ActionStatus)})"
-        )
-    try:
-        store = _store(settings)
-        try:
-            actions = SqlActionStore(store)
-            Approvals(actions, SqlAuditLog(store)).expire_due()
-            requests = actions.find(status=wanted, incident_id=incident)
-        finally:
-            store.close()
-    except OpsAgentError as exc:
-        fail(str(exc))
+    if status != "all" and status not in STATUSES:
+        fail(f"unknown status {status!r} (expected all or one of: {', '.join(STATUSES)})")
+    params = {
+        k: v for k, v in (("status", None if status == "all" else status), ("incident_id", incident)) if v
+    }
+    requests: list[dict[str, Any]] = Api(url, token).call("GET", "/actions", params=params)["items"]
     if as_json:
-        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in requests], indent=2) + "\n")
+        sys.stdout.write(json.dumps(requests, indent=2) + "\n")
         return
     if not requests:
         console.print(f"no {status} action requests")
         return
     for r in requests:
-        a = r.action
-        expires = f" expires {r.expires_at:%Y-%m-%d %H:%M}Z" if r.expires_at else ""
+        a = r["action"]
+        target = (a.get("resolved") or {}) or {}
+        where = "/".join(p for p in (target.get("kind"), target.get("namespace"), target.get("name")) if p)
+        expires = f" expires {r['expires_at']}" if r.get("expires_at") else ""
         console.print(
-            f"[bold]{r.id}[/]  {r.status.value:<12} {a.action_id} ({a.risk.value}) on "
-            f"{a.target.namespace or '-'}/{a.target.service}  incident {r.incident_id}{expires}\n"
-            f"    params {json.dumps(a.params)}\n    why: {r.reason}",
+            f"[bold]{r['id']}[/]  {r['status']:<12} {a['action_id']} ({a['risk']}) on "
+            f"{where or a['target']['service']}  incident {r['incident_id']}{expires}\n"
+            f"    params {json.dumps(a['params'])}\n    why: {r['reason']}",
             highlight=False,
         )
 
@@ -104,49 +95,11 @@ def _params(pairs: list[str]) -> dict[str, JsonValue]:
     return out
 
 
-def _decide(
-    request_id: str, actor: str | None, reason: str, approve: bool, params: list[str] | None = None
-) -> None:
-    from opsagent.autonomy.approvals import Approvals
-    from opsagent.store.actions import build_action_runner
-
-    settings = load_settings()
-    who = _actor(actor)
-    try:
-        store = _store(settings)
-        try:
-            runner = build_action_runner(settings, store, _catalog(settings))
-            approvals = Approvals(runner.store, runner.audit, catalog=runner.catalog)
-            if not approve:
-                req = approvals.reject(request_id, who, reason)
-                console.print(f"{req.id}: rejected by {who}")
-                return
-            approvals.approve(request_id, who, reason, params=_params(params or []) or None)
-            # Approval is consent; the runner checks the policy again before it runs anything.
-            req = runner.run_approved(request_id, who)
-        finally:
-            store.close()
-    except OpsAgentError as exc:
-        fail(str(exc))
-    console.print(
-        f"{req.id}: {req.status.value}" + (f" — {req.result}" if req.result else ""), highlight=False
-    )
-    if req.status.value in ("blocked", "failed"):
-        raise typer.Exit(1)
-
-
-def _catalog(settings: Settings) -> ActionCatalog:
-    from opsagent.autonomy.catalog import ActionCatalog
-    from opsagent.evidence.runbooks import load_runbooks
-
-    # The catalogue comes from the runbook files themselves; no embedding is needed to approve.
-    return ActionCatalog.from_runbooks(load_runbooks(settings.runbooks_dir))
-
-
 @approvals_app.command("approve")
 def approvals_approve(
     request_id: Annotated[str, typer.Argument(help="the action request id (see `approvals list`)")],
-    actor: ActorOption = None,
+    url: ApiUrlOption = DEFAULT_URL,
+    token: TokenOption = None,
     reason: ReasonOption = "",
     param: Annotated[
         list[str] | None,
@@ -156,105 +109,120 @@ def approvals_approve(
     ] = None,
 ) -> None:
     """Approve a pending action and run it, if the policy still allows it now."""
-    _decide(request_id, actor, reason, approve=True, params=param)
+    body: dict[str, JsonValue] = {"reason": reason}
+    if param:
+        body["params"] = _params(param)
+    req = Api(url, token).call("POST", f"/actions/{request_id}/approve", json=body)
+    console.print(
+        f"{req['id']}: {req['status']} (approved by {req['decided_by']})"
+        + (f" — {req['result']}" if req.get("result") else ""),
+        highlight=False,
+    )
+    if req["status"] in ("blocked", "failed"):
+        raise typer.Exit(1)
 
 
 @approvals_app.command("reject")
 def approvals_reject(
     request_id: Annotated[str, typer.Argument(help="the action request id")],
-    actor: ActorOption = None,
+    url: ApiUrlOption = DEFAULT_URL,
+    token: TokenOption = None,
     reason: ReasonOption = "",
 ) -> None:
     """Reject a pending action; it will never run."""
-    _decide(request_id, actor, reason, approve=False)
+    req = Api(url, token).call("POST", f"/actions/{request_id}/reject", json={"reason": reason})
+    console.print(f"{req['id']}: rejected by {req['decided_by']}", highlight=False)
 
 
 @approvals_app.command("audit")
 def approvals_audit(
+    url: ApiUrlOption = DEFAULT_URL,
+    token: TokenOption = None,
     incident: Annotated[str | None, typer.Option(help="only this incident")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=5_000)] = 50,
 ) -> None:
-    """The latest audit-log entries (decisions, approvals, runs, verifications, kill switch)."""
-    from opsagent.autonomy.audit import verify_chain
-    from opsagent.store.actions import SqlAuditLog
-
-    settings = load_settings()
-    try:
-        store = _store(settings)
-        try:
-            log = SqlAuditLog(store)
-            entries = log.entries(incident_id=incident, limit=limit)
-            intact = verify_chain(log.entries()) if incident is None else None
-        finally:
-            store.close()
-    except OpsAgentError as exc:
-        fail(str(exc))
+    """The latest audit-log entries, and whether the log's hash chain is intact."""
+    api = Api(url, token)
+    params: dict[str, Any] = {"limit": limit, **({"incident_id": incident} if incident else {})}
+    entries: list[dict[str, Any]] = api.call("GET", "/audit", params=params)
     for e in entries:
-        what = f"{e.action_id} on {e.service}" if e.action_id else ""
+        what = (
+            f"{e['action_id']} on {e['detail'].get('target') or e['service']}" if e.get("action_id") else ""
+        )
         console.print(
-            f"{e.seq:>6} {e.at:%Y-%m-%d %H:%M:%S}Z {e.kind:<18} {e.outcome or '':<14} {e.actor:<12} "
-            f"{e.level or '':<3} {what}  {e.reason}",
+            f"{e['seq']:>6} {e['at'][:19]}Z {e['kind']:<18} {e.get('outcome') or '':<14} {e['actor']:<12} "
+            f"{e.get('level') or '':<3} {what}  {e['reason']}",
             highlight=False,
         )
-    if intact is False:
+    integrity = api.call("GET", "/audit/verify")
+    if not integrity["intact"]:
         fail("the audit log's hash chain is broken: entries were changed or removed", code=3)
 
 
-def _switch(on: bool, actor: str | None, reason: str) -> None:
-    from opsagent.autonomy.killswitch import switch
-    from opsagent.store.actions import SqlAuditLog, SqlKillSwitch
-
-    settings = load_settings()
-    try:
-        store = _store(settings)
-        try:
-            state = switch(
-                SqlKillSwitch(store), SqlAuditLog(store), on=on, actor=_actor(actor), reason=reason
-            )
-        finally:
-            store.close()
-    except OpsAgentError as exc:
-        fail(str(exc))
+def _switch(url: str, token: str | None, on: bool, reason: str) -> None:
+    state = Api(url, token).call("PUT", "/killswitch", json={"on": on, "reason": reason})
     console.print(
-        "kill switch ON: every service is at L1, no automatic changes"
-        if state.on
-        else "kill switch off: configured levels apply again"
+        f"kill switch ON (by {state['actor']}): every service is at L1, no automatic changes"
+        if state["on"]
+        else f"kill switch off (by {state['actor']}): configured levels apply again",
+        highlight=False,
     )
 
 
 @killswitch_app.command("on")
-def killswitch_on(actor: ActorOption = None, reason: ReasonOption = "") -> None:
-    """Stop all automatic actions now, including those of incidents being handled."""
-    _switch(True, actor, reason)
+def killswitch_on(
+    url: ApiUrlOption = DEFAULT_URL, token: TokenOption = None, reason: ReasonOption = ""
+) -> None:
+    """Stop all automatic actions now, including those of incidents being handled (admin)."""
+    _switch(url, token, True, reason)
 
 
 @killswitch_app.command("off")
-def killswitch_off(actor: ActorOption = None, reason: ReasonOption = "") -> None:
-    """Let the configured autonomy levels apply again."""
-    _switch(False, actor, reason)
+def killswitch_off(
+    url: ApiUrlOption = DEFAULT_URL, token: TokenOption = None, reason: ReasonOption = ""
+) -> None:
+    """Let the configured autonomy levels apply again (admin)."""
+    _switch(url, token, False, reason)
 
 
 @killswitch_app.command("status")
-def killswitch_status() -> None:
+def killswitch_status(url: ApiUrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
     """Whether the kill switch is on, who set it and why."""
-    from opsagent.store.actions import SqlKillSwitch
-
-    settings = load_settings()
-    try:
-        store = _store(settings)
-        try:
-            state = SqlKillSwitch(store).state()
-        finally:
-            store.close()
-    except OpsAgentError as exc:
-        fail(str(exc))
-    static = " (also held on by configuration)" if settings.autonomy.kill_switch else ""
-    if state.on:
-        console.print(f"ON since {state.changed_at:%Y-%m-%d %H:%M}Z by {state.actor}: {state.reason}{static}")
+    state = Api(url, token).call("GET", "/killswitch")
+    if state["on"]:
+        console.print(f"ON since {state.get('changed_at') or '?'} by {state['actor']}: {state['reason']}")
     else:
-        console.print("off" + static)
+        console.print("off")
+
+
+def _print_breaker(state: dict[str, Any]) -> None:
+    if state.get("open_globally"):
+        console.print(f"OPEN everywhere: {state['open_globally']}", highlight=False)
+    for incident, why in sorted(state.get("incidents", {}).items()):
+        console.print(f"OPEN for incident {incident}: {why}", highlight=False)
+    if not state.get("open_globally") and not state.get("incidents"):
+        console.print("closed: automatic actions may run where the policy allows")
+
+
+@breaker_app.command("status")
+def breaker_status(url: ApiUrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """Where failures have stopped automatic actions."""
+    _print_breaker(Api(url, token).call("GET", "/breaker"))
+
+
+@breaker_app.command("reset")
+def breaker_reset(
+    url: ApiUrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    incident: Annotated[str | None, typer.Option(help="only this incident (default: everywhere)")] = None,
+    reason: ReasonOption = "",
+) -> None:
+    """Re-arm automatic actions after you have looked at the failures (admin)."""
+    body: dict[str, JsonValue] = {"reason": reason, **({"incident_id": incident} if incident else {})}
+    _print_breaker(Api(url, token).call("POST", "/breaker/reset", json=body))
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(approvals_app, name="approvals")
     app.add_typer(killswitch_app, name="killswitch")
+    app.add_typer(breaker_app, name="breaker")

@@ -8,7 +8,9 @@ from opsagent.domain.actions import (
     DecisionOutcome,
     ExecutorKind,
     ProposedAction,
+    ResolvedTarget,
     Risk,
+    TargetSpec,
     VerifySpec,
 )
 from opsagent.domain.evidence import (
@@ -24,17 +26,41 @@ from opsagent.domain.evidence import (
     Span,
     Topology,
 )
-from opsagent.domain.findings import EvidenceItem, FaultType, Findings, RootCause, Suspect
+from opsagent.domain.findings import (
+    EvidenceItem,
+    FaultType,
+    Findings,
+    RootCause,
+    Suspect,
+    UntrustedText,
+)
 from opsagent.domain.incident import Alert, Incident, TimeWindow
 from opsagent.domain.investigation import EvidenceSummary, Investigation, PromptRecord, ReasonerTrace
+from opsagent.domain.ledger import (
+    GLOBAL_SCOPE,
+    SYSTEM_ACTOR,
+    ActionRequest,
+    ActionStatus,
+    AuditEntry,
+    AuditKind,
+    BreakerReset,
+    KillSwitchState,
+)
 from opsagent.domain.recorded import GroundTruth, RecordedIncident
 from opsagent.domain.runbook import Runbook, RunbookQuery
 
 __all__ = [
+    "GLOBAL_SCOPE",
+    "SYSTEM_ACTOR",
+    "ActionRequest",
     "ActionSpec",
+    "ActionStatus",
     "ActionTarget",
     "Alert",
+    "AuditEntry",
+    "AuditKind",
     "AutonomyLevel",
+    "BreakerReset",
     "Decision",
     "DecisionOutcome",
     "Edge",
@@ -48,6 +74,7 @@ __all__ = [
     "GroundTruth",
     "Incident",
     "Investigation",
+    "KillSwitchState",
     "LogRecord",
     "LogSummary",
     "LogTemplateSummary",
@@ -56,6 +83,7 @@ __all__ = [
     "ProposedAction",
     "ReasonerTrace",
     "RecordedIncident",
+    "ResolvedTarget",
     "Risk",
     "RootCause",
     "Runbook",
@@ -64,7 +92,9 @@ __all__ = [
     "SignalKind",
     "Span",
     "Suspect",
+    "TargetSpec",
     "TimeWindow",
     "Topology",
+    "UntrustedText",
     "VerifySpec",
 ]

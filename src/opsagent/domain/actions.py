@@ -52,6 +52,20 @@ class VerifySpec(BaseModel):
     wait: str = "5m"
 
 
+class TargetSpec(BaseModel):
+    """Which parameters name what an action touches, where a runbook declares it (``target:``).
+
+    Without one the catalogue resolves the target from the usual parameter names (``deployment``,
+    ``pod``, ``node``, ...); an action whose target cannot be resolved either way is refused.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
 class ActionSpec(BaseModel):
     """A catalogued action, declared in a runbook's front matter."""
 
@@ -64,6 +78,7 @@ class ActionSpec(BaseModel):
     params: dict[str, JsonValue] = Field(default_factory=lambda: dict[str, JsonValue](type="object"))
     verify: VerifySpec | None = None
     rollback: str | None = None
+    target: TargetSpec | None = None
 
 
 class ActionTarget(BaseModel):
@@ -71,6 +86,27 @@ class ActionTarget(BaseModel):
 
     service: str
     namespace: str | None = None
+
+
+class ResolvedTarget(BaseModel):
+    """What the executor will actually touch, resolved from the action's parameters.
+
+    ``service`` is the service the object belongs to (a deployment named like it, one of its pods),
+    or None for objects that belong to no one service (a node, a database cluster, a feature flag).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    name: str
+    namespace: str | None = None
+    service: str | None = None
+    # Why this is not the proposal's service (or namespace): the gate refuses such a proposal.
+    conflict: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
 
 
 class ProposedAction(BaseModel):
@@ -85,6 +121,8 @@ class ProposedAction(BaseModel):
     # Required parameters nothing could derive: a person supplies them when approving; until then the
     # action cannot run (the gate never lets it run on its own).
     missing_params: list[str] = Field(default_factory=list)
+    # Set by the catalogue from the parameters; what policy, limits and audit judge. None: not resolved.
+    resolved: ResolvedTarget | None = None
 
 
 class DecisionOutcome(StrEnum):

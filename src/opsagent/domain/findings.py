@@ -35,6 +35,8 @@ class EvidenceItem(BaseModel):
     peak: float | None = None
     onset: float | None = None
     score: float = 0.0
+    # The item's text reads as instructions to an agent (see ``UntrustedText``): shown, never acted on.
+    untrusted: bool = False
 
 
 class Suspect(BaseModel):
@@ -54,6 +56,19 @@ class RootCause(BaseModel):
     evidence: list[EvidenceItem] = Field(default_factory=list)
 
 
+UntrustedSource = Literal["log", "alert", "runbook", "chat", "evidence"]
+
+
+class UntrustedText(BaseModel):
+    """Text from outside (a log line, an alert annotation, a runbook body, a chat message) that reads
+    as instructions to an agent. It is reported as a warning and is never a reason to act."""
+
+    source: UntrustedSource
+    where: str
+    excerpt: str
+    why: str
+
+
 class Findings(BaseModel):
     """The output of any reasoner: the same shape whether it came from the engine or an LLM."""
 
@@ -64,3 +79,4 @@ class Findings(BaseModel):
     actions: list[ProposedAction] = Field(default_factory=list)
     summary: str = ""
     notes: list[str] = Field(default_factory=list)
+    untrusted: list[UntrustedText] = Field(default_factory=list)

@@ -16,32 +16,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from opsagent.autonomy.approvals import (
-    IN_FLIGHT,
-    ActionRequest,
-    ActionStatus,
-    Approvals,
-    ExpirySweeper,
-    Ledger,
-)
-from opsagent.autonomy.audit import AuditEntry, AuditLog, entry_hash
-from opsagent.autonomy.catalog import ActionCatalog
-from opsagent.autonomy.executors import Executors
-from opsagent.autonomy.killswitch import KillSwitchState
-from opsagent.autonomy.notify import Notifiers
-from opsagent.autonomy.runner import ActionRunner
-from opsagent.autonomy.verify import PrometheusVerifier
-from opsagent.config import Settings
+from opsagent.domain import ActionRequest, ActionStatus, AuditEntry, BreakerReset, KillSwitchState
 from opsagent.errors import NotFoundError
 from opsagent.store.base import Base, JSONType, UTCDateTime, utcnow
 from opsagent.store.db import Store
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Statuses in which an action is changing its target (the ledger reads them as in flight).
+IN_FLIGHT = frozenset({ActionStatus.RUNNING, ActionStatus.VERIFYING})
+
+
+class _AuditLog(Protocol):
+    """The audit log as the ledger needs it (``autonomy.audit.AuditLog``, structurally)."""
+
+    def append(self, entry: AuditEntry) -> AuditEntry: ...
+
+
 # The advisory lock key of the action ledger (the migration lock in store/db.py is 7_407_001).
 LEDGER_LOCK = 7_407_002
 
@@ -93,6 +88,18 @@ class AuditRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class BreakerResetRow(Base):
+    """A person re-arming automatic actions after failures (``autonomy.breaker``): globally or per incident."""
+
+    __tablename__ = "breaker_resets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
 class KillSwitchRow(Base):
     __tablename__ = "kill_switch"
 
@@ -106,8 +113,10 @@ class KillSwitchRow(Base):
 def _to_row(req: ActionRequest, row: ActionRequestRow) -> None:
     row.incident_id = req.incident_id
     row.action_id = req.action.action_id
-    row.service = req.action.target.service
-    row.namespace = req.action.target.namespace
+    # The columns name what the action touches (its resolved target), not what it claimed.
+    resolved = req.action.resolved
+    row.service = (resolved.service or resolved.name) if resolved is not None else req.action.target.service
+    row.namespace = resolved.namespace if resolved is not None else req.action.target.namespace
     row.status = req.status.value
     row.automatic = req.automatic
     row.confidence = req.confidence
@@ -185,10 +194,20 @@ def _started_since(s: Session, since: datetime) -> list[ActionRequest]:
     return [_from_row(r) for r in s.scalars(query)]
 
 
+def _resets(s: Session) -> list[BreakerReset]:
+    rows = s.scalars(select(BreakerResetRow).order_by(BreakerResetRow.id))
+    return [BreakerReset(scope=r.scope, at=r.at, actor=r.actor, reason=r.reason) for r in rows]
+
+
+def _add_reset(s: Session, reset: BreakerReset) -> None:
+    s.add(BreakerResetRow(scope=reset.scope, at=reset.at, actor=reset.actor, reason=reset.reason))
+    s.flush()
+
+
 class _SqlLedger:
     """The ledger inside one ``SqlActionStore.atomic()`` transaction."""
 
-    def __init__(self, session: Session, audit_log: AuditLog | None) -> None:
+    def __init__(self, session: Session, audit_log: _AuditLog | None) -> None:
         self._s = session
         # None: the audit log is in this database, so its entries join this transaction.
         self._audit_log = audit_log
@@ -210,6 +229,12 @@ class _SqlLedger:
     def started_since(self, since: datetime) -> list[ActionRequest]:
         return _started_since(self._s, since)
 
+    def resets(self) -> list[BreakerReset]:
+        return _resets(self._s)
+
+    def add_reset(self, reset: BreakerReset) -> None:
+        _add_reset(self._s, reset)
+
     def audit(self, entry: AuditEntry) -> AuditEntry:
         if self._audit_log is None:
             return _append_audit(self._s, entry)
@@ -221,7 +246,7 @@ class SqlActionStore:
         self._store = store
 
     @contextmanager
-    def atomic(self, audit: AuditLog) -> Iterator[Ledger]:
+    def atomic(self, audit: _AuditLog) -> Iterator[_SqlLedger]:
         """Serialised against every other process's ``atomic()`` on this database (see the module doc)."""
         same_db = isinstance(audit, SqlAuditLog) and audit.store.url == self._store.url
         with self._store.session() as s:
@@ -255,6 +280,10 @@ class SqlActionStore:
     def started_since(self, since: datetime) -> list[ActionRequest]:
         with self._store.read() as s:
             return _started_since(s, since)
+
+    def resets(self) -> list[BreakerReset]:
+        with self._store.read() as s:
+            return _resets(s)
 
 
 def incident_requests(session: Session, incident_id: str) -> list[ActionRequest]:
@@ -294,7 +323,7 @@ def _append_audit(s: Session, entry: AuditEntry) -> AuditEntry:
     prev = s.scalars(select(AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)).first() or ""
     # Round-trip through JSON first so the hash covers what the database will return.
     clean = AuditEntry.model_validate(entry.model_dump(mode="json"))
-    digest = entry_hash(clean, prev)
+    digest = clean.chained_hash(prev)
     row = AuditRow(
         at=clean.at,
         kind=clean.kind,
@@ -370,34 +399,3 @@ class SqlKillSwitch:
                 state.reason,
                 state.changed_at,
             )
-
-
-def build_action_runner(settings: Settings, store: Store, catalog: ActionCatalog) -> ActionRunner:
-    """The runner on the database seams, with the executors and verifier the settings configure."""
-    policy = settings.autonomy
-    verifier = None
-    if settings.prometheus.url:
-        verifier = PrometheusVerifier(
-            settings.prometheus.url,
-            timeout_seconds=settings.prometheus.timeout_seconds,
-            poll_seconds=policy.verify_poll_seconds,
-            max_wait_seconds=policy.verify_max_wait_seconds,
-            headers=settings.prometheus.headers,
-        )
-    return ActionRunner(
-        level=settings.autonomy_level,
-        policy=policy,
-        catalog=catalog,
-        executors=Executors.from_settings(policy),
-        store=SqlActionStore(store),
-        audit=SqlAuditLog(store),
-        kill_switch=SqlKillSwitch(store),
-        verifier=verifier,
-        notifiers=Notifiers.from_settings(settings.notify),
-    )
-
-
-def start_expiry_sweeper(settings: Settings, store: Store) -> ExpirySweeper:
-    """The periodic expiry of pending approvals for a process on ``store`` (API lifespan, worker)."""
-    approvals = Approvals(SqlActionStore(store), SqlAuditLog(store))
-    return ExpirySweeper(approvals, settings.autonomy.approval_sweep_seconds).start()

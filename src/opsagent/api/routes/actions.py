@@ -1,4 +1,5 @@
-"""Actions and approvals: list action requests, approve or reject them (responder), the kill switch (admin).
+"""Actions and approvals: list action requests, approve or reject them (responder); the kill switch and
+the circuit breaker's reset (admin); the audit log. The actor recorded is always the token's owner.
 
 An approval runs the action in the request (in a worker thread, as every sync route does) only after
 the runner has checked it again against the level, policy and kill switch of that moment.
@@ -7,6 +8,7 @@ the runner has checked it again against the level, policy and kill switch of tha
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -18,12 +20,15 @@ from opsagent.api.deps import AdminUser, ResponderUser, RuntimeDep, ViewerUser
 from opsagent.api.errors import error_responses as _err
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import AuditEntry as IncidentAuditEntry
+from opsagent.autonomy import breaker
 from opsagent.autonomy.approvals import ActionRequest, ActionStatus, Approvals
-from opsagent.autonomy.audit import AuditEntry
+from opsagent.autonomy.audit import AuditEntry, verify_chain
+from opsagent.autonomy.breaker import BreakerState
 from opsagent.autonomy.killswitch import KillSwitchState, switch
 from opsagent.autonomy.runner import ActionRunner
 from opsagent.errors import InputError
-from opsagent.store.actions import AuditRow, SqlAuditLog, SqlKillSwitch, build_action_runner
+from opsagent.factory import build_action_runner
+from opsagent.store.actions import AuditRow, SqlAuditLog, SqlKillSwitch
 
 router = APIRouter(tags=["actions"])
 _lock = threading.Lock()
@@ -59,6 +64,16 @@ class KillSwitchIn(BaseModel):
 
 class ActionPage(BaseModel):
     items: list[ActionRequest]
+
+
+class BreakerResetIn(BaseModel):
+    incident_id: str | None = Field(None, max_length=64, description="only this incident; omit for all")
+    reason: str = Field("", max_length=2_000, description="why; recorded in the audit log")
+
+
+class AuditIntegrity(BaseModel):
+    intact: bool
+    entries: int
 
 
 @router.get("/actions", response_model=ActionPage, summary="Action requests", responses=_err(401, 403, 422))
@@ -153,6 +168,46 @@ def get_audit(
     limit: Annotated[int, Query(ge=1, le=5_000)] = 200,
 ) -> list[AuditEntry]:
     return SqlAuditLog(runtime.store).entries(incident_id=incident_id, limit=limit)
+
+
+@router.get(
+    "/audit/verify",
+    response_model=AuditIntegrity,
+    summary="Whether the audit log's hash chain is intact",
+    responses=_err(401, 403),
+)
+def verify_audit(runtime: RuntimeDep, user: ViewerUser) -> AuditIntegrity:
+    entries = SqlAuditLog(runtime.store).entries()
+    return AuditIntegrity(intact=verify_chain(entries), entries=len(entries))
+
+
+@router.get(
+    "/breaker",
+    response_model=BreakerState,
+    summary="The circuit breaker: open globally, and for which incidents",
+    responses=_err(401, 403),
+)
+def get_breaker(request: Request, runtime: RuntimeDep, user: ViewerUser) -> BreakerState:
+    runner = action_runner(request, runtime)
+    with runner.store.atomic(runner.audit) as ledger:
+        return breaker.state(ledger, datetime.now(UTC), runner.policy)
+
+
+@router.post(
+    "/breaker/reset",
+    response_model=BreakerState,
+    summary="Re-arm automatic actions after failures: for one incident, or everywhere",
+    responses=_err(401, 403, 422),
+)
+def reset_breaker(
+    body: BreakerResetIn, request: Request, runtime: RuntimeDep, user: AdminUser
+) -> BreakerState:
+    runner = action_runner(request, runtime)
+    breaker.reset(
+        runner.store, runner.audit, actor=user.name, reason=body.reason, incident_id=body.incident_id
+    )
+    with runner.store.atomic(runner.audit) as ledger:
+        return breaker.state(ledger, datetime.now(UTC), runner.policy)
 
 
 def incident_audit(session: Session, incident_id: str) -> list[IncidentAuditEntry]:
