@@ -88,11 +88,16 @@ class LiveSystem:
         self.started_at = time.time()
 
     def start_alertmanager(
-        self, webhook: str, token: str, group_by: tuple[str, ...] | list[str] = ("alertname", "service")
+        self,
+        webhook: str,
+        token: str,
+        group_by: tuple[str, ...] | list[str] = ("alertname", "service"),
+        port: int | None = None,
     ) -> str:
+        """Alertmanager posting to ``webhook`` (on ``port``, chosen beforehand when Prometheus must know it)."""
         binary = shutil.which("prometheus-alertmanager")
         assert binary, "prometheus-alertmanager missing: run `bash scripts/install-system-deps.sh`"
-        port = free_port()
+        port = port or free_port()
         config = self.base / "alertmanager.yml"
         config.write_text(
             f"route:\n  receiver: opsagent\n  group_by: [{', '.join(group_by)}]\n  group_wait: 1s\n"
@@ -116,15 +121,16 @@ class LiveSystem:
         wait_http(f"{self.alertmanager_url}/-/ready", 30, proc=self.alertmanager)
         return self.alertmanager_url
 
-    def start_prometheus(self, rules: str | None = None) -> str:
+    def start_prometheus(self, rules: str | None = None, alertmanager: str | None = None) -> str:
+        """Prometheus scraping every service each second; alerts go to ``alertmanager`` (or the one started)."""
         assert shutil.which("prometheus"), "prometheus missing: run `bash scripts/install-system-deps.sh`"
         port = free_port()
         lines = ["global:", "  scrape_interval: 1s", "  evaluation_interval: 1s"]
         if rules is not None:
             (self.base / "rules.yml").write_text(rules)
             lines += ["rule_files:", f"  - {self.base / 'rules.yml'}"]
-        if self.alertmanager_url:
-            target = self.alertmanager_url.removeprefix("http://")
+        if alertmanager or self.alertmanager_url:
+            target = (alertmanager or self.alertmanager_url).removeprefix("http://")
             lines += [
                 "alerting:",
                 "  alertmanagers:",

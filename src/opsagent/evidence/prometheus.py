@@ -243,11 +243,18 @@ class PrometheusSource:
         # History younger than the window (a system or series started minutes ago): ask again over
         # the history that exists, at the finer step its shorter span allows, so the few minutes
         # there are carry enough samples for a normal period.
+        # Nothing at all may mean a history shorter than one coarse step: then the most recent span
+        # that the finest step covers is asked.
         first = history_start(collected.metrics)
-        if first is not None and first - window.start > _REFIT_STEPS * window.step:
-            refit = plan_range(max(first - window.step, start), end, self._settings)
-            if refit.step < window.step:
-                collected = self._query_all(signals, values, refit)
+        if first is None:
+            fitted = end - self._settings.target_points * self._settings.min_step_seconds
+        elif first - window.start > _REFIT_STEPS * window.step:
+            fitted = first - window.step
+        else:
+            return collected
+        refit = plan_range(max(fitted, start), end, self._settings)
+        if refit.step < window.step:
+            collected = self._query_all(signals, values, refit)
         return collected
 
     def _query_all(self, signals: dict[str, str], values: dict[str, str], window: QueryRange) -> Collected:
