@@ -4,12 +4,15 @@ follow-up depends on the question and on what was already said."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
 import httpx
 
-from .conftest import WEBHOOK_TOKEN, auth, fixture_payload
+from .conftest import ROOT, WEBHOOK_TOKEN, auth, fixture_payload
 
 WEBHOOK = "/v1/alerts/alertmanager"
 
@@ -61,3 +64,37 @@ def test_a_question_matching_no_open_incident_investigates_now_and_says_so(make_
     assert answer["message"].startswith("No open incident matches this question")
     assert done_event(answer)["incident_id"]  # a new incident, built from the question
     assert time.monotonic() - started < 120
+
+
+def test_opsagent_ask_attaches_to_the_open_incident_too(make_settings, live_server):
+    settings = make_settings(worker_mode="thread")
+    server = live_server(settings)
+    posted = httpx.post(
+        server.url + WEBHOOK, json=fixture_payload(), headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+    ).json()
+    service = fixture_payload()["alerts"][0]["labels"]["service"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSAGENT_")}
+    env.update(
+        OPSAGENT_DATA_DIR=str(settings.data_dir),
+        OPSAGENT_EMBEDDING="hashing",
+        OPSAGENT_RUNBOOKS_DIR=str(ROOT / "runbooks"),
+    )
+    asked = subprocess.run(
+        [sys.executable, "-m", "opsagent.cli", "ask", f"why is {service} failing?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert f"about open incident {posted['incident_ids'][0]}" in asked.stderr
+    unrelated = subprocess.run(
+        [sys.executable, "-m", "opsagent.cli", "ask", "is the billing batch slow?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert unrelated.returncode == 0 and "no open incident matches" in unrelated.stderr

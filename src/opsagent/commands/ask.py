@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from opsagent.chat_binding import Binding
 from opsagent.commands.common import err_console, fail, load_settings
 from opsagent.config import Settings
 from opsagent.domain import Incident, Investigation
@@ -64,6 +65,21 @@ def from_store(settings: Settings, incident_id: str) -> Stored | None:
         store.close()
 
 
+def bound_incident(settings: Settings, question: str) -> Binding | None:
+    """The open incident the question is about (chat_binding), read-only; None without a store."""
+    from opsagent.chat_binding import incident_for_question
+    from opsagent.store.db import Store
+
+    if settings.database_url is None and not (settings.data_dir / "opsagent.db").is_file():
+        return None
+    store = Store(settings)
+    try:
+        with store.read() as session:
+            return incident_for_question(session, question)
+    finally:
+        store.close()
+
+
 def ask(
     question: Annotated[str, typer.Argument(help="what you want to know")],
     incident: Annotated[
@@ -99,6 +115,18 @@ def ask(
                     f"no incident {incident!r}: not a folder with incident.yaml, not in the store "
                     f"({where}), not a demo incident's name or id"
                 )
+        else:
+            # A question about something already firing is about that incident (issue 21).
+            bound = bound_incident(settings, question)
+            if bound is not None:
+                stored = from_store(settings, bound.incident_id)
+                err_console.print(
+                    f"[dim]about open incident {bound.incident_id} ({bound.title}; matched "
+                    f"{', '.join(bound.matched)})[/]",
+                    highlight=False,
+                )
+            else:
+                err_console.print("[dim]no open incident matches: investigating now[/]", highlight=False)
         if folder is not None:
             from opsagent.evals.native import load_native
             from opsagent.evals.replay import replay_sources
