@@ -77,3 +77,11 @@ def test_posts_need_the_session_csrf_token_and_same_origin(server):
         assert cross.status_code == 403 and "another site" in cross.text
         out = client.post("/logout", data={"csrf": csrf}, headers={"Origin": server.url})
         assert out.status_code == 303 and out.headers["location"] == "/login"
+
+
+def test_an_unknown_incident_is_a_page_not_json(server):
+    with httpx.Client(base_url=server.url) as client:
+        sign_in(client, "test-viewer-token")
+        missing = client.get("/incidents/inc-nope")
+        assert missing.status_code == 404 and "There is no incident" in missing.text
+        assert missing.headers["content-type"].startswith("text/html")

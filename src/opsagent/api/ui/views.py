@@ -36,7 +36,7 @@ from opsagent.api.ui.session import (
     still_valid,
 )
 from opsagent.config import ApiRole
-from opsagent.errors import OpsAgentError
+from opsagent.errors import NotFoundError, OpsAgentError
 from opsagent.store import incidents as incident_store
 from opsagent.store.models import IncidentRow, InvestigationRow
 
@@ -315,7 +315,19 @@ async def incident_rows(request: Request) -> Response:
 async def incident_view(request: Request, incident_id: str) -> Response:
     session = await need(request)
     runtime = _runtime(request)
-    context = await run_in_threadpool(incident_page.build, runtime, incident_id[:64], session.name)
+    try:
+        context = await run_in_threadpool(incident_page.build, runtime, incident_id[:64], session.name)
+    except NotFoundError:
+        return page(
+            request,
+            "message.html",
+            {
+                "session": session,
+                "heading": "Not found",
+                "message": f"There is no incident {incident_id[:64]!r}.",
+            },
+            404,
+        )
     flash = request.query_params.get("done")
     return page(
         request,
