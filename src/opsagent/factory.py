@@ -1,4 +1,7 @@
-"""Build the long-lived parts (runbook index, catalogue, reasoner, sources) from ``Settings``."""
+"""The one place where long-lived parts are assembled from ``Settings``: evidence sources, the runbook
+index, the reasoner, the ``Services`` an investigation runs on, the autonomy runner and its
+executors, verifier and notifiers. ``serve``, ``worker``, the CLI commands and ``eval`` all build
+their parts here; nothing else wires them."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from opsagent.evidence.runbook_index import RunbookIndex, RunbookSource
 from opsagent.evidence.runbooks import load_runbooks
 from opsagent.pipeline import Services
 from opsagent.reasoning.base import Reasoner
-from opsagent.reasoning.offline import OfflineReasoner
+from opsagent.reasoning.registry import reasoner_by_name
 from opsagent.reasoning.tools import PromQLRunner
 
 if TYPE_CHECKING:
@@ -61,31 +64,35 @@ def live_sources(settings: Settings) -> list[EvidenceSource]:
 
 
 def build_reasoner(settings: Settings, name: str | None = None) -> Reasoner:
-    """The reasoner asked for; by default the LLM when one is configured, else the offline engine."""
-    wanted = name or ("llm" if settings.llm.configured else "offline")
-    if wanted == "offline":
-        return OfflineReasoner()
-    from opsagent.reasoning.registry import reasoner_by_name
-
-    return reasoner_by_name(wanted, settings)
+    """The reasoner asked for (``reasoning.registry``); by default the LLM when one is configured,
+    else the offline engine."""
+    return reasoner_by_name(name, settings)
 
 
 def build_services(
     settings: Settings,
-    sources: list[EvidenceSource],
+    sources: list[EvidenceSource] | None = None,
     *,
     index: RunbookIndex | None = None,
-    reasoner: Reasoner | None = None,
+    reasoner: Reasoner | str | None = None,
 ) -> Services:
-    """Services for ``investigate()``; the runbook source is added to the given evidence sources."""
+    """Services for ``investigate()``: the runbook source is added to ``sources`` (``None``: the
+    live sources of ``settings``); ``reasoner`` is one, or a name for ``build_reasoner``."""
+    if sources is None:
+        sources = live_sources(settings)
     index = index or build_runbook_index(settings)
     index.sync()
     catalog = ActionCatalog.from_runbooks(index.runbooks.values())
+    chosen = (
+        reasoner
+        if reasoner is not None and not isinstance(reasoner, str)
+        else build_reasoner(settings, reasoner)
+    )
     return Services(
         settings=settings,
         sources=[*sources, RunbookSource(index)],
         catalog=catalog,
-        reasoner=bind_reasoner(reasoner or build_reasoner(settings), settings, catalog, index),
+        reasoner=bind_reasoner(chosen, settings, catalog, index),
         runbooks=index,
     )
 

@@ -11,7 +11,8 @@ from opsagent.autonomy.policy import effective_level
 from opsagent.config import Settings
 from opsagent.domain import AutonomyLevel, Incident
 from opsagent.evidence.base import EvidenceSource
-from opsagent.jobs import JobQueue, Runner, build_queue, build_services
+from opsagent.factory import build_services
+from opsagent.jobs import JobQueue, Runner, build_queue
 from opsagent.pipeline import Services
 from opsagent.store import Store, ingest
 from opsagent.store.batch import GroupCommitter

@@ -71,13 +71,11 @@ def investigate_recorded(
     """Replay a native recording through the pipeline; ``reference`` replaces the recorded reference period."""
     from opsagent.evals.native import load_native
     from opsagent.evals.replay import replay_sources
-    from opsagent.factory import build_reasoner, build_services
+    from opsagent.factory import build_services
     from opsagent.pipeline import investigate
 
     recording = load_native(path)
-    services = build_services(
-        settings, replay_sources(recording), reasoner=build_reasoner(settings, reasoner_name)
-    )
+    services = build_services(settings, replay_sources(recording), reasoner=reasoner_name)
     incident = recording.incident
     if reference is not None:
         incident = incident.model_copy(update={"reference": reference})

@@ -43,9 +43,10 @@ def worker(
             "opsagent worker needs OPSAGENT_REDIS_URL (without it, `opsagent serve` runs investigations itself)"
         )
     try:
-        from opsagent.jobs import build_services, run_worker
+        from opsagent.factory import build_services
+        from opsagent.jobs import run_worker
 
-        run_worker(settings, build_services(settings, None), burst=burst, name=name)
+        run_worker(settings, build_services(settings), burst=burst, name=name)
     except OpsAgentError as exc:
         fail(str(exc))
 

@@ -144,13 +144,13 @@ def build_eval_services(settings: Settings, reasoner_name: str) -> Services:
     from opsagent.evidence.embeddings import make_embedder
     from opsagent.evidence.runbook_index import RunbookIndex
     from opsagent.evidence.runbooks import load_runbooks
-    from opsagent.factory import build_reasoner, build_services
+    from opsagent.factory import build_services
 
     settings = eval_settings(settings)
     cache = _vector_cache(settings)
     embedder = CachedEmbedder(make_embedder(settings.embedding), _read_vectors(cache))
     index = RunbookIndex(load_runbooks(settings.runbooks_dir), embedder)
-    services = build_services(settings, [], index=index, reasoner=build_reasoner(settings, reasoner_name))
+    services = build_services(settings, [], index=index, reasoner=reasoner_name)
     # Log templates feed reports and the LLM's prompt; the scores need neither, and Drain3 costs
     # seconds per case on large datasets.
     services.summarize_logs = reasoner_name == "llm"

@@ -21,7 +21,7 @@ so a job delivered twice (a re-enqueue racing a slow worker) still runs once at 
 """
 
 from opsagent.jobs.job import JobCallback, JobReport, Runner, worker_name
-from opsagent.jobs.process_queue import ProcessQueue, build_services
+from opsagent.jobs.process_queue import ProcessQueue
 from opsagent.jobs.queue import JobQueue, build_queue
 from opsagent.jobs.redis_queue import RedisQueue, run_worker
 from opsagent.jobs.thread_queue import LocalQueue
@@ -35,7 +35,6 @@ __all__ = [
     "RedisQueue",
     "Runner",
     "build_queue",
-    "build_services",
     "run_worker",
     "worker_name",
 ]

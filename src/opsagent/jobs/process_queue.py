@@ -22,18 +22,9 @@ from opsagent.evidence.base import EvidenceSource
 from opsagent.jobs.job import WORKER_NICENESS, JobCallback, JobReport, Runner
 from opsagent.jobs.reaper import LeaseReaper
 from opsagent.jobs.thread_queue import LocalQueue
-from opsagent.pipeline import Services
 from opsagent.store import Store, investigations
 
 log = logging.getLogger(__name__)
-
-
-def build_services(settings: Settings, sources: list[EvidenceSource] | None) -> Services:
-    """The services of ``factory.build_services`` over ``sources``; ``None``: the live sources."""
-    from opsagent.factory import build_services as build
-    from opsagent.factory import live_sources
-
-    return build(settings, live_sources(settings) if sources is None else sources)
 
 
 class _Slot:
@@ -284,6 +275,8 @@ def serve_investigations(
     queue: LocalQueue | None = None
     try:
         started = time.monotonic()
+        from opsagent.factory import build_services
+
         services = build_services(settings, sources)
         store = Store(settings)
         # As in the API: the long-lived heap (models, index, schemas) need not be walked by every
