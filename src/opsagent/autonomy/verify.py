@@ -19,13 +19,11 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from pydantic import BaseModel, JsonValue
 from urllib3.util.retry import Retry
 
-from opsagent.config import PrometheusSettings
+from opsagent.config import PrometheusSettings, parse_duration
 from opsagent.domain import ProposedAction, VerifySpec
 from opsagent.errors import ConfigError
 
 VerifyStatus = Literal["passed", "failed", "unknown"]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
@@ -39,14 +37,6 @@ class VerifyResult(BaseModel):
 
 class Verifier(Protocol):
     def verify(self, spec: VerifySpec, action: ProposedAction) -> VerifyResult: ...
-
-
-def parse_duration(text: str) -> float:
-    """``"5m"`` → 300.0; plain numbers are seconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ConfigError(f"bad duration {text!r} (expected e.g. 30s, 5m, 1h)")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
 def _escape(value: str) -> str:
@@ -124,7 +114,7 @@ class PrometheusVerifier:
 
     def verify(self, spec: VerifySpec, action: ProposedAction) -> VerifyResult:
         query = render_condition(spec.promql, action)
-        wait = parse_duration(spec.wait)
+        wait = parse_duration(spec.wait, error=ConfigError)
         if self._max_wait is not None:
             wait = min(wait, self._max_wait)
         started = time.monotonic()

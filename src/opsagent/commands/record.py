@@ -7,7 +7,6 @@ so a real incident becomes a regression case once someone adds its ``truth``.
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from opsagent.commands.common import console, err_console, fail, load_settings
-from opsagent.config import Settings
+from opsagent.config import Settings, parse_duration
 from opsagent.domain import (
     EvidenceBundle,
     FaultType,
@@ -23,18 +22,6 @@ from opsagent.domain import (
 )
 from opsagent.errors import InputError, OpsAgentError
 from opsagent.evals.native_writer import write_recording
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1h30m``, ``1d`` → timedelta; InputError otherwise."""
-    cleaned = text.strip().lower()
-    parts = _DURATION.findall(cleaned)
-    if not parts or "".join(n + u for n, u in parts) != cleaned:
-        raise InputError(f"not a duration: {text!r} (expected e.g. 30m, 2h, 1h30m)")
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
 
 
 def record_alert(
@@ -112,7 +99,8 @@ def record(
     """Snapshot the live evidence around an alert into a recorded-incident folder."""
     settings = load_settings()
     try:
-        window_before, window_after = parse_duration(before), parse_duration(after)
+        window_before = timedelta(seconds=parse_duration(before))
+        window_after = timedelta(seconds=parse_duration(after))
         try:
             payload = json.loads(alert.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
