@@ -299,6 +299,7 @@ def to_json(
                         "baseline": e.baseline,
                         "peak": e.peak,
                         "onset": _when(e.onset),
+                        "untrusted": e.untrusted,
                     }
                     for e in rc.evidence
                 ],
@@ -312,6 +313,8 @@ def to_json(
         "actions": _action_rows(inv, requests, outputs),
         "gaps": [{"source": g.source, "reason": g.reason} for g in inv.gaps],
         "notes": inv.findings.notes,
+        # Outside text that reads as instructions to an agent: never acted on (issue 17).
+        "untrusted_text": [f.model_dump(mode="json") for f in inv.findings.untrusted],
         "trace": inv.trace.model_dump(mode="json"),
         "seconds": inv.seconds,
     }
@@ -339,12 +342,17 @@ def to_markdown(
             "",
             f"> **The {inv.trace.reasoner} reasoner failed; these are the {inv.findings.reasoner} findings.**",
         ]
+    lines.extend(_untrusted_lines(inv))
     lines += ["", inv.findings.summary, ""]
     if inv.findings.root_causes:
         lines += ["## Likely root causes", ""]
         for i, rc in enumerate(inv.findings.root_causes, start=1):
             lines.append(f"{i}. **{rc.service}** — {rc.fault_type.value}, confidence {rc.confidence:.2f}")
-            lines.extend(f"   - `{e.id}`: {e.summary}" for e in rc.evidence)
+            lines.extend(
+                f"   - `{e.id}`: {e.summary}"
+                + (" **(reads as instructions: never acted on)**" if e.untrusted else "")
+                for e in rc.evidence
+            )
         lines.append("")
     lines.extend(_log_lines(inv))
     if inv.runbooks:
@@ -478,3 +486,23 @@ def _needs_params(actions: Sequence[ProposedAction]) -> list[str]:
         for a in todo
     ]
     return [*out, ""]
+
+
+# --- untrusted text (issue 17; autonomy/untrusted.py finds it) -------------------------------------
+
+
+def _untrusted_lines(inv: Investigation) -> list[str]:
+    """A warning section for outside text that reads as instructions to an agent (shown literally)."""
+    flags = inv.findings.untrusted
+    if not flags:
+        return []
+    out = [
+        "",
+        "## Warning: text that reads as instructions to an agent",
+        "",
+        "This text came from outside (logs, alert annotations, runbooks, chat). opsagent never acts on it;"
+        " it may be an attempt to steer an automated responder.",
+        "",
+    ]
+    out += [f"- {f.where} ({f.why}): {_code(f.excerpt)}" for f in flags]
+    return out

@@ -39,7 +39,7 @@ from opsagent.autonomy.approvals import (
     history_from,
 )
 from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditEntry, AuditKind, AuditLog
-from opsagent.autonomy.bounds import bound
+from opsagent.autonomy.bounds import Bound, bound
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.executors import ExecutionResult, Executors
 from opsagent.autonomy.killswitch import KillSwitch
@@ -274,6 +274,9 @@ class ActionRunner:
             limits = bound(
                 action, findings, investigation.runbooks, self.policy, namespace=incident.namespace
             )
+            if action.resolved is not None and action.resolved.conflict:
+                # A target mismatch is refused by the gate and audited as one, whatever else is wrong.
+                limits = Bound()
             if limits.refusal is not None:
                 requests.append(
                     self._deny(
