@@ -107,7 +107,10 @@ class AlertOut(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
-class AuditEntry(BaseModel):
+class TimelineEntry(BaseModel):
+    """One line of an incident's timeline (alerts, investigations, actions); the autonomy audit log
+    itself is ``domain.AuditEntry``."""
+
     at: datetime
     actor: str
     event: str
@@ -123,7 +126,7 @@ class IncidentDetail(IncidentOut):
     gaps: list[EvidenceGap] = Field(default_factory=list)
     actions: list[Decision] = Field(default_factory=list, description="the autonomy gate's decisions")
     investigations: list[InvestigationOut]
-    audit: list[AuditEntry]
+    audit: list[TimelineEntry]
 
 
 class ChatRequest(BaseModel):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from opsagent.api.deps import AdminUser, ResponderUser, RuntimeDep, ViewerUser
 from opsagent.api.errors import error_responses as _err
 from opsagent.api.runtime import Runtime
-from opsagent.api.schemas import AuditEntry as IncidentAuditEntry
+from opsagent.api.schemas import TimelineEntry
 from opsagent.autonomy import breaker
 from opsagent.autonomy.approvals import ActionRequest, ActionStatus, Approvals
 from opsagent.autonomy.audit import AuditEntry, verify_chain
@@ -210,10 +210,10 @@ def reset_breaker(
         return breaker.state(ledger, datetime.now(UTC), runner.policy)
 
 
-def incident_audit(session: Session, incident_id: str) -> list[IncidentAuditEntry]:
+def incident_audit(session: Session, incident_id: str) -> list[TimelineEntry]:
     """The autonomy audit entries of one incident, in the shape of the incident detail's audit trail."""
     rows = session.scalars(select(AuditRow).where(AuditRow.incident_id == incident_id).order_by(AuditRow.seq))
-    out: list[IncidentAuditEntry] = []
+    out: list[TimelineEntry] = []
     for row in rows:
         what = f"{row.action_id} on {row.service}" if row.action_id else ""
         facts = ", ".join(
@@ -227,7 +227,7 @@ def incident_audit(session: Session, incident_id: str) -> list[IncidentAuditEntr
             if part
         )
         out.append(
-            IncidentAuditEntry(
+            TimelineEntry(
                 at=row.at,
                 actor=row.actor,
                 event=f"action_{row.kind}" + (f":{row.outcome}" if row.outcome else ""),

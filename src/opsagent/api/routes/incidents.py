@@ -14,12 +14,12 @@ from opsagent.api.report_html import action_outputs, to_html
 from opsagent.api.routes.actions import audit_markdown, incident_audit
 from opsagent.api.schemas import (
     AlertOut,
-    AuditEntry,
     IncidentDetail,
     IncidentOut,
     IncidentPage,
     InvestigationOut,
     InvestigationQueued,
+    TimelineEntry,
 )
 from opsagent.report import to_json, to_markdown
 from opsagent.store.actions import incident_requests
@@ -61,24 +61,26 @@ def list_incidents(
     return IncidentPage(items=[IncidentOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-def _audit(alerts: list[AlertRow], investigations: list[InvestigationRow]) -> list[AuditEntry]:
+def _audit(alerts: list[AlertRow], investigations: list[InvestigationRow]) -> list[TimelineEntry]:
     entries = [
-        AuditEntry(
+        TimelineEntry(
             at=a.received_at, actor="alertmanager", event="alert_received", detail=f"{a.name} {a.status}"
         )
         for a in alerts
     ]
     entries += [
-        AuditEntry(at=a.resolved_at, actor="alertmanager", event="alert_resolved", detail=a.name)
+        TimelineEntry(at=a.resolved_at, actor="alertmanager", event="alert_resolved", detail=a.name)
         for a in alerts
         if a.resolved_at is not None
     ]
     for inv in investigations:
         who = inv.requested_by or ("alert" if inv.trigger == "alert" else inv.trigger)
-        entries.append(AuditEntry(at=inv.created_at, actor=who, event="investigation_queued", detail=inv.id))
+        entries.append(
+            TimelineEntry(at=inv.created_at, actor=who, event="investigation_queued", detail=inv.id)
+        )
         if inv.finished_at is not None:
             entries.append(
-                AuditEntry(
+                TimelineEntry(
                     at=inv.finished_at,
                     actor=inv.worker or "worker",
                     event=f"investigation_{inv.status}",
