@@ -26,13 +26,23 @@ def main(argv: list[str]) -> int:
     camp.add_argument("--seed", type=int, default=1)
     camp.add_argument("--faults", type=int, default=8)
     camp.add_argument("--only", default="", help="an explicit list: kind:target,kind:target,...")
+    camp.add_argument(
+        "--share",
+        default="1/1",
+        help="K/N: this lab runs every N-th fault of the plan from the K-th (two labs: 1/2, 2/2)",
+    )
     camp.add_argument("--out", default="reports/lab-campaign.json")
     camp.add_argument("--cases", default=".lab/cases", help="where recorded incidents are written")
     camp.add_argument("--cap", type=float, default=240.0, help="longest a fault is held, seconds")
-    camp.add_argument("--recovery", type=float, default=60.0, help="quiet time after each fault, seconds")
+    camp.add_argument(
+        "--recovery", type=float, default=300.0, help="least quiet time after each fault, seconds"
+    )
     camp.add_argument(
         "--warmup", type=float, default=600.0, help="history the lab needs before the first fault"
     )
+    merge = sub.add_parser("merge", help="one report from campaigns run side by side in several labs")
+    merge.add_argument("--out", required=True)
+    merge.add_argument("reports", nargs="+")
     args = parser.parse_args(argv)
 
     if args.command == "up":
@@ -57,6 +67,10 @@ def main(argv: list[str]) -> int:
             pass
         finally:
             inject.clear_all()
+    elif args.command == "merge":
+        from lab import campaign
+
+        campaign.merge(args.reports, args.out)
     elif args.command == "campaign":
         from lab import campaign
 

@@ -105,6 +105,13 @@ class Lab:
         response.raise_for_status()
         return [a for a in response.json() if a.get("status", {}).get("state") == "active"]
 
+    def rules_quiet(self) -> bool:
+        """No alert rule is pending or firing in Prometheus: a pending one would fire during the next
+        fault and be taken for its alert (after a restart, a traffic rule can be pending for a minute)."""
+        response = self.http.get(f"{_PROM}/api/v1/alerts")
+        response.raise_for_status()
+        return not response.json()["data"]["alerts"]
+
     def history_seconds(self) -> float:
         response = self.http.get(
             f"{_PROM}/api/v1/query",
@@ -160,12 +167,13 @@ class Case:
 
 
 def quiet(lab: Lab, minimum: float, cap: float) -> bool:
-    """Wait at least ``minimum`` seconds, then until nothing fires or is investigated (at most ``cap``)."""
+    """Wait at least ``minimum`` seconds, then until no rule is pending or firing, Alertmanager holds no
+    active alert and nothing is being investigated (at most ``cap``)."""
     time.sleep(minimum)
     deadline = time.monotonic() + max(0.0, cap - minimum)
     while time.monotonic() < deadline:
         try:
-            if not lab.active_alerts() and not lab.busy():
+            if lab.rules_quiet() and not lab.active_alerts() and not lab.busy():
                 return True
         except httpx.HTTPError:
             pass
@@ -401,6 +409,35 @@ def summary(cases: list[Case], seed: int, replayed: dict[str, Any], started: flo
     }
 
 
+def merge(reports: list[str], out: str) -> None:
+    """Campaigns run side by side in separate labs (``LAB_STATE``, ``LAB_BASE_PORT``), as one report.
+
+    Faults must be far enough apart that an investigation does not take the previous fault for its
+    own (docs/LAB.md); two labs halve the wall time of a campaign without bringing faults closer.
+    """
+    docs = [json.loads(Path(p).read_text()) for p in reports]
+    fields = set(Case.__dataclass_fields__)
+    cases = [Case(**{k: v for k, v in c.items() if k in fields}) for d in docs for c in d["cases"]]
+    replayed = {
+        "replayed": sum(d.get("replay", {}).get("replayed", 0) for d in docs),
+        "same_top": sum(d.get("replay", {}).get("same_top", 0) for d in docs),
+    }
+    doc = summary(
+        cases, docs[0].get("seed", 0), replayed, time.time() - sum(d.get("wall_seconds", 0) for d in docs)
+    )
+    doc["wall_seconds"] = max(d.get("wall_seconds", 0) for d in docs)
+    doc["merged_from"] = [
+        {"report": p, "opsagent_commit": d.get("opsagent_commit")} for p, d in zip(reports, docs, strict=True)
+    ]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(doc, indent=2) + "\n")
+    print(
+        f"{doc['faults']} faults: AC@1 {doc['ac@1']}, AC@3 {doc['ac@3']}, type {doc['type']}, alert->findings "
+        f"p50 {doc['alert_to_findings_p50_s']}s, alerts {doc['alerts_received']}/{doc['alerts_sent']}, replay "
+        f"same top {replayed['same_top']}/{replayed['replayed']} -> {out}"
+    )
+
+
 def main(args: argparse.Namespace) -> int:
     started = time.time()
     if not stack.is_up():
@@ -408,6 +445,10 @@ def main(args: argparse.Namespace) -> int:
         stack.up()
     lab = Lab()
     pairs = parse_only(args.only) if args.only else plan(args.seed, args.faults)
+    part, _, parts = args.share.partition("/")
+    if not (part.isdigit() and parts.isdigit() and 1 <= int(part) <= int(parts)):
+        raise SystemExit(f"--share {args.share!r}: expected K/N with 1 <= K <= N")
+    pairs = pairs[int(part) - 1 :: int(parts)]
     history = lab.history_seconds()
     if history < args.warmup:
         _log(

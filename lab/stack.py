@@ -33,7 +33,8 @@ PG_BIN = Path(os.environ.get("LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PYTHON = os.environ.get("LAB_PYTHON", sys.executable)
 # Which opsagent the lab runs: "head" (default) a snapshot of the last commit, taken by `up`, so that
 # edits in progress in the working tree cannot break a running campaign; "copy" a snapshot of the
-# working tree as it is; "tree" the working tree itself.
+# working tree as it is; "keep" the snapshot already in the state folder (e.g. one copied from
+# another lab, so that two labs run the same code); "tree" the working tree itself.
 OPSAGENT_SOURCE = os.environ.get("LAB_OPSAGENT_SOURCE", "head")
 LOAD_RATE = os.environ.get("LAB_LOAD_RATE", "4")
 
@@ -329,11 +330,11 @@ def _service(name: str) -> Part:
 
 def opsagent_home() -> Path:
     """The folder opsagent runs in (its runbooks/ and prompts/ are read from there)."""
-    return layout.STATE / "opsagent-src" if OPSAGENT_SOURCE in ("head", "copy") else layout.ROOT
+    return layout.STATE / "opsagent-src" if OPSAGENT_SOURCE in ("head", "copy", "keep") else layout.ROOT
 
 
 def snapshot_opsagent() -> None:
-    """Copy src/, prompts/ and runbooks/ of the newest commit whose service imports into .lab/opsagent-src/.
+    """Copy src/, prompts/, runbooks/ and scripts/ of the newest commit whose service imports into .lab/opsagent-src/.
 
     Several people commit to main at once; a commit that is half of a refactor must not stop the lab,
     so up to ``LAB_OPSAGENT_LOOKBACK`` commits are tried, newest first. The one taken is written to
@@ -341,6 +342,10 @@ def snapshot_opsagent() -> None:
     """
     if OPSAGENT_SOURCE == "copy":
         _copy_tree()
+        return
+    if OPSAGENT_SOURCE == "keep":
+        if not (opsagent_home() / "src" / "opsagent").is_dir():
+            raise SystemExit(f"LAB_OPSAGENT_SOURCE=keep: no snapshot in {opsagent_home()}")
         return
     if OPSAGENT_SOURCE != "head":
         return
@@ -356,7 +361,7 @@ def snapshot_opsagent() -> None:
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
         archive = subprocess.run(
-            ["git", "archive", commit, "src", "prompts", "runbooks"],
+            ["git", "archive", commit, "src", "prompts", "runbooks", "scripts"],
             cwd=layout.ROOT,
             check=True,
             capture_output=True,
@@ -383,7 +388,7 @@ def snapshot_opsagent() -> None:
 def _copy_tree() -> None:
     home = opsagent_home()
     shutil.rmtree(home, ignore_errors=True)
-    for name in ("src", "prompts", "runbooks"):
+    for name in ("src", "prompts", "runbooks", "scripts"):
         shutil.copytree(
             layout.ROOT / name, home / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
         )
@@ -400,7 +405,7 @@ def opsagent_commit() -> str | None:
 
 def opsagent_env() -> dict[str, str]:
     env = {"OPSAGENT_CONFIG_FILE": str(conf_dir() / "opsagent.yaml")}
-    if OPSAGENT_SOURCE in ("head", "copy"):
+    if OPSAGENT_SOURCE in ("head", "copy", "keep"):
         env["PYTHONPATH"] = str(opsagent_home() / "src")
     return env
 
