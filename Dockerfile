@@ -23,6 +23,8 @@ RUN mkdir -p src/opsagent && touch src/opsagent/__init__.py \
  && pip install . \
  && pip uninstall -y opsagent
 
+# src/opsagent/runbooks links to ../../runbooks: the bundled runbooks become package data.
+COPY runbooks/ ./runbooks/
 COPY src/ ./src/
 RUN pip install --no-deps . \
  && opsagent --help >/dev/null
