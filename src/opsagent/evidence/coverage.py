@@ -70,15 +70,17 @@ def fit_history(bundle: EvidenceBundle, settings: NormalPeriodSettings) -> list[
     if first is None or incident.alert_time is None:
         return []
     alert = incident.alert_time.timestamp()
-    # Only a history missing a good part of the window is fitted to: a recording that starts a
-    # sample after its window's start is whole, and analysed exactly as recorded.
-    if first - incident.window.start_s > MISSING_SHARE * max(alert - incident.window.start_s, 0.0):
+    history = alert - first
+    wanted = settings.wanted_minutes * 60.0
+    # Only a history shorter than the normal period wanted, and missing a good part of the window, is
+    # fitted to: a recording whose first sample comes a little after its window's start is analysed
+    # exactly as recorded.
+    missing = first - incident.window.start_s
+    if history < wanted and missing > MISSING_SHARE * max(alert - incident.window.start_s, 0.0):
         start = datetime.fromtimestamp(first, UTC)
         if start < incident.window.end:
             window = TimeWindow(start=start, end=incident.window.end)
             bundle.incident = incident.model_copy(update={"window": window})
-    history = alert - first
-    wanted = settings.wanted_minutes * 60.0
     since = datetime.fromtimestamp(first, UTC).strftime("%H:%M:%S UTC")
     if history < settings.minimum_seconds:
         return [
