@@ -2,7 +2,7 @@
 
 Every error we raise on purpose derives from :class:`OpsAgentError`; adapters translate library
 exceptions into one of these (``raise PrometheusError(...) from exc``) so callers never depend on a
-third-party exception type. HTTP status mapping lives only in ``api/errors.py``.
+third-party exception type. HTTP status mapping lives only in ``api/http_errors.py``.
 
     OpsAgentError
     ├── ConfigError                 settings or policy file unusable

@@ -46,7 +46,7 @@ def live_sources(settings: Settings) -> list[EvidenceSource]:
     (``OPSAGENT_LOKI__URL``), log files (``OPSAGENT_LOGS_DIR``) and the call graph
     (``OPSAGENT_TOPOLOGY__FILE`` / ``__CALLS``); empty when none is set."""
     from opsagent.evidence.log_files import FileLogSource
-    from opsagent.evidence.logs import LokiSource
+    from opsagent.evidence.loki import LokiSource
     from opsagent.evidence.prometheus import PrometheusSource
     from opsagent.evidence.topology import ConfiguredTopology
 

@@ -21,7 +21,7 @@ from opsagent.domain import Alert, Incident, LogRecord, TimeWindow
 from opsagent.errors import LogSourceError
 from opsagent.evidence.base import collect
 from opsagent.evidence.log_files import FileLogSource
-from opsagent.evidence.logs import LokiSource
+from opsagent.evidence.loki import LokiSource
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

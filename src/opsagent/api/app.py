@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from opsagent import __version__
-from opsagent.api import errors
+from opsagent.api import http_errors
 from opsagent.api.limits import BodyLimitMiddleware
 from opsagent.api.routes import actions, alerts, chat, health, incidents, users
 from opsagent.api.runtime import Runtime
@@ -65,7 +65,7 @@ def create_app(settings: Settings, *, sources: list[EvidenceSource] | None = Non
         docs_url=None,
         redoc_url=None,
     )
-    errors.install(app)
+    http_errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     for router in V1_ROUTERS:

@@ -6,7 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from opsagent.api.errors import WEBHOOK_PATH, error_body
+from opsagent.api.http_errors import WEBHOOK_PATH, error_body
 
 
 class BodyLimitMiddleware:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsagent.api.deps import AdminUser, ResponderUser, RuntimeDep, ViewerUser
-from opsagent.api.errors import error_responses as _err
+from opsagent.api.http_errors import error_responses as _err
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import TimelineEntry
 from opsagent.autonomy import breaker

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from opsagent.api.deps import RuntimeDep, WebhookCaller, authorize_webhook, bearer_token
-from opsagent.api.errors import ERROR_SCHEMA
+from opsagent.api.http_errors import ERROR_SCHEMA
 from opsagent.api.runtime import Runtime
 from opsagent.api.schemas import AlertsAccepted
 from opsagent.intake import AlertmanagerPayload, incident_from_alertmanager
@@ -26,7 +26,7 @@ class _WebhookRoute(APIRoute):
     validated field by field; dependencies resolved; the response model validated and serialised)
     cost the API's one event-loop thread more CPU than storing the alerts. ``_serve`` does the same
     work directly: pydantic validates the raw bytes in one pass. Errors still go through the app's
-    exception handlers (``api/errors.py``), with the same statuses and reasons.
+    exception handlers (``api/http_errors.py``), with the same statuses and reasons.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -8,15 +8,22 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from opsagent.api.deps import Principal, ReadSessionDep, ResponderUser, RuntimeDep
-from opsagent.api.errors import error_responses, status_of
+from opsagent.api.http_errors import error_responses, status_of
 from opsagent.api.runtime import Runtime
-from opsagent.api.schemas import ChatAnswer, ChatEventOut, ChatMessageOut, ChatRequest, ConversationOut
+from opsagent.api.schemas import (
+    ChatAnswer,
+    ChatEventOut,
+    ChatMessageOut,
+    ChatRequest,
+    ConversationOut,
+    ConversationSummary,
+)
 from opsagent.chat import ChatEvent, ChatMessage, chat_turn, executed_actions
 from opsagent.chat_binding import incident_for_question
 from opsagent.domain import Investigation
@@ -24,7 +31,6 @@ from opsagent.errors import OpsAgentError
 from opsagent.pipeline import investigate
 from opsagent.store import conversations, incidents, investigations
 from opsagent.store.actions import SqlAuditLog
-from opsagent.store.models import ConversationRow
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["chat"])
@@ -52,7 +58,11 @@ def _prepare(runtime: Runtime, body: ChatRequest, user: Principal) -> _Turn:
         if body.incident_id is not None:
             incidents.get_incident_row(s, body.incident_id)
         conv = conversations.get_or_create_conversation(
-            s, body.conversation_id, incident_id=body.incident_id, user_name=user.name
+            s,
+            body.conversation_id,
+            incident_id=body.incident_id,
+            user_name=user.name,
+            admin=user.role == "admin",
         )
         history = [
             ChatMessage(role="assistant" if m.role == "assistant" else "user", content=m.content)
@@ -183,6 +193,28 @@ async def chat(body: ChatRequest, runtime: RuntimeDep, user: ResponderUser) -> R
 
 
 @router.get(
+    "/conversations",
+    response_model=list[ConversationSummary],
+    summary="Your conversations, most recently active first (an admin may ask for everyone's)",
+    responses={c: _ERRS[c] for c in (401, 403)},
+)
+def list_conversations(
+    session: ReadSessionDep,
+    user: ResponderUser,
+    everyone: Annotated[bool, Query(alias="all", description="admin only: everyone's")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ConversationSummary]:
+    if everyone and user.role != "admin":
+        from opsagent.errors import PermissionDeniedError
+
+        raise PermissionDeniedError(
+            f"everyone's conversations need the admin role; {user.name} is {user.role}"
+        )
+    rows = conversations.list_conversations(session, user_name=None if everyone else user.name, limit=limit)
+    return [ConversationSummary.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get(
     "/conversations/{conversation_id}",
     response_model=ConversationOut,
     summary="A stored conversation",
@@ -193,11 +225,10 @@ def get_conversation(
     session: ReadSessionDep,
     user: ResponderUser,
 ) -> ConversationOut:
-    conv = session.get(ConversationRow, conversation_id)
-    if conv is None:
-        from opsagent.errors import NotFoundError
-
-        raise NotFoundError(f"conversation {conversation_id!r} does not exist")
+    # Yours only (an admin reads any): someone else's conversation is a 404 like a missing one.
+    conv = conversations.owned_conversation(
+        session, conversation_id, user_name=user.name, admin=user.role == "admin"
+    )
     return ConversationOut(
         id=conv.id,
         incident_id=conv.incident_id,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from opsagent.api.deps import ReadSessionDep, ResponderUser, RuntimeDep, ViewerUser
-from opsagent.api.errors import error_responses as _err
+from opsagent.api.http_errors import error_responses as _err
 from opsagent.api.report_html import action_outputs, to_html
 from opsagent.api.routes.actions import audit_markdown, incident_audit
 from opsagent.api.schemas import (

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from opsagent.api.deps import AdminUser, CurrentUser, ReadSessionDep, SessionDep
-from opsagent.api.errors import error_responses
+from opsagent.api.http_errors import error_responses
 from opsagent.api.schemas import Me, TokenIssued, UserCreate, UserOut
 from opsagent.store import users
 
