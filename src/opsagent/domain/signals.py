@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from opsagent.domain.evidence import SignalKind
+from opsagent.domain.evidence import MetricSeries, SignalKind
 
 # Ordered: the first pattern that matches decides. Names come from our native format, Prometheus
 # signal catalogues and the public datasets' column names.
@@ -39,6 +39,21 @@ def unit_of(name: str) -> str:
         if lowered.endswith(suffix):
             return unit
     return ""
+
+
+def series_of(
+    service: str, signal: str, timestamps: list[float], values: list[float], *, peer: str | None = None
+) -> MetricSeries:
+    """A series whose kind and unit follow from its signal's name, as every reader names them."""
+    return MetricSeries(
+        service=service,
+        peer=peer,
+        signal=signal,
+        kind=classify_signal(signal),
+        unit=unit_of(signal),
+        timestamps=timestamps,
+        values=values,
+    )
 
 
 # Words that put a signal on the client side of a call: what a service measures while it waits for

@@ -26,7 +26,7 @@ from opsagent.domain import (
     TimeWindow,
     Topology,
 )
-from opsagent.domain.signals import classify_signal, unit_of
+from opsagent.domain.signals import series_of
 from opsagent.errors import AlertPayloadError, IncidentFormatError
 from opsagent.intake import incident_from_alertmanager, parse_alertmanager
 
@@ -110,17 +110,7 @@ def _read_metrics(folder: Path) -> list[MetricSeries]:
             raise IncidentFormatError(path, "no rows")
         for column, values in zip(header[1:], columns, strict=True):
             signal, peer = signal_and_peer(column)
-            out.append(
-                MetricSeries(
-                    service=service,
-                    peer=peer,
-                    signal=signal,
-                    kind=classify_signal(signal),
-                    unit=unit_of(signal),
-                    timestamps=stamps,
-                    values=values,
-                )
-            )
+            out.append(series_of(service, signal, stamps, values, peer=peer))
     return out
 
 
