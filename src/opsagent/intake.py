@@ -129,9 +129,14 @@ def incident_from_alertmanager(
     lookahead: timedelta = DEFAULT_LOOKAHEAD,
     now: datetime | None = None,
 ) -> Incident:
-    """One incident for the payload's group; the window spans lookback before the first alert."""
+    """One incident for the payload's group; the window spans lookback before the first firing alert.
+
+    A delivery also carries the group's recently resolved alerts, which may belong to an earlier
+    firing of the group: the alert time is the earliest *firing* alert's (any alert's when none fires).
+    """
     alerts = [to_alert(a) for a in payload.alerts]
-    first = min(a.starts_at for a in alerts)
+    firing = [a for a in alerts if a.status == "firing"] or alerts
+    first = min(a.starts_at for a in firing)
     end = first + lookahead
     if now is not None:
         end = min(end, max(now, first + timedelta(minutes=1)))

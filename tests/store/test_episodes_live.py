@@ -122,7 +122,8 @@ def test_a_reopened_incident_is_analysed_around_its_new_episode(stack) -> None:
     post(system, alert("HighLatency", "payments", second))
     reopened = finished(server, incident_id, 2)
 
-    assert reopened["status"] == "open"
+    assert reopened["status"] == "open" and reopened["episode"] == 2
+    assert datetime.fromisoformat(reopened["alert_time"]) == second
     # The episode's window is around its own alert: two hours before it, not before the first one.
     assert datetime.fromisoformat(reopened["window_start"]) == second - timedelta(hours=2)
     times = investigated_alert_times(settings, incident_id)

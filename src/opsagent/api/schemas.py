@@ -75,6 +75,10 @@ class IncidentOut(BaseModel):
     group_key: str | None = None
     window_start: datetime
     window_end: datetime
+    # The current episode's first alert, and which firing of the alert group the episode is (1: the
+    # first; more: the group fired again after it had resolved and reopened the incident).
+    alert_time: datetime | None = None
+    episode: int = 1
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
