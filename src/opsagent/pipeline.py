@@ -23,12 +23,14 @@ from opsagent.domain import (
     EvidenceBundle,
     EvidenceGap,
     EvidenceSummary,
+    FaultType,
     Findings,
     Incident,
     Investigation,
     MetricSeries,
     ProposedAction,
     RunbookMatch,
+    SignalKind,
     Suspect,
     TimeWindow,
 )
@@ -227,30 +229,43 @@ CHARTED_SERIES = 12
 CHART_POINTS = 240
 
 
+# For a root cause that cites no metric (its evidence is traces or logs), the service's own series of
+# the kinds its fault type moves are kept instead, so its page still shows what the metrics did.
+_CONTEXT_KINDS: dict[FaultType, tuple[SignalKind, ...]] = {
+    FaultType.ERRORS_CODE: (SignalKind.ERRORS, SignalKind.LATENCY),
+    FaultType.LATENCY_NETWORK: (SignalKind.LATENCY, SignalKind.NETWORK),
+    FaultType.CPU: (SignalKind.CPU, SignalKind.LATENCY),
+    FaultType.MEMORY: (SignalKind.MEMORY, SignalKind.RESTARTS),
+}
+_ANY_KINDS = (SignalKind.ERRORS, SignalKind.LATENCY, SignalKind.CPU, SignalKind.MEMORY)
+
+
+def _thinned(series: MetricSeries) -> MetricSeries:
+    pairs = [
+        (t, v)
+        for t, v in zip(series.timestamps, series.values, strict=False)
+        if math.isfinite(t) and math.isfinite(v)
+    ]
+    pairs = pairs[:: max(1, math.ceil(len(pairs) / CHART_POINTS))]
+    return series.model_copy(update={"timestamps": [t for t, _ in pairs], "values": [v for _, v in pairs]})
+
+
 def cited_series(metrics: list[MetricSeries], findings: Findings) -> list[MetricSeries]:
-    """The metric series the root causes cite, finite points only, at most ``CHART_POINTS`` each."""
+    """The metric series the root causes cite (for one that cites none, its service's series of the
+    kinds its fault type moves), finite points only, at most ``CHART_POINTS`` each."""
     by_id = {m.id: m for m in metrics}
-    out: list[MetricSeries] = []
-    for rc in findings.root_causes:
-        for item in rc.evidence:
-            series = by_id.get(item.id)
-            if series is None or any(kept.id == item.id for kept in out):
-                continue
-            pairs = [
-                (t, v)
-                for t, v in zip(series.timestamps, series.values, strict=False)
-                if math.isfinite(t) and math.isfinite(v)
-            ]
-            step = max(1, math.ceil(len(pairs) / CHART_POINTS))
-            pairs = pairs[::step]
-            out.append(
-                series.model_copy(
-                    update={"timestamps": [t for t, _ in pairs], "values": [v for _, v in pairs]}
-                )
-            )
-            if len(out) >= CHARTED_SERIES:
-                return out
-    return out
+    kept: dict[str, MetricSeries] = {}
+    for rc in findings.root_causes[:3]:
+        cited = [by_id[e.id] for e in rc.evidence if e.id in by_id]
+        if not cited:
+            kinds = _CONTEXT_KINDS.get(rc.fault_type, _ANY_KINDS)
+            own = [m for m in metrics if m.service == rc.service and not m.is_call_edge and m.kind in kinds]
+            cited = sorted(own, key=lambda m: kinds.index(m.kind))[:2]
+        for series in cited:
+            if len(kept) >= CHARTED_SERIES:
+                return list(kept.values())
+            kept.setdefault(series.id, _thinned(series))
+    return list(kept.values())
 
 
 def investigate(incident: Incident, services: Services) -> Investigation:

@@ -127,6 +127,19 @@ def series_chart(
     return Markup("".join(parts))
 
 
+def cause_charts(
+    series: Sequence[MetricSeries], service: str, items: Sequence[EvidenceItem], *, split: float | None = None
+) -> list[Markup]:
+    """Charts for one root cause: its cited series; when it cites none (traces, logs), the series kept
+    for its service, split at its earliest evidence onset (else ``split``)."""
+    charts = cited_charts(series, items, split=split)
+    if charts:
+        return charts
+    onsets = [i.onset for i in items if i.onset is not None]
+    at = min(onsets) if onsets else split
+    return [series_chart(s, None, split=at) for s in series if s.service == service and s.peer is None]
+
+
 def cited_charts(
     series: Sequence[MetricSeries], items: Sequence[EvidenceItem], *, split: float | None = None
 ) -> list[Markup]:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from opsagent.api.report_html import action_outputs
 from opsagent.api.runtime import Runtime
-from opsagent.api.ui.charts import cited_charts
+from opsagent.api.ui.charts import cause_charts
 from opsagent.errors import OpsAgentError, RunbookFormatError
 from opsagent.evidence.runbooks import parse_runbook
 from opsagent.report import alert_links, to_json, to_markdown
@@ -130,7 +130,7 @@ def build(runtime: Runtime, incident_id: str, user: str) -> dict[str, Any]:
     if inv is not None:
         split = inv.incident.alert_time.timestamp() if inv.incident.alert_time else None
         for rc in inv.findings.root_causes[:CHARTED_CAUSES]:
-            charts.append(cited_charts(inv.series, rc.evidence, split=split)[:CHARTS_PER_CAUSE])
+            charts.append(cause_charts(inv.series, rc.service, rc.evidence, split=split)[:CHARTS_PER_CAUSE])
     runbook = None
     others: list[dict[str, Any]] = []
     if inv is not None and inv.runbooks:
