@@ -83,10 +83,11 @@ def test_a_fault_right_after_start_up_names_the_missing_history(live_system, tmp
 def test_the_normal_period_fits_a_short_history(live_system, tmp_path: Path) -> None:
     system = live_system()
     system.wait_scraped()
-    time.sleep(75)
+    time.sleep(30)
     system.fault("orders", "errors")
     time.sleep(12)
-    settings = settings_for(system, tmp_path)
+    # A minimum below the history there is (about 40 s), so the shortfall, not its absence, is named.
+    settings = settings_for(system, tmp_path, normal_period={"minimum_seconds": 20})
     inv = run(settings, "orders", "HighErrorRate", datetime.now(UTC) - timedelta(seconds=6))
     reason = gap(inv, "normal period")
     assert "shorter than wanted" in reason and "15.0 min wanted" in reason
