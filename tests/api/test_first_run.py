@@ -97,6 +97,7 @@ def test_users_create_then_serve_from_an_empty_folder(tmp_path: Path):
                 break
             time.sleep(0.3)
         assert any(g["source"] == "evidence sources" for g in detail["gaps"]), detail["gaps"]
+        assert f"web console: http://127.0.0.1:{port}/" in log.read_text()
         docs = httpx.get(base + "/docs")
         assert docs.status_code == 200 and "/v1/alerts/alertmanager" in docs.text and "cdn" not in docs.text
     finally:

@@ -26,6 +26,8 @@ def serve(
             "note: no OPSAGENT_WEBHOOK_TOKEN or OPSAGENT_API_TOKENS: only users from `opsagent users create "
             "NAME --role admin` can sign in (http://HOST:PORT/) or call the API"
         )
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    err_console.print(f"web console: http://{shown}:{port}/ (sign in with an API token)", highlight=False)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
     except OpsAgentError as exc:
