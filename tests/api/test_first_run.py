@@ -50,6 +50,8 @@ def test_users_create_then_serve_from_an_empty_folder(tmp_path: Path):
         timeout=120,
     )
     assert again.returncode != 0 and "already exists" in again.stderr
+    listed = subprocess.run([OPSAGENT, "users", "list"], cwd=cwd, env=env, capture_output=True, text=True)
+    assert listed.returncode == 0 and listed.stdout.split()[:3] == ["alice", "admin", "active"]
     bad = subprocess.run(
         [OPSAGENT, "users", "create", "bob", "--role", "root"],
         cwd=cwd,

@@ -3,12 +3,8 @@ failed deliveries are retried and then reported, and the Slack body is what an i
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,47 +12,13 @@ import pytest
 from opsagent.autonomy.notify import Delivery, Notification, Notifiers, WebhookNotifier
 from opsagent.config import NotifySettings, WebhookNotifierSettings
 
-from ..support.servers import free_port
-
-
-@dataclass
-class Sink:
-    """A webhook endpoint that answers the statuses in ``script`` in turn (then 200), after ``delay``."""
-
-    url: str
-    bodies: list[Any] = field(default_factory=list)
-    script: list[int] = field(default_factory=list)
-    delay: float = 0.0
+from ..support.sinks import Sink, webhook_sink
 
 
 @pytest.fixture
 def sink() -> Iterator[Sink]:
-    port = free_port()
-    rec = Sink(url=f"http://127.0.0.1:{port}/hook")
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            rec.bodies.append(json.loads(raw))
-            if rec.delay:
-                time.sleep(rec.delay)
-            status = rec.script.pop(0) if rec.script else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with webhook_sink() as rec:
         yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def note(**kw: Any) -> Notification:

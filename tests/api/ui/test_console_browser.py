@@ -9,17 +9,13 @@ Every request the pages make is recorded: none may leave the machine.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +28,8 @@ from opsagent.config import Settings
 from opsagent.evals.native import load_native
 from opsagent.evals.replay import replay_sources
 
-from ..conftest import ROOT, TOKENS, WEBHOOK_TOKEN, LiveServer, auth, free_port
+from ...support.sinks import Sink, webhook_sink
+from ..conftest import ROOT, TOKENS, WEBHOOK_TOKEN, LiveServer, auth
 
 pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -51,36 +48,11 @@ RECORDING = ROOT / "examples" / "incidents" / "bad-deploy-errors"
 SHOTS = os.environ.get("OPSAGENT_CONSOLE_SCREENSHOTS")
 
 
-@dataclass
-class Sink:
-    """A chat webhook (Slack stand-in): a real local HTTP endpoint recording what it receives."""
-
-    url: str
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-
-
 @pytest.fixture(scope="module")
 def sink() -> Iterator[Sink]:
-    port = free_port()
-    rec = Sink(url=f"http://127.0.0.1:{port}/hook")
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            rec.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield rec
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    """A chat webhook (Slack stand-in): a real local HTTP endpoint recording what it receives."""
+    with webhook_sink() as rec:
+        yield rec
 
 
 @pytest.fixture(scope="module")
