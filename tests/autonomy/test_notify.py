@@ -227,7 +227,7 @@ def test_a_failing_notifier_is_logged_and_audited_and_changes_nothing(
     else:
         bad = WebhookNotifierSettings(url=f"http://127.0.0.1:{free_port()}/hook", name="dead")
     target.hook_status = 500
-    runner, audit = runner_with(target, L.L3, NotifySettings(webhooks=[bad]))
+    runner, audit = runner_with(target, L.L3, NotifySettings(webhooks=[bad], retry_backoff_seconds=0.05))
     started = time.monotonic()
     req = runner.handle("inc-f", proposal("kill-idle-db-connections", "orders", KILL, runbook_id="rb"), 0.9)
     assert time.monotonic() - started < 1.0  # the action never waits for the sink
@@ -251,3 +251,20 @@ def test_pagerduty_format(receiver: Receiver):
     assert body["routing_key"] == "R0UTING" and body["event_action"] == "trigger"
     assert body["dedup_key"] == "opsagent-inc-p-action_failed"
     assert body["payload"]["severity"] == "critical" and body["payload"]["summary"] == "opsagent: x failed"
+
+
+def test_a_failed_action_is_told_below_l3_too(target: Target, receiver: Receiver):
+    # Issue 21: whatever the level, a person hears about an action that failed (below L3 nobody is paged
+    # by the escalator, but the notification goes out).
+    from opsagent.autonomy.approvals import Approvals
+
+    target.hook_status = 500
+    runner, _ = runner_with(target, L.L2, NotifySettings(webhooks=[hook(receiver)]))
+    req = runner.handle("inc-l2", proposal("kill-idle-db-connections", "orders", KILL, runbook_id="rb"), 0.9)
+    assert req.status is ActionStatus.PENDING
+    Approvals(runner.store, runner.audit, catalog=runner.catalog).approve(req.id, "alice", "go ahead")
+    done = runner.run_approved(req.id, "alice")
+    assert done.status is ActionStatus.FAILED
+    settle()
+    failed = [b for b in receiver.bodies() if b["kind"] == "action_failed"]
+    assert failed and failed[0]["severity"] == "page" and "HTTP 500" in failed[0]["text"]
