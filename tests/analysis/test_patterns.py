@@ -36,8 +36,8 @@ def test_new_error_template_scores_on_its_service_and_load_change_does_not() -> 
     # ten steady templates on three services; traffic doubles in the incident (every other second)
     for k in range(10):
         svc = f"svc{k % 3}"
-        logs += _logs(svc, f"handled request kind{chr(97 + k)} ok", 0, 600, 10.0)
-        logs += _logs(svc, f"handled request kind{chr(97 + k)} ok", 600, 900, 5.0)
+        logs += _logs(svc, f"kind{chr(97 + k)} request handled ok", 0, 600, 10.0)
+        logs += _logs(svc, f"kind{chr(97 + k)} request handled ok", 600, 900, 5.0)
     logs += _logs("svc1", "ERROR lookup failed: no such contact", 600, 900, 10.0)
     logs.sort(key=lambda r: r.timestamp)
     shifts = pattern_shifts(logs, [], 0.0, 600.0, 900.0)
@@ -52,7 +52,7 @@ def test_new_error_template_scores_on_its_service_and_load_change_does_not() -> 
 def test_errors_that_stop_are_a_recovery_not_evidence() -> None:
     logs: list[LogRecord] = []
     for k in range(10):
-        logs += _logs(f"svc{k % 3}", f"handled request kind{chr(97 + k)} ok", 0, 900, 10.0)
+        logs += _logs(f"svc{k % 3}", f"kind{chr(97 + k)} request handled ok", 0, 900, 10.0)
     # an earlier failure of svc2 that ended before the incident, and a statement of svc0 that stops
     logs += _logs("svc2", "ERROR upstream timed out", 0, 500, 5.0)
     logs += _logs("svc0", "cache warm, serving", 0, 600, 5.0)
@@ -66,7 +66,7 @@ def test_errors_that_stop_are_a_recovery_not_evidence() -> None:
 def test_a_rise_of_a_non_error_statement_is_request_mix_not_evidence() -> None:
     logs: list[LogRecord] = []
     for k in range(10):
-        logs += _logs(f"svc{k % 3}", f"handled request kind{chr(97 + k)} ok", 0, 900, 10.0)
+        logs += _logs(f"svc{k % 3}", f"kind{chr(97 + k)} request handled ok", 0, 900, 10.0)
     # users search four times as often from 600 s: svc1's search statement rises, nothing fails
     logs += _logs("svc1", "search for trips between stations", 0, 600, 20.0)
     logs += _logs("svc1", "search for trips between stations", 600, 900, 5.0)
@@ -112,7 +112,7 @@ def test_reference_period_marks_what_is_normal_and_ignores_its_records_inside_th
     steady = [
         r
         for k in range(8)
-        for r in _logs(f"svc{k % 2}", f"handled request kind{chr(97 + k)} ok", 0, 900, 10.0)
+        for r in _logs(f"svc{k % 2}", f"kind{chr(97 + k)} request handled ok", 0, 900, 10.0)
     ]
     # the minutes before the split hold an earlier incident's error on svc0 at the same rate as
     # the incident (so it looks "normal" there); the reference period never had it
@@ -125,7 +125,7 @@ def test_reference_period_marks_what_is_normal_and_ignores_its_records_inside_th
     reference = [
         r
         for k in range(8)
-        for r in _logs(f"svc{k % 2}", f"handled request kind{chr(97 + k)} ok", -7200, -5400, 10.0)
+        for r in _logs(f"svc{k % 2}", f"kind{chr(97 + k)} request handled ok", -7200, -5400, 10.0)
     ]
     with_ref = pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=reference)
     assert with_ref and with_ref[0].service == "svc0" and with_ref[0].key.startswith("ERROR")
@@ -156,7 +156,7 @@ def test_an_error_going_on_since_before_the_split_is_found_against_the_reference
     steady = [
         r
         for k in range(8)
-        for r in _logs(f"svc{k % 2}", f"handled request kind{chr(97 + k)} ok", 0, 900, 10.0)
+        for r in _logs(f"svc{k % 2}", f"kind{chr(97 + k)} request handled ok", 0, 900, 10.0)
     ]
     # svc1 has been failing at one rate since long before the split: against the minutes before
     # it nothing changed, against a known-good minute it is the failure
@@ -166,7 +166,7 @@ def test_an_error_going_on_since_before_the_split_is_found_against_the_reference
     minute = [
         r
         for k in range(8)
-        for r in _logs(f"svc{k % 2}", f"handled request kind{chr(97 + k)} ok", -3600, -3540, 10.0)
+        for r in _logs(f"svc{k % 2}", f"kind{chr(97 + k)} request handled ok", -3600, -3540, 10.0)
     ]
     found = pattern_shifts(logs, [], 0.0, 600.0, 900.0, reference_logs=minute)
     assert [(s.service, s.error, s.normal_count) for s in found] == [("svc1", True, 0)]

@@ -227,7 +227,7 @@ def test_condensation_puts_new_errors_first_within_budget() -> None:
     assert len(text) <= 600
     first = digest.templates[0]
     assert (first.service, first.is_new, first.error, first.incident_count) == ("orders", True, True, 50)
-    assert "<NUM>" in first.template and len(first.examples) == 2
+    assert "<*>" in first.template and len(first.examples) == 2
     assert digest.total_lines == 750
     tiny = condense(logs, split, budget_chars=80)
     assert len(tiny.render()) <= 80

@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 
 from opsagent.analysis.events import EventKind, error_operation
-from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
+from opsagent.analysis.logs import line_templates
 from opsagent.domain import LogRecord, Span
 
 _R = TypeVar("_R", LogRecord, Span)
@@ -136,13 +136,15 @@ def count_logs(
     counts = Counts()
     held = _held(reference, logs, periods, _log_identity, attrgetter("timestamp"))
     linked: list[ErrorLine] = []
-    for is_ref, records in ((True, reference), (False, logs)):
-        for rec in records:
+    # one templating of both lists, so the reference and the window share their templates
+    templates = line_templates([*reference, *logs])
+    for is_ref, records, offset in ((True, reference, 0), (False, logs, len(reference))):
+        for i, rec in enumerate(records):
             normal = periods.side(rec.timestamp, is_ref)
             if normal is None:
                 continue
             msg = rec.message
-            tpl, line_error = line_template_and_error(rec.level, msg[:TEMPLATE_SCAN_CHARS])
+            tpl, line_error = templates[offset + i]
             key: tuple[str, EventKind, str] = (rec.service, "log", tpl)
             if is_ref:
                 counts.reference[key] += 1

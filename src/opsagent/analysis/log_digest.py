@@ -1,7 +1,7 @@
 """Log condensation for people and the LLM: templates with counts per period, within a budget.
 
-What reaches a report or an LLM is ``condense()``: Drain3 templates with counts in the normal period
-and in the incident, new and increased error templates first, a few raw examples each, within a
+What reaches a report or an LLM is ``condense()``: the engine's own templates (``logs.line_templates``:
+masked heads clustered by Drain3) with counts in the normal period and in the incident, new and increased error templates first, a few raw examples each, within a
 character budget.
 """
 
@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
-from opsagent.analysis.logs import TEMPLATE_SCAN_CHARS, line_template_and_error
+from opsagent.analysis.logs import line_templates
 from opsagent.domain import LogRecord
 
-_MASKS = [
-    (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "UUID"),
-    (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "IP"),
-    (r"\b(?:0x)?[0-9a-fA-F]{10,}\b", "HEX"),
-    (r"(?<![A-Za-z])-?\d+(?:\.\d+)?(?:ms|s|m|h|b|kb|mb|gb|%)?\b", "NUM"),
-]
 _EXAMPLE_CHARS = 200
 
 
@@ -72,17 +65,6 @@ def _render_template(t: LogTemplate) -> str:
     return "\n".join([head, *(f"    e.g. {e}" for e in t.examples)])
 
 
-def _miner() -> Any:
-    from drain3 import TemplateMiner
-    from drain3.masking import MaskingInstruction
-    from drain3.template_miner_config import TemplateMinerConfig
-
-    config = TemplateMinerConfig()
-    config.masking_instructions = [MaskingInstruction(pattern, name) for pattern, name in _MASKS]
-    config.profiling_enabled = False
-    return TemplateMiner(config=config)
-
-
 def _priority(t: LogTemplate, normal_s: float, incident_s: float) -> tuple[int, float]:
     """New error templates, then increased error templates, then other new ones, then the rest."""
     ratio = t.rate_ratio(normal_s, incident_s)
@@ -107,7 +89,7 @@ def condense(
     budget_chars: int = 4_000,
     examples: int = 2,
 ) -> LogDigest:
-    """Mine Drain3 templates per service; keep the most telling ones within ``budget_chars``.
+    """Template the lines (``logs.line_templates``); keep the most telling templates within ``budget_chars``.
 
     ``split`` divides the normal period (before) from the incident (after). Templates are ordered
     new-error, increased-error, new, increased, rest; each carries up to ``examples`` raw lines from
@@ -116,26 +98,19 @@ def condense(
     start = window[0] if window else min((r.timestamp for r in logs), default=split)
     end = window[1] if window else max((r.timestamp for r in logs), default=split)
     normal_s, incident_s = max(split - start, 0.0), max(end - split, 0.0)
-    miners: dict[str, Any] = {}
-    by_cluster: dict[tuple[str, int], LogTemplate] = {}
-    for rec in logs:
-        miner = miners.get(rec.service)
-        if miner is None:
-            miner = miners[rec.service] = _miner()
-        cluster_id = int(miner.add_log_message(rec.message[:2_000])["cluster_id"])
-        entry = by_cluster.setdefault((rec.service, cluster_id), LogTemplate(rec.service, ""))
+    by_template: dict[tuple[str, str], LogTemplate] = {}
+    for rec, (template, error) in zip(logs, line_templates(logs), strict=True):
+        entry = by_template.get((rec.service, template))
+        if entry is None:
+            entry = by_template[(rec.service, template)] = LogTemplate(rec.service, template[:_EXAMPLE_CHARS])
         if rec.timestamp < split:
             entry.normal_count += 1
         else:
             entry.incident_count += 1
             if len(entry.examples) < examples:
                 entry.examples.append(rec.message[:_EXAMPLE_CHARS])
-        if line_template_and_error(rec.level, rec.message[:TEMPLATE_SCAN_CHARS])[1]:
-            entry.error = True
-    for (service, cluster_id), entry in by_cluster.items():
-        cluster = miners[service].drain.id_to_cluster[cluster_id]
-        entry.template = cluster.get_template()[:_EXAMPLE_CHARS]
-    ranked = sorted(by_cluster.values(), key=lambda t: _priority(t, normal_s, incident_s))
+        entry.error = entry.error or error
+    ranked = sorted(by_template.values(), key=lambda t: _priority(t, normal_s, incident_s))
     kept: list[LogTemplate] = []
     digest = LogDigest([], len(logs), len(ranked), 0, normal_s, incident_s)
     used = len(digest.render())

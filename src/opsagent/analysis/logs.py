@@ -1,4 +1,12 @@
-"""Log lines: the template of a line and whether it reports an error (one classifier for all readers).
+"""Log lines: the template of a line and whether it reports an error, one templater and one error
+classifier for every reader (the engine's event counts and onset, the log digest of reports and
+prompts).
+
+A line's template is built in two steps. First a masker (``template_of``) turns the variable parts
+of the line's head into ``<*>``; then Drain3's parse tree (``line_templates``) clusters the masked
+heads of one service, so statements whose varying parts carry no digit (a name, a status word in a
+printed object) still fall into one template. Drain3 sees each distinct masked head once, in time
+order, so it costs little however many lines repeat a statement.
 
 Templates come from a masker rather than a learned parser: every whitespace-separated token that
 carries a digit (ids, counts, durations, versions, addresses) becomes ``<*>``, long quoted strings
@@ -18,6 +26,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
+
+from opsagent.domain import LogRecord
 
 _QUOTED = re.compile(r"\"[^\"]{24,}\"|'[^']{24,}'")
 # Code locations: a class or file, then "#" or ":" and a line number, optionally in a stack frame's
@@ -129,3 +140,34 @@ def _has_error_hint(lowered: str) -> bool:
         if word in lowered:
             return True
     return False
+
+
+# Drain3's parse tree: the similarity a masked head needs to join a template (share of equal
+# tokens, among heads of the same length and first tokens), and the tree's depth. The masker has
+# already replaced ids and numbers, so Drain3 only merges heads that differ in words; a high bar
+# keeps a statement's failure and success lines (which differ in a word or two) apart.
+DRAIN_SIMILARITY = 0.7
+DRAIN_DEPTH = 4
+
+
+def line_templates(records: Sequence[LogRecord]) -> list[tuple[str, bool]]:
+    """Each record's (template, error flag): the masked head clustered per service by Drain3."""
+    from drain3.drain import Drain, LogCluster
+
+    heads = [line_template_and_error(r.level, r.message[:TEMPLATE_SCAN_CHARS]) for r in records]
+    miners: dict[str, Drain] = {}
+    clusters: dict[tuple[str, str], LogCluster] = {}
+    for rec, (masked, _) in zip(records, heads, strict=True):
+        key = (rec.service, masked)
+        if key not in clusters:
+            miner = miners.get(rec.service)
+            if miner is None:
+                miner = miners[rec.service] = Drain(
+                    sim_th=DRAIN_SIMILARITY, depth=DRAIN_DEPTH, param_str="<*>"
+                )
+            clusters[key] = miner.add_log_message(masked)[0]
+    # templates as the clusters ended: a cluster generalises as heads join it
+    final = {key: cluster.get_template()[:MAX_TEMPLATE_CHARS] for key, cluster in clusters.items()}
+    return [
+        (final[(rec.service, masked)], error) for rec, (masked, error) in zip(records, heads, strict=True)
+    ]

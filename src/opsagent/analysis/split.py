@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from opsagent.analysis.event_onset import event_onset
 from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.prepare import Prepared, prepare
@@ -37,17 +38,27 @@ FIXED_LEAD_SECONDS = 15 * 60
 MAX_LEAD_SHARE = 0.25
 # How long before its alert a fault can have started: the longest usual ``for:`` duration (5 min)
 # of an alerting rule; searching further finds older, unrelated shifts (a previous incident, a seam
-# in the recording). Forward: up to half the time after the alert (an alert time that is only the
-# nominal start of a fault whose effect shows a few samples later).
+# in the recording); at most half the history before the alert, so a preliminary normal period is
+# left. Forward: an alert fires on symptoms already recorded, so the onset is at most a couple of
+# samples after it (an alert time that is only the nominal start of a fault whose effect shows in
+# the next samples), and never more than half the time left after it.
 ONSET_MAX_LEAD_SECONDS = 5 * 60
 ONSET_BACK_SHARE = 0.5
 ONSET_FORWARD_SHARE = 0.5
+ONSET_FORWARD_STEPS = 2
+ONSET_FORWARD_SECONDS = 60.0
 # The normal period keeps at least this many points.
 MIN_NORMAL_POINTS = 3
 # An alert fires after its fault's first symptoms; events are timestamped to the millisecond, so
 # their split need not wait for the metric onset. Without event dating, the events' normal period
 # ends this long before the alert.
 EVENT_LEAD_SECONDS = 30.0
+# The events' onset is searched up to this long after the alert (a recorded alert time that is the
+# nominal start of a fault whose first events come a little later).
+EVENT_FORWARD_SECONDS = 30.0
+# The events' normal period ends this long before the first error that dates it, so that error
+# counts in the incident.
+EVENT_MARGIN_SECONDS = 1.0
 # Events are compared over the incident's first minutes only: a fault's own events come first,
 # its aftermath (retries, recoveries, the next change) later. Five minutes, the usual length of an
 # incident's abnormal period in RCA benchmarks and of an alert's look-back.
@@ -73,11 +84,28 @@ def _bounds(prepared: Prepared, bundle: EvidenceBundle) -> tuple[float, float, f
 
 
 def _events(
-    normal_start: float, alert: float, window_end: float, options: EngineOptions
+    normal_start: float, cut: float, window_end: float, options: EngineOptions
 ) -> tuple[float, float]:
-    cut = max(alert - EVENT_LEAD_SECONDS, normal_start)
+    cut = max(cut, normal_start)
     end = min(window_end, cut + EVENT_HORIZON_SECONDS) if options.split.event_horizon else window_end
     return cut, end
+
+
+def _event_cut(
+    prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions, onset: float | None = None
+) -> float:
+    """Where the events' normal period ends: dated from the error events inside the range the
+    alert bounds, else a fixed lead before the alert."""
+    start, _, alert = _bounds(prepared, bundle)
+    fixed = alert - EVENT_LEAD_SECONDS
+
+    if not options.split.event_onset:
+        return fixed
+    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+    logs = bundle.logs if options.prepare.logs else []
+    spans = bundle.spans if options.prepare.traces else []
+    found = event_onset(logs, spans, start, alert - back, alert + EVENT_FORWARD_SECONDS)
+    return fixed if found is None else found[0] - EVENT_MARGIN_SECONDS
 
 
 def fixed_split(
@@ -86,7 +114,7 @@ def fixed_split(
     start, end, alert = _bounds(prepared, bundle)
     lead = min(FIXED_LEAD_SECONDS, MAX_LEAD_SHARE * max(alert - start, 0.0))
     cut = alert - lead
-    return Split(start, cut, cut, end, *_events(start, alert, end, options))
+    return Split(start, cut, cut, end, *_events(start, _event_cut(prepared, bundle, options), end, options))
 
 
 def _grid_points(bundle: EvidenceBundle, step: float) -> int:
@@ -101,7 +129,10 @@ def metric_onset(prepared: Prepared, bundle: EvidenceBundle, options: EngineOpti
     n = _grid_points(bundle, step)
     if n < 2 * MIN_NORMAL_POINTS or not series:
         return None
-    prelim = fixed_split(prepared, bundle, options).normal_end
+    # the onset lies in [alert - back, alert + forward]; the points before that range are the
+    # preliminary normal period every series is scored against
+    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+    prelim = alert - back
     grid = start + step * np.arange(n, dtype=np.float64)
     per_series: list[tuple[FloatArray, FloatArray]] = []
     for s in series:
@@ -111,9 +142,11 @@ def metric_onset(prepared: Prepared, bundle: EvidenceBundle, options: EngineOpti
         base: Baseline = robust_baseline(normal, s.family, options.prepare.kind_normalisation)
         per_series.append((s.ts, signed_z(s.vs, base, s.sign) * s.weight))
     curve = anomaly_curve(grid, step, per_series)
-    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
     lo = int((alert - back - start) // step)
-    hi = math.ceil((alert + ONSET_FORWARD_SHARE * max(end - alert, 0.0) - start) / step)
+    forward = min(
+        ONSET_FORWARD_SHARE * max(end - alert, 0.0), max(ONSET_FORWARD_STEPS * step, ONSET_FORWARD_SECONDS)
+    )
+    hi = math.ceil((alert + forward - start) / step)
     if options.split.gap_aware_onset:
         resumed = after_last_gap(np.concatenate([s.ts for s in series]), step, alert)
         if resumed is not None:
@@ -131,8 +164,9 @@ def split_incident(
     onset = metric_onset(prepared, bundle, options)
     if onset is None:
         return fixed_split(prepared, bundle, options)
-    start, end, alert = _bounds(prepared, bundle)
-    return Split(start, onset, onset, end, *_events(start, alert, end, options), detected=True)
+    start, end, _ = _bounds(prepared, bundle)
+    cut = _event_cut(prepared, bundle, options, onset)
+    return Split(start, onset, onset, end, *_events(start, cut, end, options), detected=True)
 
 
 def incident_split(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIONS) -> Split:

@@ -1,0 +1,95 @@
+"""When the events changed: the sharpest rise of an error event, inside the range the alert bounds.
+
+Log lines and spans are timestamped to the millisecond, so the moment a fault's errors begin can be
+dated far more finely than a metric step. Each error event (an error log template, a failed span or
+an error-handler span, per service) is counted before and after each candidate time; the exposure on
+each side is the number of all events there (so gaps in the recording and load changes cancel). At
+each candidate the strongest rise of one error event, by the conditional binomial test the event
+comparison uses (``events.binomial_z``), measures how sharply the errors changed there. The onset is
+the first occurrence of the error event that rose most, at the candidate where that rise is largest
+(and at least ``MIN_ONSET_Z``). The comparison after a candidate
+covers a fixed stretch (``AFTER_SECONDS``): long enough to hold a
+fault's first errors, short enough that a later change (the next incident, a recovery) cannot decide
+where this one began.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import numpy.typing as npt
+
+from opsagent.analysis.events import PRIOR, binomial_z, error_operation
+from opsagent.analysis.logs import line_templates
+from opsagent.domain import LogRecord, Span
+
+FloatArray = npt.NDArray[np.float64]
+
+# Candidates are this far apart: finer than any metric step, coarse enough to stay cheap.
+CANDIDATE_SECONDS = 5.0
+# The stretch after a candidate that its errors are counted over.
+AFTER_SECONDS = 120.0
+# The strongest error rise must pass this (in sd) for the events to date the onset at all: below
+# it, no error event changed beyond noise.
+MIN_ONSET_Z = 5.0
+
+
+def _error_events(logs: list[LogRecord], spans: list[Span]) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """All event times (sorted), and the sorted times of each error event."""
+    times: list[float] = []
+    errors: dict[str, list[float]] = defaultdict(list)
+    for rec, (template, error) in zip(logs, line_templates(logs), strict=True):
+        times.append(rec.timestamp)
+        if error:
+            errors[f"{rec.service}\x00log\x00{template}"].append(rec.timestamp)
+    for span in spans:
+        times.append(span.start)
+        if span.error or error_operation(span.operation):
+            errors[f"{span.service}\x00span\x00{span.operation}"].append(span.start)
+    return np.sort(np.asarray(times, dtype=np.float64)), {
+        k: np.sort(np.asarray(v, dtype=np.float64)) for k, v in errors.items()
+    }
+
+
+def event_onset(
+    logs: list[LogRecord], spans: list[Span], normal_start: float, lo: float, hi: float
+) -> tuple[float, float] | None:
+    """(onset, strength in sd): where in [lo, hi] an error event rose most sharply.
+
+    Events before ``normal_start`` are not counted. None when there are no events, or no error
+    event rose by ``MIN_ONSET_Z`` at any candidate.
+    """
+    if hi < lo or not (logs or spans):
+        return None
+    everything, errors = _error_events(logs, spans)
+    if not errors:
+        return None
+    candidates = np.arange(lo, hi + CANDIDATE_SECONDS / 2, CANDIDATE_SECONDS)
+    ends = candidates + AFTER_SECONDS
+    start_i = np.searchsorted(everything, normal_start, side="left")
+    cut_i = np.searchsorted(everything, candidates, side="left")
+    total0 = cut_i - start_i
+    total1 = np.searchsorted(everything, ends, side="left") - cut_i
+    best = np.zeros(candidates.size, dtype=np.float64)
+    # per candidate, the first occurrence at or after it of the error event that rose most there
+    first_seen = np.zeros(candidates.size, dtype=np.float64)
+    for times in errors.values():
+        first = int(np.searchsorted(times, normal_start, side="left"))
+        n0 = np.searchsorted(times, candidates, side="left") - first
+        n1 = np.searchsorted(times, ends, side="left") - first - n0
+        for i in np.nonzero(n1 > 0)[0]:
+            t0, t1 = float(total0[i]), float(total1[i])
+            if t0 <= 0 or t1 <= 0:
+                continue
+            p = (t1 + PRIOR) / (t0 + t1 + 2 * PRIOR)
+            z = binomial_z(float(n1[i]) + PRIOR, float(n0[i]) + PRIOR, p)
+            if z > best[i]:
+                best[i] = z
+                first_seen[i] = times[first + n0[i]]
+    k = int(np.argmax(best))
+    if best[k] < MIN_ONSET_Z:
+        return None
+    # A new error scores alike at every candidate before its first occurrence (until the counted
+    # stretch no longer reaches it): the onset is that first occurrence, not the earliest candidate.
+    return float(first_seen[k]), float(best[k])

@@ -1,0 +1,120 @@
+"""Normal period versus incident from the data: the alert only bounds where the onset can be
+(``analysis/split.py``, ``analysis/event_onset.py``), and every reader shares the one split."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from opsagent.analysis.event_onset import event_onset
+from opsagent.analysis.log_summary import summarize_logs
+from opsagent.analysis.options import DEFAULT_OPTIONS
+from opsagent.analysis.split import EVENT_LEAD_SECONDS, incident_split, normal_end
+from opsagent.domain import EvidenceBundle, Incident, LogRecord, MetricSeries, SignalKind, TimeWindow
+
+STEP = 10.0
+N = 60  # ten minutes of 10-s samples
+FAULT = 30.0 * STEP  # the fault starts five minutes in
+
+
+def _wiggle(i: int, level: float, amplitude: float) -> float:
+    return level + amplitude * ((i * 7) % 5 - 2)
+
+
+def _metrics() -> list[MetricSeries]:
+    ts = [i * STEP for i in range(N)]
+    cpu = [_wiggle(i, 0.2, 0.005) + (0.7 if t >= FAULT else 0.0) for i, t in enumerate(ts)]
+    latency = [_wiggle(i, 0.05, 0.001) + (0.2 if t >= FAULT else 0.0) for i, t in enumerate(ts)]
+    quiet = [_wiggle(i, 0.3, 0.005) for i in range(N)]
+    return [
+        MetricSeries(
+            service="carts", signal="cpu_usage_cores", kind=SignalKind.CPU, timestamps=ts, values=cpu
+        ),
+        MetricSeries(
+            service="carts",
+            signal="latency_p90_seconds",
+            kind=SignalKind.LATENCY,
+            timestamps=ts,
+            values=latency,
+        ),
+        MetricSeries(
+            service="user", signal="cpu_usage_cores", kind=SignalKind.CPU, timestamps=ts, values=quiet
+        ),
+    ]
+
+
+def _logs() -> list[LogRecord]:
+    logs = [
+        LogRecord(timestamp=t / 2.0, service=svc, message=f"handled request {int(t)} in 12ms")
+        for t in range(0, 2 * N * int(STEP))
+        for svc in ("carts", "user")
+        if t % 3 == 0
+    ]
+    # the fault's own error, every two seconds from its first occurrence on
+    logs += [
+        LogRecord(
+            timestamp=FAULT + 4.0 + 2.0 * k,
+            service="carts",
+            level="error",
+            message="cart store refused the write",
+        )
+        for k in range(100)
+    ]
+    # a background failure that came and went three minutes before the fault
+    logs += [
+        LogRecord(
+            timestamp=FAULT - 180.0 + 2.0 * k,
+            service="user",
+            level="error",
+            message="session cache timed out",
+        )
+        for k in range(10)
+    ]
+    return sorted(logs, key=lambda r: r.timestamp)
+
+
+def _bundle(alert: float, logs: bool = False) -> EvidenceBundle:
+    incident = Incident(
+        id="inc-split",
+        title="carts latency",
+        window=TimeWindow(
+            start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp((N - 1) * STEP, UTC)
+        ),
+        alert_time=datetime.fromtimestamp(alert, UTC),
+    )
+    return EvidenceBundle(incident=incident, metrics=_metrics(), logs=_logs() if logs else [])
+
+
+def test_the_metric_onset_is_the_same_whether_the_alert_is_on_time_or_late() -> None:
+    for delay in (0.0, 60.0, 180.0):
+        split = incident_split(_bundle(FAULT + delay))
+        assert split.detected
+        assert split.normal_end == split.incident_start == FAULT, delay
+
+
+def test_the_events_are_split_at_their_own_onset_not_at_the_alert() -> None:
+    for delay in (0.0, 60.0, 180.0):
+        split = incident_split(_bundle(FAULT + delay, logs=True))
+        # the fault's first error line is in the incident, the minutes before it are normal
+        assert FAULT <= split.event_split <= FAULT + 4.0, delay
+    # without event dating the events' split is a fixed lead before the alert, late for a late alert
+    late = incident_split(_bundle(FAULT + 180.0, logs=True), DEFAULT_OPTIONS.with_(event_onset=False))
+    assert late.event_split == FAULT + 180.0 - EVENT_LEAD_SECONDS
+
+
+def test_event_onset_needs_an_error_that_rose() -> None:
+    quiet = [r for r in _logs() if r.level != "error"]
+    assert event_onset(quiet, [], 0.0, FAULT - 300.0, FAULT + 30.0) is None
+    found = event_onset(_logs(), [], 0.0, FAULT - 300.0, FAULT + 30.0)
+    assert found is not None
+    onset, strength = found
+    assert onset == FAULT + 4.0 and strength >= 5.0
+
+
+def test_the_log_summary_and_the_tools_read_the_engines_split() -> None:
+    bundle = _bundle(FAULT + 120.0, logs=True)
+    split = incident_split(bundle)
+    summary = summarize_logs(bundle)
+    assert summary.split == split.event_split
+    assert normal_end(bundle) == split.normal_end
+    new_errors = [t for t in summary.templates if t.error and t.change == "new"]
+    assert [t.service for t in new_errors] == ["carts"]
