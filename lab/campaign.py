@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import signal
 import subprocess
 import tempfile
 import time
@@ -167,9 +168,12 @@ class Case:
 
 
 def quiet(lab: Lab, minimum: float, cap: float) -> bool:
-    """Wait at least ``minimum`` seconds, then until no rule is pending or firing, Alertmanager holds no
-    active alert and nothing is being investigated (at most ``cap``)."""
-    time.sleep(minimum)
+    """Wait until at least ``minimum`` seconds have passed since the lab's last fault ended (whichever
+    run injected it), then until no rule is pending or firing, Alertmanager holds no active alert and
+    nothing is being investigated (at most ``cap`` more)."""
+    ended = inject.last_end()
+    if ended is not None:
+        time.sleep(max(0.0, minimum - (time.time() - ended)))
     deadline = time.monotonic() + max(0.0, cap - minimum)
     while time.monotonic() < deadline:
         try:
@@ -438,7 +442,15 @@ def merge(reports: list[str], out: str) -> None:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM (and SIGINT, which a shell's background job ignores by default) end the campaign
+    # through KeyboardInterrupt, so the fault in progress is cleared and the report is written.
+    raise KeyboardInterrupt
+
+
 def main(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     started = time.time()
     if not stack.is_up():
         _log("lab is not (fully) up: starting it")
@@ -463,30 +475,37 @@ def main(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     cases: list[Case] = []
     _log(f"campaign {run_id}: {len(pairs)} faults; cases in {cases_dir}")
-    for number, (kind, target) in enumerate(pairs, start=1):
-        fault = inject.Fault.of(kind, target, seconds=args.cap + 30)
-        case = Case(kind, target, fault.magnitude, fault.fault_type)
-        case.quiet_before = quiet(lab, 0.0, 300.0)
-        case.load1 = round(os.getloadavg()[0], 2)
-        _log(f"[{number}/{len(pairs)}] {kind} -> {target} (load {case.load1})")
-        since = time.time()
-        try:
-            run_one(lab, fault, case, args.cap, cases_dir, known_types)
-        except Exception as exc:  # one broken fault must not end the campaign; it is reported
-            case.error = f"{exc.__class__.__name__}: {exc}"
-            _log(f"  error: {case.error}")
-            inject.clear_all()
-        cases.append(case)
-        # Alerts sent for this fault are counted as received once the shop has recovered: by then
-        # Alertmanager has delivered each of them (firing or resolved).
-        quiet(lab, args.recovery, 180.0)
-        sent = getattr(case, "_sent", {})
-        try:
-            case.alerts_received = count_received(lab, since, sent)
-        except httpx.HTTPError:
-            case.alerts_received = 0
-        _log(f"  alerts sent {case.alerts_sent}, received {case.alerts_received}")
-        out.write_text(json.dumps(summary(cases, args.seed, {}, started), indent=2) + "\n")
+    try:
+        for number, (kind, target) in enumerate(pairs, start=1):
+            fault = inject.Fault.of(kind, target, seconds=args.cap + 30)
+            case = Case(kind, target, fault.magnitude, fault.fault_type)
+            case.quiet_before = quiet(lab, args.recovery, 300.0)
+            case.load1 = round(os.getloadavg()[0], 2)
+            _log(f"[{number}/{len(pairs)}] {kind} -> {target} (load {case.load1})")
+            since = time.time()
+            try:
+                run_one(lab, fault, case, args.cap, cases_dir, known_types)
+            except Exception as exc:  # one broken fault must not end the campaign; it is reported
+                case.error = f"{exc.__class__.__name__}: {exc}"
+                _log(f"  error: {case.error}")
+                inject.clear_all()
+            cases.append(case)
+            # Alerts sent for this fault are counted as received once the shop has recovered: by then
+            # Alertmanager has delivered each of them (firing or resolved).
+            quiet(lab, 0.0, 180.0)
+            sent = getattr(case, "_sent", {})
+            try:
+                case.alerts_received = count_received(lab, since, sent)
+            except httpx.HTTPError:
+                case.alerts_received = 0
+            _log(f"  alerts sent {case.alerts_sent}, received {case.alerts_received}")
+            out.write_text(json.dumps(summary(cases, args.seed, {}, started), indent=2) + "\n")
+    except KeyboardInterrupt:
+        # Stopped (SIGTERM/SIGINT): the fault in progress was cleared by run_one; keep what was measured.
+        inject.clear_all()
+        out.write_text(json.dumps(summary(cases, args.seed, {"interrupted": True}, started), indent=2) + "\n")
+        _log(f"interrupted after {len(cases)} faults -> {out}")
+        return 1
     replayed = replay(cases, cases_dir)
     doc = summary(cases, args.seed, replayed, started)
     out.write_text(json.dumps(doc, indent=2) + "\n")

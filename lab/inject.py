@@ -176,6 +176,16 @@ def clear(fault: Fault, holder_pid: int | None = None) -> None:
     elif fault.kind == "db-lock" and holder_pid is not None and stack.alive(holder_pid):
         stack.stop_pid(holder_pid, "lock-holder")
     _state_file().unlink(missing_ok=True)
+    # When the last fault ended, so that the next one (of any campaign) keeps its distance.
+    (layout.STATE / "run" / "last-fault-end").write_text(f"{time.time():.1f}\n")
+
+
+def last_end() -> float | None:
+    """When the last fault in this lab was cleared (epoch seconds), if one was."""
+    try:
+        return float((layout.STATE / "run" / "last-fault-end").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def clear_all() -> None:
