@@ -49,8 +49,13 @@ class Alert(BaseModel):
     @property
     def service(self) -> str | None:
         """The service an alert is about, from the usual label names."""
+        return self.service_of(self.labels)
+
+    @staticmethod
+    def service_of(labels: dict[str, str]) -> str | None:
+        """The service alert labels name (``service``, else ``app``, ``job``, ``deployment``, ``container``)."""
         for key in ("service", "app", "job", "deployment", "container"):
-            value = self.labels.get(key)
+            value = labels.get(key)
             if value:
                 return value
         return None

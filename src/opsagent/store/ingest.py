@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from opsagent.domain import Alert, Incident
@@ -46,68 +46,87 @@ class IngestResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _additions(conn: Connection, incident_id: str, new_alerts: Sequence[Alert]) -> tuple[int, list[str]]:
-    """The open incident's episode, and the services and alert names ``new_alerts`` add to it.
+def _additions(conn: Connection, fresh: dict[str, list[Alert]]) -> dict[str, tuple[int, list[str]]]:
+    """Per open incident: its episode, and the services and alert names its ``fresh`` alerts add to it.
 
     Compared with the episode's other alerts (those since its alert time, and any still firing):
     an alert that joins with a service or a signal the episode had not seen changes what there is to
-    explain, so it earns a re-investigation; another pod of the same alert does not.
+    explain, so it earns a re-investigation; another pod of the same alert does not. Two queries
+    whatever the number of incidents (the batch path's promise).
     """
-    row = conn.execute(
-        select(IncidentRow.episode, IncidentRow.alert_time, IncidentRow.status).where(
-            IncidentRow.id == incident_id
+    ids = sorted(fresh)
+    incidents = {
+        row.id: row
+        for row in conn.execute(
+            select(IncidentRow.id, IncidentRow.episode, IncidentRow.alert_time).where(
+                IncidentRow.id.in_(ids), IncidentRow.status == "open"
+            )
         )
-    ).first()
-    if row is None or row.status != "open":
-        return 0, []
-    fresh = {alert_key(a.fingerprint, a.starts_at) for a in new_alerts}
-    query = select(AlertRow.fingerprint, AlertRow.starts_at, AlertRow.name, AlertRow.labels).where(
-        AlertRow.incident_id == incident_id
-    )
-    if row.alert_time is not None:
-        query = query.where(or_(AlertRow.starts_at >= row.alert_time, AlertRow.status == "firing"))
-    services: set[str] = set()
-    names: set[str] = set()
-    for fingerprint, starts_at, name, labels in conn.execute(query):
-        if alert_key(fingerprint, starts_at) in fresh:
+    }
+    if not incidents:
+        return {}
+    new_keys = {alert_key(a.fingerprint, a.starts_at) for alerts in fresh.values() for a in alerts}
+    services: dict[str, set[str]] = {i: set() for i in incidents}
+    names: dict[str, set[str]] = {i: set() for i in incidents}
+    stored = select(
+        AlertRow.incident_id,
+        AlertRow.fingerprint,
+        AlertRow.starts_at,
+        AlertRow.status,
+        AlertRow.name,
+        AlertRow.labels,
+    ).where(AlertRow.incident_id.in_(sorted(incidents)))
+    for incident_id, fingerprint, starts_at, status, name, labels in conn.execute(stored):
+        began = incidents[incident_id].alert_time
+        in_episode = began is None or status == "firing" or starts_at >= began
+        if not in_episode or alert_key(fingerprint, starts_at) in new_keys:
             continue
-        names.add(name)
-        known = Alert(fingerprint=fingerprint, name=name, labels=labels or {}, starts_at=starts_at).service
+        names[incident_id].add(name)
+        known = Alert.service_of(labels or {})
         if known:
-            services.add(known)
-    added: list[str] = []
-    for alert in new_alerts:
-        if alert.service and alert.service not in services:
-            services.add(alert.service)
-            added.append(f"service {alert.service}")
-        if alert.name not in names:
-            names.add(alert.name)
-            added.append(f"signal {alert.name}")
-    return int(row.episode), added
+            services[incident_id].add(known)
+    out: dict[str, tuple[int, list[str]]] = {}
+    for incident_id, row in incidents.items():
+        added: list[str] = []
+        for alert in fresh[incident_id]:
+            if alert.service and alert.service not in services[incident_id]:
+                services[incident_id].add(alert.service)
+                added.append(f"service {alert.service}")
+            if alert.name not in names[incident_id]:
+                names[incident_id].add(alert.name)
+                added.append(f"signal {alert.name}")
+        if added:
+            out[incident_id] = (int(row.episode), added)
+    return out
 
 
-def _queue_reinvestigation(
-    conn: Connection, st: IngestStatements, incident_id: str, new_alerts: Sequence[Alert], now: datetime
-) -> str | None:
-    """Queue an investigation of an open incident whose new alerts add a service or a signal.
+def _queue_reinvestigations(
+    conn: Connection, st: IngestStatements, fresh: dict[str, list[Alert]], now: datetime
+) -> dict[str, str]:
+    """Queue an investigation of each open incident whose new alerts add a service or a signal.
 
     Not when one is still queued: it has not read the incident yet, so it will see these alerts.
+    Returns the investigations queued, by incident.
     """
-    episode, added = _additions(conn, incident_id, new_alerts)
-    if not added:
-        return None
-    waiting = conn.scalar(
-        select(func.count())
-        .select_from(InvestigationRow)
-        .where(InvestigationRow.incident_id == incident_id, InvestigationRow.status == "queued")
+    wanted = _additions(conn, fresh)
+    if not wanted:
+        return {}
+    waiting = set(
+        conn.scalars(
+            select(InvestigationRow.incident_id).where(
+                InvestigationRow.incident_id.in_(sorted(wanted)), InvestigationRow.status == "queued"
+            )
+        )
     )
-    if waiting:
-        return None
-    inv_id = new_id()
-    row = conn.execute(
-        st.insert_investigation, investigation_params(inv_id, incident_id, episode, now, added=added)
-    ).first()
-    return inv_id if row is not None else None
+    planned = {i: new_id() for i in sorted(wanted) if i not in waiting}
+    if not planned:
+        return {}
+    rows = [
+        investigation_params(inv_id, i, wanted[i][0], now, added=wanted[i][1])
+        for i, inv_id in planned.items()
+    ]
+    queued = {row[0] for row in conn.execute(st.insert_investigation, rows)}
+    return {i: inv_id for i, inv_id in planned.items() if inv_id in queued}
 
 
 def ingest_batch(
@@ -231,8 +250,10 @@ def _ingest_firing(
             planned[incident.id] = (i, new_id())
         elif auto and result.new_alerts and incident.id not in created and incident.id not in episodes:
             joined.setdefault(incident.id, i)
-    for incident_id, i in sorted(joined.items()):
-        results[i].investigation_id = _queue_reinvestigation(conn, st, incident_id, fresh[incident_id], now)
+    if joined:
+        again = _queue_reinvestigations(conn, st, {i: fresh[i] for i in joined}, now)
+        for incident_id, inv_id in again.items():
+            results[joined[incident_id]].investigation_id = inv_id
     if planned:
         rows = [
             investigation_params(inv_id, incident_id, episodes.get(incident_id, 1), now)
@@ -301,7 +322,9 @@ def ingest_incident(
         ).first()
         result.investigation_id = inv_id if row is not None else None
     elif auto_investigate and fresh and not result.created:
-        result.investigation_id = _queue_reinvestigation(conn, st, incident.id, fresh, now)
+        result.investigation_id = _queue_reinvestigations(conn, st, {incident.id: fresh}, now).get(
+            incident.id
+        )
     return result
 
 
