@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from opsagent.api.metrics import Metrics
-from opsagent.autonomy.policy import effective_level
+from opsagent.autonomy import effective_level
 from opsagent.config import Settings
 from opsagent.domain import AutonomyLevel, Incident
 from opsagent.evidence.base import EvidenceSource
