@@ -98,3 +98,16 @@ def test_opsagent_ask_attaches_to_the_open_incident_too(make_settings, live_serv
         check=False,
     )
     assert unrelated.returncode == 0 and "no open incident matches" in unrelated.stderr
+
+
+def test_at_l0_a_question_gets_an_analysis(make_settings, live_server):
+    # L0: the alert starts no investigation, but a person asking in the chat gets one, analysed.
+    server = live_server(make_settings(worker_mode="thread", autonomy_level="L0"))
+    posted = httpx.post(
+        server.url + WEBHOOK, json=fixture_payload(), headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+    ).json()
+    assert posted["investigation_ids"] == []
+    service = fixture_payload()["alerts"][0]["labels"]["service"]
+    answer = ask(server.url, f"what is wrong with {service}?")
+    [findings] = [e["data"] for e in answer["events"] if e["event"] == "findings"]
+    assert findings["reasoner"] == "offline" and any(n.startswith("L0:") for n in findings["notes"])
