@@ -641,6 +641,37 @@ def test_an_expired_approval_never_runs(target: Target):
     assert target.writes() == []
 
 
+def test_conversations_belong_to_their_creator(client: TestClient):
+    """GUARD: conversation ownership (only the creator reads or continues one; an admin sees all)."""
+    from opsagent.store import conversations
+
+    store = client.app.state.runtime.store
+    with store.session() as s:
+        mine = conversations.get_or_create_conversation(
+            s, None, incident_id=None, user_name="responder-user"
+        ).id
+        theirs = conversations.get_or_create_conversation(
+            s, None, incident_id=None, user_name="someone-else"
+        ).id
+        conversations.append_message(s, theirs, "user", "private question")
+    listed = client.get("/v1/conversations", headers=auth("responder")).json()
+    assert [c["id"] for c in listed] == [mine]
+    assert client.get(f"/v1/conversations/{theirs}", headers=auth("responder")).status_code == 404
+    hijack = client.post(
+        "/v1/chat",
+        json={"message": "and now?", "conversation_id": theirs, "stream": False},
+        headers=auth("responder"),
+    )
+    assert hijack.status_code == 404
+    assert (
+        client.get("/v1/conversations", params={"all": "true"}, headers=auth("responder")).status_code == 403
+    )
+    everyone = client.get("/v1/conversations", params={"all": "true"}, headers=auth("admin")).json()
+    assert {c["id"] for c in everyone} == {mine, theirs}
+    seen = client.get(f"/v1/conversations/{theirs}", headers=auth("admin")).json()
+    assert [m["content"] for m in seen["messages"]] == ["private question"]
+
+
 def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
     from ..support.servers import free_port
 

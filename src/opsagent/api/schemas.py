@@ -171,6 +171,16 @@ class ChatMessageOut(BaseModel):
     created_at: datetime
 
 
+class ConversationSummary(BaseModel):
+    """One of ``GET /v1/conversations``: a conversation without its messages."""
+
+    id: str
+    incident_id: str | None
+    user_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 class ConversationOut(BaseModel):
     id: str
     incident_id: str | None

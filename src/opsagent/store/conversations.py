@@ -7,16 +7,44 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from opsagent.errors import NotFoundError
 from opsagent.store.base import utcnow
 from opsagent.store.models import ChatMessageRow, ConversationRow
-from opsagent.store.sql import new_id, require_row
+from opsagent.store.sql import new_id
+
+
+def owned_conversation(
+    session: Session, conversation_id: str, *, user_name: str, admin: bool = False
+) -> ConversationRow:
+    """The conversation, if ``user_name`` started it (an admin may read any).
+
+    Someone else's conversation is "not found", like one that does not exist: its id says nothing.
+    """
+    conv = session.get(ConversationRow, conversation_id)
+    if conv is None or (not admin and conv.user_name != user_name):
+        raise NotFoundError(f"no conversation {conversation_id!r} of yours")
+    return conv
+
+
+def list_conversations(session: Session, *, user_name: str | None, limit: int = 100) -> list[ConversationRow]:
+    """The latest conversations of ``user_name`` (None: everyone's), most recently active first."""
+    query = select(ConversationRow).order_by(ConversationRow.updated_at.desc()).limit(limit)
+    if user_name is not None:
+        query = query.where(ConversationRow.user_name == user_name)
+    return list(session.scalars(query))
 
 
 def get_or_create_conversation(
-    session: Session, conversation_id: str | None, *, incident_id: str | None, user_name: str
+    session: Session,
+    conversation_id: str | None,
+    *,
+    incident_id: str | None,
+    user_name: str,
+    admin: bool = False,
 ) -> ConversationRow:
+    """Continue one of ``user_name``'s conversations (an admin may continue any), or start one."""
     if conversation_id is not None:
-        conv = require_row(session, ConversationRow, conversation_id, "conversation")
+        conv = owned_conversation(session, conversation_id, user_name=user_name, admin=admin)
         if incident_id and not conv.incident_id:
             conv.incident_id = incident_id
         return conv
