@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from ..conftest import auth
+from ..conftest import WEBHOOK_TOKEN, auth, fixture_payload
 
 
 def _nonce(client: httpx.Client) -> str:
@@ -90,3 +90,21 @@ def test_an_unknown_incident_is_a_page_not_json(server):
         missing = client.get("/incidents/inc-nope")
         assert missing.status_code == 404 and "There is no incident" in missing.text
         assert missing.headers["content-type"].startswith("text/html")
+
+
+def test_the_incident_page_says_when_the_kill_switch_is_on(server):
+    posted = httpx.post(
+        f"{server.url}/v1/alerts/alertmanager",
+        json=fixture_payload(),
+        headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+    ).json()
+    page = f"/incidents/{posted['incident_ids'][0]}"
+    with httpx.Client(base_url=server.url) as client:
+        sign_in(client, "test-viewer-token")
+        assert 'id="kill-switch"' not in client.get(page).text
+        switched = httpx.put(
+            f"{server.url}/v1/killswitch", json={"on": True, "reason": "db migration"}, headers=auth("admin")
+        )
+        assert switched.status_code == 200, switched.text
+        shown = client.get(page).text
+        assert 'id="kill-switch"' in shown and "db migration" in shown

@@ -123,6 +123,14 @@ def build(runtime: Runtime, incident_id: str, user: str) -> dict[str, Any]:
         # The rows are read after the session ends: keep what was loaded (a rollback would expire it).
         s.expunge_all()
     settings = runtime.settings
+    from opsagent.store.actions import SqlKillSwitch
+
+    switch = SqlKillSwitch(runtime.store).state()
+    kill_switch: str | None = None
+    if settings.autonomy.kill_switch:
+        kill_switch = "configuration (OPSAGENT_AUTONOMY__KILL_SWITCH)"
+    elif switch.on:
+        kill_switch = (switch.actor or "someone") + (f": {switch.reason}" if switch.reason else "")
     report = (
         to_json(inv, requests, dashboard_url=settings.console.dashboard_url, outputs=outputs) if inv else None
     )
@@ -175,6 +183,7 @@ def build(runtime: Runtime, incident_id: str, user: str) -> dict[str, Any]:
             for e in audit
         ],
         "chat": chat,
+        "kill_switch": kill_switch,
         "conversation_id": conversation_id,
         "pending": next((r.status for r in inv_rows if r.status in ("queued", "running")), None),
     }
