@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, Reply
 from llm_helpers import ROOT, recording
 from scripted_llm import CHAT_TEXT, CHAT_USAGE, investigator
 
@@ -135,3 +135,49 @@ def test_chat_with_llm_streams_events_in_order_then_answers_without_streaming(
     assert fake.requests and all(r.body.get("stream") for r in fake.requests)
     roles = [m["role"] for m in fake.requests[0].body["messages"]]
     assert roles[:4] == ["system", "user", "assistant", "user"]
+
+
+CLAIM = "I restarted the orders deployment; the connection pool recovered."
+
+
+def test_an_answer_saying_an_action_ran_needs_the_audit_log(
+    api: tuple[str, FakeOpenAI], tmp_path: Path
+) -> None:
+    """Issue 17: the chat may say an action ran only where the incident's audit log records it."""
+    from opsagent.domain import AuditEntry
+    from opsagent.store.actions import SqlAuditLog
+
+    url, fake = api
+    investigate = fake.responder
+    assert investigate is not None
+    fake.responder = lambda body: Reply(content=CLAIM) if body.get("stream") else investigate(body)
+
+    def ask() -> dict[str, object]:
+        answer = httpx.post(
+            f"{url}/v1/chat",
+            json={"message": "what did you do?", "incident_id": INCIDENT, "stream": False},
+            headers=AUTH,
+            timeout=120,
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, object] = answer.json()
+        return body
+
+    refused = ask()
+    assert CLAIM not in str(refused["message"])
+    assert any("rejected" in str(e["data"]) for e in refused["events"] if e["event"] == "error")  # type: ignore[attr-defined, index]
+
+    store = Store(Settings(data_dir=tmp_path / "data"))
+    try:
+        SqlAuditLog(store).append(
+            AuditEntry(
+                kind="execution_started",
+                reason="test: the runner started the restart",
+                incident_id=INCIDENT,
+                action_id="restart-deployment",
+                service="orders",
+            )
+        )
+    finally:
+        store.close()
+    assert ask()["message"] == CLAIM
