@@ -51,13 +51,24 @@ def _runbook(match: dict[str, Any], path: str) -> dict[str, Any] | None:
     return {"id": match["id"], "title": match["title"], "score": match.get("score"), "html": html}
 
 
+# Action states that end on their own: the page waits for them as it waits for an investigation.
+_MOVING = ("running", "verifying")
+
+
+def _pending(inv_rows: list[Any], action_statuses: list[str]) -> str | None:
+    for row in inv_rows:
+        if row.status in ("queued", "running"):
+            return f"an investigation is {row.status}"
+    moving = [st for st in action_statuses if st in _MOVING]
+    return f"{len(moving)} action(s) {moving[0]}" if moving else None
+
+
 def pending_state(runtime: Runtime, incident_id: str) -> str | None:
-    """ "queued" or "running" while an investigation of the incident is unfinished, else None."""
+    """What is still under way for the incident (an investigation, a running action), else None."""
     with runtime.store.read() as s:
-        for row in investigations.investigations_of(s, incident_id):
-            if row.status in ("queued", "running"):
-                return row.status
-    return None
+        inv_rows = investigations.investigations_of(s, incident_id)
+        statuses = [r.status.value for r in incident_requests(s, incident_id)]
+        return _pending(inv_rows, statuses)
 
 
 def _timeline(alerts: list[Any], invs: list[Any], report: dict[str, Any] | None) -> list[dict[str, str]]:
@@ -185,7 +196,7 @@ def build(runtime: Runtime, incident_id: str, user: str) -> dict[str, Any]:
         "chat": chat,
         "kill_switch": kill_switch,
         "conversation_id": conversation_id,
-        "pending": next((r.status for r in inv_rows if r.status in ("queued", "running")), None),
+        "pending": _pending(inv_rows, [r.status.value for r in requests]),
     }
 
 
