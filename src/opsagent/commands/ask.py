@@ -94,7 +94,7 @@ def ask(
     """Ask about an incident (or about now, from the live sources); the answer streams as it comes."""
     settings = load_settings()
     from opsagent.chat import chat_turn
-    from opsagent.factory import build_reasoner, build_services, live_sources
+    from opsagent.factory import build_services
     from opsagent.pipeline import investigate
 
     try:
@@ -132,15 +132,11 @@ def ask(
             from opsagent.evals.replay import replay_sources
 
             recording = load_native(folder)
-            services = build_services(
-                settings, replay_sources(recording), reasoner=build_reasoner(settings, reasoner)
-            )
+            services = build_services(settings, replay_sources(recording), reasoner=reasoner)
             err_console.print(f"[dim]investigating {recording.incident.id}…[/]", highlight=False)
             investigation = investigate(recording.incident, services)
         else:
-            services = build_services(
-                settings, live_sources(settings), reasoner=build_reasoner(settings, reasoner)
-            )
+            services = build_services(settings, reasoner=reasoner)
         if stored is not None:
             found, investigation, executed = stored
             if investigation is None:
