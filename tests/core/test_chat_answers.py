@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from opsagent.chat import ChatMessage
-from opsagent.chat_answers import offline_reply, topic_of
+from opsagent.chat.offline import offline_reply, topic_of
 from opsagent.commands.investigate import investigate_recorded
 from opsagent.config import Settings
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from opsagent.chat_binding import Binding
+from opsagent.chat.binding import Binding
 from opsagent.commands.common import err_console, fail, load_settings
 from opsagent.config import Settings
 from opsagent.domain import Incident, Investigation
@@ -66,8 +66,8 @@ def from_store(settings: Settings, incident_id: str) -> Stored | None:
 
 
 def bound_incident(settings: Settings, question: str) -> Binding | None:
-    """The open incident the question is about (chat_binding), read-only; None without a store."""
-    from opsagent.chat_binding import incident_for_question
+    """The open incident the question is about (chat.binding), read-only; None without a store."""
+    from opsagent.chat.binding import incident_for_question
     from opsagent.store.db import Store
 
     if settings.database_url is None and not (settings.data_dir / "opsagent.db").is_file():

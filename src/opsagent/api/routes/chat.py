@@ -25,7 +25,7 @@ from opsagent.api.schemas import (
     ConversationSummary,
 )
 from opsagent.chat import ChatEvent, ChatMessage, chat_turn, executed_actions
-from opsagent.chat_binding import incident_for_question
+from opsagent.chat.binding import incident_for_question
 from opsagent.domain import Investigation
 from opsagent.errors import OpsAgentError
 from opsagent.pipeline import investigate

@@ -224,8 +224,8 @@ def _offline_events(
     message: str = "",
     history: Sequence[ChatMessage] = (),
 ) -> Iterator[ChatEvent]:
-    """The engine's answer: to the question asked, given the conversation so far (chat_answers)."""
-    from opsagent.chat_answers import offline_reply
+    """The engine's answer: to the question asked, given the conversation so far (chat.offline)."""
+    from opsagent.chat.offline import offline_reply
 
     parts = offline_reply(inv, message, history, executed) if message else offline_answer(inv, executed)
     for i, part in enumerate(parts):
