@@ -238,6 +238,14 @@ def test_an_action_whose_target_cannot_be_resolved_is_refused(target: Target):
     assert target.writes() == []
 
 
+def test_an_action_left_without_its_optional_target_is_refused(target: Target):
+    """GUARD: resolved target (flush-dns-cache without a node would act on every node)."""
+    runner, _, _ = make_runner(target, L.L5, policy())
+    req = runner.handle("inc-1", proposal("flush-dns-cache", "orders", {}), 0.95)
+    assert req.status is ActionStatus.DENIED and "would act on no named target" in req.reason
+    assert target.writes() == []
+
+
 def test_the_executor_refuses_an_unresolved_action_even_if_handed_one(target: Target):
     """GUARD: executor's last line (check_target in the only code that changes things)."""
     http = HttpExecutor(

@@ -89,10 +89,17 @@ def resolve(spec: ActionSpec, target: ActionTarget, params: Mapping[str, JsonVal
     if kind == "workload":
         kind = _text(params, "kind") or kind
     name = _text(params, name_param)
-    if name is None:
-        return None
-    namespace = _text(params, ns_param)
     required = spec.params.get("required")
+    if name is None:
+        if isinstance(required, list) and name_param in required:
+            return None  # still missing: resolved once a person gives it
+        # Optional and absent: the action would act on no named object (every node, say).
+        return ResolvedTarget(
+            kind=UNRESOLVED,
+            name="?",
+            conflict=f"{name_param!r} is not given, so {spec.id!r} would act on no named target",
+        )
+    namespace = _text(params, ns_param)
     if namespace is None and isinstance(required, list) and ns_param in required:
         # Its namespace is still missing: resolved once a person gives it.
         return None
