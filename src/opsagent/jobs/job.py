@@ -122,6 +122,11 @@ class Runner:
             # The findings are stored; a failing action step must not fail the investigation job.
             log.warning("actions for incident %s: %s", result.incident.id, exc)
 
+    def close(self) -> None:
+        """Send what notifications are still queued (a little while at most), then stop their thread."""
+        if self._notifiers is not None:
+            self._notifiers.close(drain_seconds=2.0)
+
     def _announce(self, result: Investigation) -> None:
         """Queue "investigation finished" for the notification sinks (issue 21); never blocks on them."""
         notify = self.settings.notify

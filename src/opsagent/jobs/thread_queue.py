@@ -85,3 +85,4 @@ class LocalQueue:
             self._reaper.stop()
         for thread in self._threads:
             thread.join(timeout=2)
+        self.runner.close()
