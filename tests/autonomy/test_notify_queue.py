@@ -89,3 +89,14 @@ def test_slack_body(sink: Sink):
     assert "&lt;the automation&gt; &amp; co" in body["text"]
     assert "<https://ops.example.com/incidents/inc-q|Open incident inc-q>" in body["text"]
     assert body["blocks"][0]["text"]["type"] == "mrkdwn"
+
+
+def test_a_refused_notification_is_not_sent_again(sink: Sink):
+    sink.script = [400, 400, 400]
+    failures: list[Delivery] = []
+    n = notifiers(sink, attempts=3, retry_backoff_seconds=0.05)
+    n.on_failure = lambda _note, d: failures.append(d)
+    n.send(note())
+    assert n.flush(10)
+    assert len(sink.bodies) == 1 and "HTTP 400" in (failures[0].error or "")
+    n.close()

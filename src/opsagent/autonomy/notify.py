@@ -71,6 +71,10 @@ class Notification(BaseModel):
     confidence: float | None = None
 
 
+class NotifierRefusedError(NotifierError):
+    """The endpoint refused the notification itself (HTTP 4xx): sending it again would not help."""
+
+
 class Delivery(BaseModel):
     notifier: str
     ok: bool
@@ -173,7 +177,10 @@ class WebhookNotifier:
         except httpx.HTTPError as exc:
             raise NotifierError(f"{self.name}: {type(exc).__name__}") from exc
         if not response.is_success:
-            raise NotifierError(f"{self.name}: HTTP {response.status_code}")
+            code = response.status_code
+            # A 4xx other than timeout / too-many-requests will answer the same again: no retry.
+            final = 400 <= code < 500 and code not in (408, 429)
+            raise (NotifierRefusedError if final else NotifierError)(f"{self.name}: HTTP {code}")
 
 
 FailureCallback = Callable[[Notification, Delivery], None]
@@ -263,6 +270,9 @@ class Notifiers:
             try:
                 notifier.send(note)
                 return Delivery(notifier=notifier.name, ok=True)
+            except NotifierRefusedError as exc:
+                error = str(exc)
+                break
             except NotifierError as exc:
                 error = str(exc)
             except Exception as exc:  # a notifier's bug is its failure, not the sender's
@@ -276,7 +286,7 @@ class Notifiers:
             note.kind,
             note.incident_id,
             notifier.name,
-            self._attempts,
+            attempt,
             error,
         )
         return Delivery(notifier=notifier.name, ok=False, error=error)
