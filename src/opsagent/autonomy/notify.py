@@ -12,8 +12,8 @@ incoming webhook expects: ``text`` with a ``<url|link>`` and one section block; 
 ``text`` next to the structured fields; ``pagerduty`` sends an Events API v2 ``trigger``.
 
 ``Notifiers.send`` only queues: a background thread delivers, trying each sink ``attempts`` times
-with a growing pause, so a slow or dead sink never holds up an investigation, an action or a
-rollback. A full queue drops the newest notification and logs it. A failed delivery is logged and
+with a growing pause (a 4xx refusal, 408 and 429 aside, is final), so a slow or dead sink never
+holds up an investigation, an action or a rollback. A full queue drops the newest notification and logs it. A failed delivery is logged and
 handed to ``on_failure`` (the runner audits it).
 """
 
