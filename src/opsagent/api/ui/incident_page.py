@@ -195,6 +195,12 @@ def build(runtime: Runtime, incident_id: str, user: str) -> dict[str, Any]:
         ],
         "chat": chat,
         "kill_switch": kill_switch,
+        # The newest investigation, when it failed: what went wrong is worth more than "none yet".
+        "failed": (
+            f"{inv_rows[0].id}: {inv_rows[0].error or 'no reason recorded'}"
+            if inv_rows and inv_rows[0].status == "failed"  # newest first
+            else None
+        ),
         "conversation_id": conversation_id,
         "pending": _pending(inv_rows, [r.status.value for r in requests]),
     }
