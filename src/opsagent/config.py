@@ -34,10 +34,12 @@ class LLMSettings(BaseModel):
     timeout_seconds: float = 60.0
     max_retries: int = 2
     temperature: float = 0.0
-    # Budgets per investigation: a runaway agent loop costs money and delays the page.
+    # Budgets per investigation (and per chat turn): a runaway agent loop costs money and delays the page.
     max_steps: int = 8
     max_prompt_tokens: int = 24_000
     max_seconds: float = 120.0
+    """A wall clock for the whole agent run: a model call still in flight at this point is cancelled
+    (the client's own timeout and retries notwithstanding) and the offline engine answers."""
 
     @property
     def configured(self) -> bool:
