@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/ablation.py .data/petshop .data/sockshop-rcd .data/nezha
     .venv/bin/python scripts/ablation.py .data/nezha --only full --verbose
-    .venv/bin/python scripts/ablation.py .data/nezha --alert-delay 180
+    .venv/bin/python scripts/ablation.py .data/nezha --alert-delay 180 --only=full --only=-event_onset
 
 Cases are loaded once with the evaluation importers (``opsagent.evals.discover``) and ranked with
 ``rank_suspects(bundle, EngineOptions(...))`` directly, so one run compares every variant on the
