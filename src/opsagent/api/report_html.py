@@ -73,7 +73,7 @@ _template = _env.from_string(_TEMPLATE)
 
 def action_outputs(session: Session, incident_id: str) -> dict[str, str]:
     """What each executed action request of the incident printed (its latest execution), by request id."""
-    from opsagent.store.actions import AuditRow
+    from opsagent.store.models import AuditRow
 
     rows = session.scalars(
         select(AuditRow)

@@ -1,4 +1,5 @@
-"""Tables and SQL implementations of the autonomy seams: action requests, the audit log, the kill switch.
+"""SQL implementations of the autonomy seams over their tables (``store.models``): action requests,
+the audit log, the kill switch.
 
 The audit table is append-only in two ways: ``SqlAuditLog`` has no update or delete, and migration 0002
 installs triggers that make the database itself refuse UPDATE and DELETE on it (SQLite and PostgreSQL).
@@ -16,17 +17,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, select, text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from opsagent.domain import ActionRequest, ActionStatus, AuditEntry, BreakerReset, KillSwitchState
 from opsagent.errors import NotFoundError
-from opsagent.store.base import Base, JSONType, UTCDateTime, utcnow
 from opsagent.store.db import Store
+from opsagent.store.models import ActionRequestRow, AuditRow, BreakerResetRow, KillSwitchRow
 
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 # Statuses in which an action is changing its target (the ledger reads them as in flight).
 IN_FLIGHT = frozenset({ActionStatus.RUNNING, ActionStatus.VERIFYING})
 
@@ -39,75 +39,6 @@ class _AuditLog(Protocol):
 
 # The advisory lock key of the action ledger (the migration lock in store/db.py is 7_407_001).
 LEDGER_LOCK = 7_407_002
-
-
-class ActionRequestRow(Base):
-    __tablename__ = "action_requests"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    incident_id: Mapped[str] = mapped_column(String(64), index=True)
-    action_id: Mapped[str] = mapped_column(String(128))
-    service: Mapped[str] = mapped_column(String(255), index=True)
-    namespace: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
-    confidence: Mapped[float] = mapped_column(Float)
-    level: Mapped[str] = mapped_column(String(4))
-    reason: Mapped[str] = mapped_column(Text)
-    # The validated ProposedAction as JSON: what was decided on is exactly what runs.
-    action: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decided_by: Mapped[str | None] = mapped_column(String(255))
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decision_note: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result: Mapped[str | None] = mapped_column(Text)
-
-
-class AuditRow(Base):
-    __tablename__ = "audit_log"
-
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(255))
-    reason: Mapped[str] = mapped_column(Text)
-    incident_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    request_id: Mapped[str | None] = mapped_column(String(32), index=True)
-    action_id: Mapped[str | None] = mapped_column(String(128))
-    service: Mapped[str | None] = mapped_column(String(255))
-    namespace: Mapped[str | None] = mapped_column(String(255))
-    level: Mapped[str | None] = mapped_column(String(4))
-    policy_version: Mapped[str | None] = mapped_column(String(64))
-    confidence: Mapped[float | None] = mapped_column(Float)
-    outcome: Mapped[str | None] = mapped_column(String(32))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class BreakerResetRow(Base):
-    """A person re-arming automatic actions after failures (``autonomy.breaker``): globally or per incident."""
-
-    __tablename__ = "breaker_resets"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    scope: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    actor: Mapped[str] = mapped_column(String(255))
-    reason: Mapped[str] = mapped_column(Text, default="")
-
-
-class KillSwitchRow(Base):
-    __tablename__ = "kill_switch"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    on: Mapped[bool] = mapped_column(Boolean, default=False)
-    actor: Mapped[str | None] = mapped_column(String(255))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def _to_row(req: ActionRequest, row: ActionRequestRow) -> None:

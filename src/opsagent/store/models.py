@@ -1,5 +1,6 @@
 """Tables of the service: incidents and their alerts, investigations (which double as the job queue's
-durable state), API users and tokens, chat conversations."""
+durable state), API users and tokens, chat conversations, and the autonomy ledger (action requests,
+the append-only audit log, breaker resets, the kill switch; ``store.actions`` works on them)."""
 
 from __future__ import annotations
 
@@ -140,3 +141,75 @@ class ChatMessageRow(Base):
     # The structured events of an assistant turn (findings, evidence), for replaying the conversation.
     events: Mapped[list[Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ------------------------------------------------------------------------------------ autonomy ledger
+
+
+class ActionRequestRow(Base):
+    __tablename__ = "action_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(64), index=True)
+    action_id: Mapped[str] = mapped_column(String(128))
+    service: Mapped[str] = mapped_column(String(255), index=True)
+    namespace: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidence: Mapped[float] = mapped_column(Float)
+    level: Mapped[str] = mapped_column(String(4))
+    reason: Mapped[str] = mapped_column(Text)
+    # The validated ProposedAction as JSON: what was decided on is exactly what runs.
+    action: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    incident_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    action_id: Mapped[str | None] = mapped_column(String(128))
+    service: Mapped[str | None] = mapped_column(String(255))
+    namespace: Mapped[str | None] = mapped_column(String(255))
+    level: Mapped[str | None] = mapped_column(String(4))
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class BreakerResetRow(Base):
+    """A person re-arming automatic actions after failures (``autonomy.breaker``): globally or per incident."""
+
+    __tablename__ = "breaker_resets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class KillSwitchRow(Base):
+    __tablename__ = "kill_switch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    on: Mapped[bool] = mapped_column(Boolean, default=False)
+    actor: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

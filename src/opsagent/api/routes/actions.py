@@ -28,7 +28,8 @@ from opsagent.autonomy.killswitch import KillSwitchState, switch
 from opsagent.autonomy.runner import ActionRunner
 from opsagent.errors import InputError
 from opsagent.factory import build_action_runner
-from opsagent.store.actions import AuditRow, SqlAuditLog, SqlKillSwitch
+from opsagent.store.actions import SqlAuditLog, SqlKillSwitch
+from opsagent.store.models import AuditRow
 
 router = APIRouter(tags=["actions"])
 _lock = threading.Lock()
