@@ -162,6 +162,10 @@ class Case:
     investigation_id: str | None = None
     recorded: str | None = None
     replay_top: str | None = None
+    # The episode's latest finished investigation when the fault was cleared (alerts that joined
+    # the incident after the first findings start another one): what the on-call reads by then.
+    top_final: str | None = None
+    rank_final: int | None = None
     quiet_before: bool = True
     load1: float | None = None
     error: str | None = None
@@ -306,11 +310,28 @@ def run_one(
             f"{case.alert_to_findings_s:.1f}s later: top {case.top} ({case.top_fault_type}), truth rank {case.rank_of_truth}"
         )
         case.recorded = record(incident, seen_by_first or episode, fault, case, cases_dir, known_types)
+        final(lab, incident["id"], t0, fault, case)
     finally:
         inject.clear(fault, holder)
         _log(f"  cleared {fault.kind} on {fault.target}")
         case.alerts_sent = len(sent)
         case._sent = sent  # type: ignore[attr-defined]
+
+
+def final(lab: Lab, incident_id: str, t0: float, fault: inject.Fault, case: Case) -> None:
+    try:
+        detail = lab.incident(incident_id)
+    except httpx.HTTPError:
+        return
+    done = [
+        i for i in detail["investigations"] if (_ts(i["created_at"]) or 0) >= t0 and i["status"] == "done"
+    ]
+    if not done:
+        return
+    latest = max(done, key=lambda i: _ts(i["finished_at"]) or 0)
+    ranking = list((detail.get("findings") or {}).get("ranking") or [])
+    case.top_final = latest.get("top_service") or (ranking[0] if ranking else None)
+    case.rank_final = ranking.index(fault.target) + 1 if fault.target in ranking else None
 
 
 def record(
@@ -397,6 +418,7 @@ def summary(cases: list[Case], seed: int, replayed: dict[str, Any], started: flo
         "faults": n,
         "ac@1": share(sum(1 for r in ranks if r == 1)),
         "ac@3": share(sum(1 for r in ranks if r is not None and r <= 3)),
+        "ac@1_final": share(sum(1 for c in cases if c.rank_final == 1)),
         "type": share(sum(1 for c in cases if c.top_fault_type == c.fault_type)),
         "alert_to_findings_p50_s": median(latencies),
         "fault_to_alert_p50_s": median(to_alert),
