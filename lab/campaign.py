@@ -167,6 +167,8 @@ class Case:
     top_final: str | None = None
     rank_final: int | None = None
     quiet_before: bool = True
+    injected_at: float | None = None
+    cleared_at: float | None = None
     load1: float | None = None
     error: str | None = None
 
@@ -252,6 +254,7 @@ def run_one(
 ) -> None:
     sent: dict[tuple[str, int], dict[str, Any]] = {}
     t0 = inject.start(fault)
+    case.injected_at = round(t0, 1)
     holder = None
     state = inject.current()
     if state is not None:
@@ -313,6 +316,7 @@ def run_one(
         final(lab, incident["id"], t0, fault, case)
     finally:
         inject.clear(fault, holder)
+        case.cleared_at = round(time.time(), 1)
         _log(f"  cleared {fault.kind} on {fault.target}")
         case.alerts_sent = len(sent)
         case._sent = sent  # type: ignore[attr-defined]
