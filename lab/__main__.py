@@ -43,6 +43,8 @@ def main(argv: list[str]) -> int:
     merge = sub.add_parser("merge", help="one report from campaigns run side by side in several labs")
     merge.add_argument("--out", required=True)
     merge.add_argument("reports", nargs="+")
+    table = sub.add_parser("table", help="a campaign report as Markdown tables")
+    table.add_argument("report")
     args = parser.parse_args(argv)
 
     if args.command == "up":
@@ -67,6 +69,10 @@ def main(argv: list[str]) -> int:
             pass
         finally:
             inject.clear_all()
+    elif args.command == "table":
+        from lab.table import render
+
+        print(render(args.report))
     elif args.command == "merge":
         from lab import campaign
 
