@@ -236,6 +236,7 @@ _CONTEXT_KINDS: dict[FaultType, tuple[SignalKind, ...]] = {
     FaultType.LATENCY_NETWORK: (SignalKind.LATENCY, SignalKind.NETWORK),
     FaultType.CPU: (SignalKind.CPU, SignalKind.LATENCY),
     FaultType.MEMORY: (SignalKind.MEMORY, SignalKind.RESTARTS),
+    FaultType.UNAVAILABLE: (SignalKind.UP, SignalKind.RESTARTS, SignalKind.ERRORS),
 }
 _ANY_KINDS = (SignalKind.ERRORS, SignalKind.LATENCY, SignalKind.CPU, SignalKind.MEMORY)
 

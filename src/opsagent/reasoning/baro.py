@@ -46,6 +46,8 @@ _KIND_TO_FAULT: dict[SignalKind, FaultType] = {
     SignalKind.LATENCY: FaultType.LATENCY_NETWORK,
     SignalKind.NETWORK: FaultType.LATENCY_NETWORK,
     SignalKind.ERRORS: FaultType.ERRORS_CODE,
+    SignalKind.UP: FaultType.UNAVAILABLE,
+    SignalKind.RESTARTS: FaultType.UNAVAILABLE,
 }
 
 
