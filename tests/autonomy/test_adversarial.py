@@ -696,9 +696,24 @@ def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
     return server, thread, f"http://127.0.0.1:{port}"
 
 
+def _queue_in(settings: Settings, service: str) -> str:
+    """A pending request in the served app's database, as a worker would leave it."""
+    from opsagent.factory import build_action_runner
+    from opsagent.store import Store
+
+    store = Store(settings)
+    try:
+        req = build_action_runner(settings, store, CATALOG).handle("inc-cli", restart(service), 0.9)
+    finally:
+        store.close()
+    assert req.status is ActionStatus.PENDING
+    return req.id
+
+
 def test_the_cli_acts_through_the_api_as_the_tokens_owner(tmp_path: Path, target: Target):
     """GUARD: authenticated CLI (kill switch and breaker through the API; the actor is the token's owner)."""
-    server, thread, url = _serve(_settings(tmp_path, target))
+    settings = _settings(tmp_path, target)
+    server, thread, url = _serve(settings)
     try:
         cli = CliRunner()
         viewer = cli.invoke(cli_app, ["killswitch", "on", "--api-url", url, "--token", TOKENS["viewer"]])
@@ -711,6 +726,23 @@ def test_the_cli_acts_through_the_api_as_the_tokens_owner(tmp_path: Path, target
         assert [(e["kind"], e["actor"]) for e in audit] == [("kill_switch", "admin-user")]
         reset = cli.invoke(cli_app, ["breaker", "reset", "--api-url", url, "--token", TOKENS["admin"]])
         assert reset.exit_code == 0 and "closed" in reset.output
+        off = cli.invoke(cli_app, ["killswitch", "off", "--api-url", url, "--token", TOKENS["admin"]])
+        assert off.exit_code == 0, off.output
+        # An approval from the CLI: listed and approved through the API, recorded as the token's owner.
+        rid = _queue_in(settings, "orders")
+        deployments(target, "orders")
+        listed = cli.invoke(
+            cli_app, ["approvals", "list", "--json", "--api-url", url, "--token", TOKENS["viewer"]]
+        )
+        assert listed.exit_code == 0 and [r["id"] for r in json.loads(listed.output)] == [rid]
+        approved = cli.invoke(
+            cli_app,
+            ["approvals", "approve", rid, "-r", "checked", "--api-url", url, "--token", TOKENS["responder"]],
+        )
+        assert approved.exit_code == 0 and "approved by responder-user" in approved.output, approved.output
+        audit = httpx.get(f"{url}/v1/audit", headers=auth("admin"), timeout=10).json()
+        assert [e["actor"] for e in audit if e["kind"] == "approval"] == ["responder-user"]
+        assert len(target.writes()) == 1
     finally:
         server.should_exit = True
         thread.join(timeout=10)
