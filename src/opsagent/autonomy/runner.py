@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypedDict, Unpack
 
 from pydantic import JsonValue
 
@@ -38,24 +37,21 @@ from opsagent.autonomy.approvals import (
     automatic_changes,
     history_from,
 )
-from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditEntry, AuditKind, AuditLog
+from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditLog
 from opsagent.autonomy.bounds import Bound, bound
 from opsagent.autonomy.catalog import ActionCatalog
-from opsagent.autonomy.executors import ExecutionResult, Executors
+from opsagent.autonomy.escalation import Escalation, Escalator, LogEscalator
+from opsagent.autonomy.execution import Execution
+from opsagent.autonomy.executors import Executors
 from opsagent.autonomy.killswitch import KillSwitch
 from opsagent.autonomy.notify import (
-    Delivery,
-    Notification,
-    NotificationKind,
-    NotifiedRequest,
     Notifiers,
-    Severity,
 )
 from opsagent.autonomy.policy import TargetState, decide, policy_version
-from opsagent.autonomy.verify import Verifier, VerifyResult
+from opsagent.autonomy.request_audit import RequestAudit
+from opsagent.autonomy.verify import Verifier
 from opsagent.config import AutonomySettings
 from opsagent.domain import (
-    ActionSpec,
     ActionTarget,
     AutonomyLevel,
     Decision,
@@ -64,36 +60,13 @@ from opsagent.domain import (
     ProposedAction,
     Risk,
 )
-from opsagent.errors import ActionValidationError, ConflictError, ExecutorError, OpsAgentError, StoreError
+from opsagent.errors import ActionValidationError, ConflictError
 
 log = logging.getLogger(__name__)
 
 
-class Escalator(Protocol):
-    """Pages a person: an automatic action failed, or its verification did."""
-
-    def escalate(self, request: ActionRequest, reason: str) -> None: ...
-
-
-class LogEscalator:
-    """The default until a notifier is wired in: a warning in the log (and the audit entry the runner writes)."""
-
-    def escalate(self, request: ActionRequest, reason: str) -> None:
-        log.warning("escalation for incident %s, action %s: %s", request.incident_id, request.id, reason)
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class _EntryFields(TypedDict, total=False):
-    """The optional fields of ``ActionRunner._entry``, for the methods that pass them through."""
-
-    actor: str
-    level: str | None
-    version: str | None
-    outcome: str | None
-    detail: dict[str, JsonValue] | None
 
 
 @dataclass
@@ -127,13 +100,21 @@ class ActionRunner:
         self._audit = parts.audit
         self._kill = parts.kill_switch
         self._verifier = parts.verifier
-        self._escalator: Escalator = parts.escalator
-        self._notifiers = parts.notifiers
-        # Notifications are sent from a queue (autonomy/notify.py): a delivery that finally fails is
-        # audited when it fails, not when it was queued.
-        if self._notifiers.on_failure is None:
-            self._notifiers.on_failure = self._notification_failed
         self._clock = parts.clock
+        self._record = RequestAudit(parts.audit, parts.clock)
+        self._escalation = Escalation(
+            self._record, parts.store, parts.escalator, parts.notifiers, parts.clock
+        )
+        self._execution = Execution(
+            catalog=parts.catalog,
+            executors=parts.executors,
+            store=parts.store,
+            verifier=parts.verifier,
+            record=self._record,
+            escalation=self._escalation,
+            clock=parts.clock,
+            current_policy=self.current_policy,
+        )
 
     @property
     def store(self) -> ActionStore:
@@ -199,50 +180,6 @@ class ActionRunner:
         decision = decide(action, self.level, policy, confidence, history=history, target=target, hold=hold)
         return decision, policy_version(policy)
 
-    # ------------------------------------------------------------------------------------- audit
-
-    def _write(
-        self, kind: AuditKind, req: ActionRequest, reason: str, **fields: Unpack[_EntryFields]
-    ) -> None:
-        self._audit.append(self._entry(kind, req, reason, **fields))
-
-    def _entry(
-        self,
-        kind: AuditKind,
-        req: ActionRequest,
-        reason: str,
-        *,
-        actor: str = SYSTEM_ACTOR,
-        level: str | None = None,
-        version: str | None = None,
-        outcome: str | None = None,
-        detail: dict[str, JsonValue] | None = None,
-    ) -> AuditEntry:
-        # The audit names what is (or would be) touched; the service the proposal claimed is kept beside it.
-        resolved = req.action.resolved
-        facts: dict[str, JsonValue] = {
-            "target": resolved.label if resolved is not None else None,
-            "proposed_for": req.action.target.service,
-        }
-        return AuditEntry(
-            kind=kind,
-            reason=reason,
-            actor=actor,
-            at=self._clock(),
-            incident_id=req.incident_id,
-            request_id=req.id,
-            action_id=req.action.action_id,
-            service=(resolved.service or resolved.name)
-            if resolved is not None
-            else req.action.target.service,
-            namespace=resolved.namespace if resolved is not None else req.action.target.namespace,
-            level=level or req.level.value,
-            policy_version=version,
-            confidence=req.confidence,
-            outcome=outcome or req.status.value,
-            detail={**facts, **(detail or {})},
-        )
-
     # ---------------------------------------------------------------------------------- proposals
 
     def process(self, investigation: Investigation) -> list[ActionRequest]:
@@ -297,7 +234,7 @@ class ActionRunner:
                     incident.id, action, confidence, source=findings.reasoner, notify=False, hold=limits.hold
                 )
             )
-        self._announce_pending(incident.id, requests)
+        self._escalation.announce_pending(incident.id, requests)
         return requests
 
     def handle(
@@ -370,7 +307,7 @@ class ActionRunner:
             # The decision is on record before anything else happens to the request, and in the
             # same transaction as the request itself.
             ledger.audit(
-                self._entry(
+                self._record.entry(
                     "decision",
                     req,
                     decision.reason,
@@ -387,9 +324,9 @@ class ActionRunner:
             )
             ledger.add(req)
         if status is ActionStatus.RUNNING:
-            return self._execute(req, decision, version, actor=SYSTEM_ACTOR)
+            return self._execution.execute(req, decision, version, actor=SYSTEM_ACTOR)
         if notify:
-            self._announce_pending(incident_id, [req])
+            self._escalation.announce_pending(incident_id, [req])
         return req
 
     def _deny(
@@ -412,7 +349,7 @@ class ActionRunner:
             created_at=self._clock(),
             finished_at=self._clock(),
         )
-        self._write(
+        self._record.write(
             "decision",
             req,
             reason,
@@ -453,7 +390,7 @@ class ActionRunner:
             if decision.dry_run or policy.dry_run:
                 req.status, req.finished_at = ActionStatus.DRY_RUN, self._clock()
                 ledger.audit(
-                    self._entry(
+                    self._record.entry(
                         "decision",
                         req,
                         f"dry run, approved but not run: {decision.reason}",
@@ -468,7 +405,7 @@ class ActionRunner:
             ledger.save(req)
         # Approved actions are verified like automatic ones wherever the level verifies.
         decision = decision.model_copy(update={"verify_after": decision.level.rank >= AutonomyLevel.L4.rank})
-        return self._execute(req, decision, version, actor=actor)
+        return self._execution.execute(req, decision, version, actor=actor)
 
     def _block(
         self, req: ActionRequest, reason: str, decision: Decision | None, version: str | None
@@ -490,7 +427,7 @@ class ActionRunner:
     ) -> None:
         req.status, req.finished_at, req.result = ActionStatus.BLOCKED, self._clock(), reason
         ledger.audit(
-            self._entry(
+            self._record.entry(
                 "blocked",
                 req,
                 reason,
@@ -500,266 +437,6 @@ class ActionRunner:
             )
         )
         ledger.save(req)
-
-    # ---------------------------------------------------------------------------------- execution
-
-    def _execute(self, req: ActionRequest, decision: Decision, version: str, *, actor: str) -> ActionRequest:
-        spec = self.catalog.get(req.action.action_id)
-        req.status, req.started_at = ActionStatus.RUNNING, self._clock()
-        try:
-            self._write(
-                "execution_started",
-                req,
-                f"running {spec.id} via {spec.executor}",
-                actor=actor,
-                level=decision.level.value,
-                version=version,
-                detail={"params": req.action.params, "executor": spec.executor},
-            )
-        except StoreError as exc:
-            # No audit line, no action (and, not having run, it uses up no rate limit).
-            req.status, req.finished_at, req.result = ActionStatus.FAILED, self._clock(), f"not run: {exc}"
-            req.started_at = None
-            self._store.save(req)
-            return req
-        self._store.save(req)
-        result = self._run(spec, req.action, req.id)
-        self._write(
-            "execution_result",
-            req,
-            result.summary,
-            actor=actor,
-            level=decision.level.value,
-            version=version,
-            outcome="ok" if result.ok else "failed",
-            detail={"output": result.output, **result.detail},
-        )
-        req.result = result.summary
-        if not result.ok:
-            req.status, req.finished_at = ActionStatus.FAILED, self._clock()
-            self._store.save(req)
-            if decision.level.rank >= AutonomyLevel.L3.rank:
-                self._escalate(req, f"{spec.id} failed: {result.summary}")
-            else:
-                # Below L3 nobody is paged, but a failed action is always told (issue 21).
-                self._notify(
-                    "action_failed",
-                    "page",
-                    req.incident_id,
-                    f"opsagent: {spec.id} on {req.action.target.service} failed",
-                    f"{spec.id} failed: {result.summary}",
-                    [req],
-                )
-            return req
-        if decision.verify_after and spec.verify is not None and self._verifier is not None:
-            req.status = ActionStatus.VERIFYING
-            self._store.save(req)
-            return self._verify(req, spec, decision, version)
-        req.status, req.finished_at = ActionStatus.SUCCEEDED, self._clock()
-        self._store.save(req)
-        return req
-
-    def _run(self, spec: ActionSpec, action: ProposedAction, request_id: str) -> ExecutionResult:
-        try:
-            return self._executors.for_spec(spec).run(spec, action, request_id=request_id)
-        except ExecutorError as exc:
-            return ExecutionResult(ok=False, summary=str(exc))
-        except OpsAgentError as exc:  # pragma: no cover - executors raise ExecutorError; belt and braces
-            return ExecutionResult(ok=False, summary=f"{type(exc).__name__}: {exc}")
-
-    def _verify(
-        self, req: ActionRequest, spec: ActionSpec, decision: Decision, version: str
-    ) -> ActionRequest:
-        assert self._verifier is not None and spec.verify is not None
-        outcome: VerifyResult = self._verifier.verify(spec.verify, req.action)
-        self._write(
-            "verification",
-            req,
-            outcome.reason,
-            level=decision.level.value,
-            version=version,
-            outcome=outcome.status,
-            detail={
-                "query": outcome.query,
-                "attempts": outcome.attempts,
-                "seconds": round(outcome.seconds, 3),
-            },
-        )
-        if outcome.status == "passed":
-            req.status, req.finished_at = ActionStatus.SUCCEEDED, self._clock()
-            self._store.save(req)
-            return req
-        req.status, req.finished_at = ActionStatus.FAILED, self._clock()
-        req.result = f"{req.result}; verification {outcome.status}: {outcome.reason}"
-        rolled = "no rollback declared"
-        if outcome.status == "failed" and spec.rollback:
-            rolled = self._rollback(req, spec.rollback, version, decision)
-        elif spec.rollback:
-            rolled = "not rolled back: the check could not be evaluated"
-        self._store.save(req)
-        self._escalate(
-            req,
-            f"verification of {spec.id} {outcome.status}: {outcome.reason}; {rolled}",
-            kind="verification_failed",
-        )
-        return req
-
-    def _rollback(self, req: ActionRequest, rollback_id: str, version: str, decision: Decision) -> str:
-        """Run the catalogued rollback on the same target; its parameters come from the original's.
-
-        Returns what happened, in words, for the escalation.
-        """
-        if self.current_policy().kill_switch:
-            self._write(
-                "rollback", req, "rollback skipped: kill switch on", outcome="skipped", version=version
-            )
-            return "rollback skipped: kill switch on"
-        try:
-            defaults = self.catalog.default_params(rollback_id, req.action.target)
-            spec = self.catalog.get(rollback_id)
-            props = spec.params.get("properties")
-            shared = {k: v for k, v in req.action.params.items() if isinstance(props, dict) and k in props}
-            action = self.catalog.propose(
-                rollback_id,
-                req.action.target,
-                {**defaults, **shared},
-                reason=f"rollback of {req.action.action_id} ({req.id})",
-                runbook_id=req.action.runbook_id,
-            )
-        except ActionValidationError as exc:
-            self._write("rollback", req, f"rollback not possible: {exc}", outcome="failed", version=version)
-            return f"rollback not possible: {exc}"
-        self._write(
-            "rollback",
-            req,
-            f"rolling back with {rollback_id}",
-            outcome="started",
-            version=version,
-            level=decision.level.value,
-            detail={"params": action.params},
-        )
-        result = self._run(spec, action, f"{req.id}-rollback")
-        self._write(
-            "rollback",
-            req,
-            result.summary,
-            outcome="ok" if result.ok else "failed",
-            version=version,
-            level=decision.level.value,
-            detail={"output": result.output},
-        )
-        if result.ok:
-            req.status = ActionStatus.ROLLED_BACK
-            return f"rolled back with {rollback_id}"
-        return f"ROLLBACK FAILED ({rollback_id}: {result.summary})"
-
-    def _escalate(self, req: ActionRequest, reason: str, *, kind: NotificationKind = "action_failed") -> None:
-        self._write("escalation", req, reason, outcome="escalated")
-        try:
-            self._escalator.escalate(req, reason)
-        except OpsAgentError as exc:
-            log.error("escalation failed for %s: %s", req.id, exc)
-        what = f"{req.action.action_id} on {req.action.target.service}"
-        self._notify(
-            kind,
-            "page",
-            req.incident_id,
-            f"opsagent: {what} failed, a person is needed",
-            reason,
-            [req],
-        )
-
-    def _announce_pending(self, incident_id: str, requests: list[ActionRequest]) -> None:
-        waiting = [r for r in requests if r.status is ActionStatus.PENDING]
-        if not waiting:
-            return
-        lines = [
-            f"- {r.action.action_id} on {r.action.target.service} ({r.action.risk.value}): {r.reason}"
-            + (
-                f" [approve with params: {', '.join(r.action.missing_params)}]"
-                if r.action.missing_params
-                else ""
-            )
-            for r in waiting
-        ]
-        self._notify(
-            "approval_needed",
-            "info",
-            incident_id,
-            f"opsagent: {len(waiting)} action(s) for incident {incident_id} await approval",
-            "\n".join(lines),
-            waiting,
-        )
-
-    def _notify(
-        self,
-        kind: NotificationKind,
-        severity: Severity,
-        incident_id: str,
-        title: str,
-        text: str,
-        requests: list[ActionRequest],
-    ) -> None:
-        """Send to the notifiers and audit each delivery; nothing here may fail the caller."""
-        if not self._notifiers:
-            return
-        note = Notification(
-            kind=kind,
-            severity=severity,
-            incident_id=incident_id,
-            title=title,
-            text=text,
-            at=self._clock(),
-            requests=[
-                NotifiedRequest(
-                    id=r.id,
-                    action_id=r.action.action_id,
-                    service=r.action.target.service,
-                    namespace=r.action.target.namespace,
-                    status=r.status.value,
-                    reason=r.reason,
-                    missing_params=list(r.action.missing_params),
-                )
-                for r in requests
-            ],
-        )
-        for delivery in self._notifiers.send(note):
-            state = "queued" if delivery.queued else "sent" if delivery.ok else "failed"
-            try:
-                self._write(
-                    "notification",
-                    requests[0],
-                    f"{kind} to {delivery.notifier}: "
-                    + (state if delivery.ok else f"failed: {delivery.error}"),
-                    outcome=state,
-                    detail={
-                        "notifier": delivery.notifier,
-                        "severity": severity,
-                        "requests": [r.id for r in requests],
-                    },
-                )
-            except OpsAgentError as exc:
-                log.warning("could not audit notification for incident %s: %s", incident_id, exc)
-
-    def _notification_failed(self, note: Notification, delivery: Delivery) -> None:
-        """A queued notification that could not be delivered, retries spent: audited on its request."""
-        if not note.requests:
-            return
-        try:
-            req = self._store.get(note.requests[0].id)
-            self._write(
-                "notification",
-                req,
-                f"{note.kind} to {delivery.notifier}: failed: {delivery.error}",
-                outcome="failed",
-                detail={
-                    "notifier": delivery.notifier,
-                    "severity": note.severity,
-                    "requests": [r.id for r in note.requests],
-                },
-            )
-        except OpsAgentError as exc:
-            log.warning("could not audit a failed notification for incident %s: %s", note.incident_id, exc)
 
 
 def proposal(
