@@ -28,14 +28,11 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import JsonValue
 
-from opsagent.autonomy import breaker
 from opsagent.autonomy.approvals import (
     ActionRequest,
     ActionStatus,
     ActionStore,
     Ledger,
-    automatic_changes,
-    history_from,
 )
 from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditLog
 from opsagent.autonomy.bounds import Bound, bound
@@ -43,11 +40,12 @@ from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.escalation import Escalation, Escalator, LogEscalator
 from opsagent.autonomy.execution import Execution
 from opsagent.autonomy.executors import Executors
+from opsagent.autonomy.gate import gate
 from opsagent.autonomy.killswitch import KillSwitch
 from opsagent.autonomy.notify import (
     Notifiers,
 )
-from opsagent.autonomy.policy import TargetState, decide, policy_version
+from opsagent.autonomy.policy import TargetState, policy_version
 from opsagent.autonomy.request_audit import RequestAudit
 from opsagent.autonomy.verify import Verifier
 from opsagent.config import AutonomySettings
@@ -138,48 +136,6 @@ class ActionRunner:
             return TargetState()
         return self._executors.inspector.target_state(action.target)
 
-    def _gate(
-        self,
-        ledger: Ledger,
-        action: ProposedAction,
-        confidence: float,
-        policy: AutonomySettings,
-        target: TargetState,
-        *,
-        incident_id: str | None = None,
-        hold: str | None = None,
-    ) -> tuple[Decision, str]:
-        """``decide()`` on the ledger as it is inside the caller's atomic step.
-
-        With ``incident_id`` (a new proposal, not a person's approval) the incident's automatic
-        changes so far and the circuit breaker count too.
-        """
-        now = self._clock()
-        window = max(policy.rate_window_seconds, policy.breaker_window_seconds)
-        done, tripped = 0, None
-        if incident_id is not None:
-            done = automatic_changes(ledger.find(incident_id=incident_id))
-            tripped = breaker.reason(ledger, incident_id, now, policy)
-        history = history_from(
-            ledger,
-            now,
-            window if incident_id else policy.rate_window_seconds,
-            incident_automatic=done,
-            breaker=tripped,
-        )
-        if incident_id is not None:
-            # The rate limits and blast radius count only their own window.
-            since = now - timedelta(seconds=policy.rate_window_seconds)
-            history = history.model_copy(
-                update={
-                    "actions": tuple(
-                        r for r in history.actions if r.started_at >= since or r.finished_at is None
-                    )
-                }
-            )
-        decision = decide(action, self.level, policy, confidence, history=history, target=target, hold=hold)
-        return decision, policy_version(policy)
-
     # ---------------------------------------------------------------------------------- proposals
 
     def process(self, investigation: Investigation) -> list[ActionRequest]:
@@ -263,8 +219,16 @@ class ActionRunner:
         target = self._target_state(action)
         with self._store.atomic(self._audit) as ledger:
             now = self._clock()
-            decision, version = self._gate(
-                ledger, action, confidence, policy, target, incident_id=incident_id, hold=hold
+            decision, version = gate(
+                ledger,
+                action,
+                confidence,
+                self.level,
+                policy,
+                target,
+                self._clock(),
+                incident_id=incident_id,
+                hold=hold,
             )
             if (
                 decision.verify_after
@@ -381,7 +345,9 @@ class ActionRunner:
             req = ledger.get(request_id)
             if req.status is not ActionStatus.APPROVED:
                 raise ConflictError(f"action request {request_id} is {req.status.value}, not approved")
-            decision, version = self._gate(ledger, action, req.confidence, policy, target)
+            decision, version = gate(
+                ledger, action, req.confidence, self.level, policy, target, self._clock()
+            )
             if decision.outcome in (DecisionOutcome.NOT_PROPOSED, DecisionOutcome.DENIED):
                 self._block_in(
                     ledger, req, f"blocked at execution time: {decision.reason}", decision, version
