@@ -167,6 +167,9 @@ class Case:
     top_final: str | None = None
     rank_final: int | None = None
     quiet_before: bool = True
+    # The top cause's earliest evidence began this many seconds before the injection (positive: the
+    # investigation took something older, such as the previous fault, for this one).
+    top_evidence_lead_s: float | None = None
     injected_at: float | None = None
     cleared_at: float | None = None
     load1: float | None = None
@@ -300,6 +303,9 @@ def run_one(
         case.top = found.get("top_service") or (ranking[0] if ranking else None)
         case.top_fault_type = found.get("top_fault") or (causes[0]["fault_type"] if causes else None)
         case.ranking = ranking[:5]
+        onsets = [e["onset"] for e in (causes[0].get("evidence") or []) if e.get("onset")] if causes else []
+        if onsets:
+            case.top_evidence_lead_s = round(t0 - min(onsets), 1)
         case.rank_of_truth = ranking.index(fault.target) + 1 if fault.target in ranking else None
         case.fault_to_alert_s = round(first_fired - t0, 1)
         case.alert_to_findings_s = round(finished - first_fired, 1)
