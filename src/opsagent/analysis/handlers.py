@@ -135,7 +135,7 @@ def _failed_below(t: SpanTable, failed_spans: BoolArray) -> BoolArray:
 def _handlers(spans: list[Span], start: float, end: float, cut: float) -> list[_Handler]:
     """Per (service, operation) that opens child spans and served requests in the change window:
     its requests in [start, end) that no failure below explains, with the steps each one took."""
-    t = SpanTable(spans)
+    t = SpanTable.of(spans)
     keys, key = t.operations
     k = len(keys)
     error_handler = np.array([error_operation(op) for _, op in keys], dtype=np.bool_)[key]
@@ -249,7 +249,7 @@ def truncated_handlers(
     that took the step, those after it up to ``end`` the side that skipped it.
     """
     out: list[PatternShift] = []
-    for handler in _handlers(list(spans), normal_start, end, cut):
+    for handler in _handlers(spans if isinstance(spans, list) else list(spans), normal_start, end, cut):
         change = _handler_change(handler, cut)
         if change is None or change.z < MIN_Z:
             continue

@@ -46,6 +46,19 @@ class SpanTable:
         self.start = np.fromiter(map(attrgetter("start"), spans), np.float64, n)
         self.error = np.fromiter(map(attrgetter("error"), spans), np.bool_, n)
 
+    @classmethod
+    def of(cls, spans: list[Span]) -> SpanTable:
+        """The table of ``spans``, reused when it was just built for the same list: the trace series
+        (prepare) and the handlers (channels) read one incident's spans, and building the columns
+        is most of either's cost. Reused only for the very list (held, so its id cannot be reused)
+        at the same length; the engine never changes a bundle's spans."""
+        global _last
+        last = _last
+        if last is not None and last._spans is spans and last.n == len(spans):
+            return last
+        _last = table = cls(spans)
+        return table
+
     @cached_property
     def operations(self) -> tuple[list[tuple[str, str]], IntArray]:
         """The distinct (service, operation) pairs in order of first appearance, and each span's
@@ -60,3 +73,6 @@ class SpanTable:
         keys = list(dict.fromkeys(pairs))
         code = {k: i for i, k in enumerate(keys)}
         return keys, np.fromiter(map(code.__getitem__, pairs), np.int64, self.n)
+
+
+_last: SpanTable | None = None

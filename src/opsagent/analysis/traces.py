@@ -40,7 +40,7 @@ def trace_series(
     """Per-service self-time and error-share series on a grid of ``step`` seconds from ``start``."""
     if not spans:
         return [], set()
-    table = SpanTable(spans)
+    table = SpanTable.of(spans)
     own, service, own_error = _self_times(table)
     # the bucket of each span's start; spans before the grid are left out
     bucket = np.floor_divide(table.start - start, step)
