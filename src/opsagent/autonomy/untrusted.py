@@ -19,9 +19,13 @@ from opsagent.domain import EvidenceBundle, Findings, Incident, UntrustedText
 from opsagent.domain.findings import UntrustedSource
 
 _VERBS = r"(?:restart|delete|drop|scale|drain|cordon|roll ?back|kill|terminate|disable|approve|run|execute|shut ?down)"
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+# Each pattern comes with the lower-case words one of which any match must contain. Logs are scanned
+# line by line (tens of thousands in a busy incident), and a substring test is a hundred times cheaper
+# than a regular expression, so the expression runs only on the few lines that could match it.
+_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     (
         "asks to ignore earlier instructions",
+        ("ignore", "disregard", "forget", "override"),
         re.compile(
             r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:previous|prior|above|earlier|all|your|system)\b"
             r"[^.\n]{0,20}\b(?:instructions?|prompts?|rules?|polic(?:y|ies)|guidelines?)",
@@ -30,6 +34,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "addresses an AI agent",
+        ("you are now", "as a", "dear", "llm", "assistant", "agent", "ai,", "ai:", "ai ", "ai\t", "ai\n"),
         re.compile(
             r"\b(?:you are now|as an? (?:ai|llm|language model|assistant|agent)|dear (?:ai|assistant|agent)|"
             r"(?:ai|llm|assistant|agent|opsagent)\s*[,:]\s*(?:please\s+)?(?:you must|you should|now|immediately)?\s*"
@@ -40,6 +45,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "carries prompt markup",
+        ("system", "assistant>", "user>", "tool>", "instruction", "[inst]", "[/inst]", "<|im_start|>"),
         re.compile(
             r"(?:</?(?:system|assistant|user|tool|instructions?)>|\[/?INST\]|<\|im_start\|>|^\s*#+\s*(?:system|new instructions?)\b)",
             re.IGNORECASE | re.MULTILINE,
@@ -47,14 +53,16 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "orders a fleet-wide change",
+        ("all", "every", "each", "whole", "entire"),
         re.compile(
-            _VERBS + r"\s+(?:all|every|each|the whole|the entire)\s+(?:of the\s+)?"
+            r"\b" + _VERBS + r"\s+(?:all|every|each|the whole|the entire)\s+(?:of the\s+)?"
             r"(?:deployments?|pods?|services?|nodes?|namespaces?|clusters?|databases?|fleet|actions?|requests?)\b",
             re.IGNORECASE,
         ),
     ),
     (
         "asks for a new instruction set or to skip approval",
+        ("new instruction", "system prompt", "without", "bypass", "skip"),
         re.compile(
             r"\b(?:new instructions?|system prompt|without (?:asking for )?approval|bypass (?:the )?(?:policy|approval|safety)|"
             r"skip (?:the )?(?:approval|policy|verification))\b",
@@ -68,8 +76,9 @@ _MAX_FLAGS = 50
 
 def reads_as_instructions(text: str) -> str | None:
     """Why ``text`` reads as instructions to an agent, or None."""
-    for why, pattern in _PATTERNS:
-        if pattern.search(text):
+    lowered = text.lower()
+    for why, needles, pattern in _PATTERNS:
+        if any(needle in lowered for needle in needles) and pattern.search(text):
             return why
     return None
 
@@ -109,8 +118,9 @@ def scan(
     for i, message in enumerate(chat):
         add(_flag("chat", f"chat message {i + 1}", message))
     if bundle is not None:
-        for record in bundle.logs:
-            add(_flag("log", f"log of {record.service}", record.message))
+        # A service logs the same line many times; one look per distinct (service, line) is enough.
+        for service, message in dict.fromkeys((record.service, record.message) for record in bundle.logs):
+            add(_flag("log", f"log of {service}", message))
     for runbook_id, body in sorted((runbook_bodies or {}).items()):
         add(_flag("runbook", f"runbook {runbook_id}", body))
     return found
