@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
-from opsagent.autonomy.approvals import ActionRequest, Approvals, InMemoryActionStore
+from opsagent.autonomy.approvals import ActionRequest, Approvals
 from opsagent.autonomy.audit import InMemoryAuditLog
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.executors import Executors, HttpExecutor, KubernetesExecutor, ScriptExecutor
 from opsagent.autonomy.killswitch import InMemoryKillSwitch
+from opsagent.autonomy.memory_store import InMemoryActionStore
 from opsagent.autonomy.runner import ActionRunner, RunnerParts
 from opsagent.autonomy.verify import Verifier
 from opsagent.config import AutonomySettings, HttpExecutorSettings, KubernetesExecutorSettings, PolicyRule

@@ -29,12 +29,13 @@ from typer.testing import CliRunner
 
 from opsagent.api.app import create_app
 from opsagent.autonomy import breaker, untrusted
-from opsagent.autonomy.approvals import ActionStatus, Approvals, InMemoryActionStore
+from opsagent.autonomy.approvals import ActionStatus, Approvals
 from opsagent.autonomy.audit import InMemoryAuditLog
 from opsagent.autonomy.bounds import bound
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.executors import Executors, HttpExecutor
 from opsagent.autonomy.killswitch import InMemoryKillSwitch, switch
+from opsagent.autonomy.memory_store import InMemoryActionStore
 from opsagent.autonomy.runner import ActionRunner, RunnerParts, proposal
 from opsagent.autonomy.verify import VerifyResult
 from opsagent.cli import app as cli_app

@@ -17,9 +17,9 @@ from opsagent.autonomy.approvals import (
     ActionStatus,
     Approvals,
     ExpirySweeper,
-    InMemoryActionStore,
 )
 from opsagent.autonomy.audit import InMemoryAuditLog
+from opsagent.autonomy.memory_store import InMemoryActionStore
 from opsagent.autonomy.runner import proposal
 from opsagent.config import Settings
 from opsagent.domain import AutonomyLevel

@@ -133,8 +133,8 @@ def test_failed_verification_rolls_back_and_escalates(target: Target, prometheus
         ]
     )
     audit, esc = InMemoryAuditLog(), Escalations()
-    from opsagent.autonomy.approvals import InMemoryActionStore
     from opsagent.autonomy.killswitch import InMemoryKillSwitch
+    from opsagent.autonomy.memory_store import InMemoryActionStore
 
     runner = ActionRunner(
         RunnerParts(

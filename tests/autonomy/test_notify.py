@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from opsagent.autonomy.approvals import ActionStatus, InMemoryActionStore
+from opsagent.autonomy.approvals import ActionStatus
 from opsagent.autonomy.audit import InMemoryAuditLog, verify_chain
 from opsagent.autonomy.catalog import ActionCatalog
 from opsagent.autonomy.killswitch import InMemoryKillSwitch
+from opsagent.autonomy.memory_store import InMemoryActionStore
 from opsagent.autonomy.notify import Notification, Notifiers, WebhookNotifier
 from opsagent.autonomy.runner import ActionRunner, RunnerParts, proposal
 from opsagent.autonomy.verify import VerifyResult

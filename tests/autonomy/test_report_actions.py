@@ -24,10 +24,10 @@ from opsagent.autonomy.approvals import (
     ActionRequest,
     ActionStatus,
     Approvals,
-    InMemoryActionStore,
 )
 from opsagent.autonomy.audit import InMemoryAuditLog
 from opsagent.autonomy.catalog import labels_for
+from opsagent.autonomy.memory_store import InMemoryActionStore
 from opsagent.autonomy.policy import decide
 from opsagent.commands.investigate import investigate_recorded
 from opsagent.config import ApiToken, PolicyRule, Settings

@@ -2,9 +2,10 @@
 
 from datetime import UTC, datetime, timedelta
 
-from opsagent.autonomy.approvals import ActionRequest, ActionStatus, InMemoryActionStore
+from opsagent.autonomy.approvals import ActionRequest, ActionStatus
 from opsagent.autonomy.audit import InMemoryAuditLog, verify_chain
 from opsagent.autonomy.killswitch import InMemoryKillSwitch, switch
+from opsagent.autonomy.memory_store import InMemoryActionStore
 from opsagent.autonomy.runner import proposal
 from opsagent.config import PolicyRule
 from opsagent.domain import ActionTarget, AutonomyLevel
