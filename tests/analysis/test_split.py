@@ -118,3 +118,14 @@ def test_the_log_summary_and_the_tools_read_the_engines_split() -> None:
     assert normal_end(bundle) == split.normal_end
     new_errors = [t for t in summary.templates if t.error and t.change == "new"]
     assert [t.service for t in new_errors] == ["carts"]
+
+
+def test_an_error_already_rising_when_the_search_range_begins_is_dated_from_its_first_line() -> None:
+    # An alert that fires later than the usual for: (a burn-rate rule over a long window, a slow
+    # rollout) bounds the search after the fault's first errors: they are not normal.
+    late_range = FAULT + 60.0
+    found = event_onset(_logs(), [], 0.0, late_range, late_range + 330.0)
+    assert found is not None and found[0] == FAULT + 4.0
+    # an error that came and went before the range does not pull the onset back
+    background = [r for r in _logs() if r.service != "carts" or r.level != "error"]
+    assert event_onset(background, [], 0.0, late_range, late_range + 330.0) is None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ..support.demo_prometheus import prometheus  # noqa: F401 (the fixture, for the tests here)
 from ..support.live_system import LiveSystem
 
 # Four services as a small shop: the entry point calls two, one of which calls a third.

@@ -3,20 +3,13 @@ PostgreSQL: one re-investigation when they add a service or an alert name, none 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-
-from opsagent.config import Settings
 from opsagent.domain import Alert, Incident, TimeWindow
 from opsagent.store import Store, investigations
 from opsagent.store import ingest as ingest_store
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 
 
 def delivery(*alerts: tuple[str, str, str, int]) -> Incident:
@@ -40,31 +33,6 @@ def delivery(*alerts: tuple[str, str, str, int]) -> Incident:
         window=TimeWindow(start=first - timedelta(hours=2), end=first + timedelta(minutes=30)),
         alert_time=first,
     )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = None
-    admin = None
-    name = f"opsagent_joins_{uuid.uuid4().hex[:10]}"
-    if request.param == "postgresql":
-        import psycopg
-
-        try:
-            admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-        except psycopg.OperationalError as exc:
-            pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-        admin.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    store = Store(Settings(data_dir=tmp_path, database_url=url))
-    store.migrate()
-    try:
-        yield store
-    finally:
-        store.close()
-        if admin is not None:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
 
 
 def ingest(store: Store, *deliveries: Incident) -> list[ingest_store.IngestResult]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from opsagent.domain import Alert, Incident, TimeWindow
 from opsagent.store import Store, incidents, investigations
 from opsagent.store import ingest as ingest_store
@@ -37,17 +35,6 @@ def delivery(group: str, *alerts: tuple[str, int, str]) -> Incident:
         window=TimeWindow(start=first - timedelta(hours=2), end=first + timedelta(minutes=30)),
         alert_time=first,
     )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, make_settings):
-    overrides = {}
-    if request.param == "postgresql":
-        overrides["database_url"] = request.getfixturevalue("fresh_pg")
-    store = Store(make_settings(**overrides))
-    store.migrate()
-    yield store
-    store.close()
 
 
 def ingest(store: Store, *deliveries: Incident, auto: bool = True) -> list[ingest_store.IngestResult]:

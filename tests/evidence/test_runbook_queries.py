@@ -9,7 +9,7 @@ from opsagent.evidence.prometheus import PrometheusSource
 from opsagent.factory import build_services
 from opsagent.pipeline import investigate
 
-from .conftest import LivePrometheus
+from ..support.demo_prometheus import LivePrometheus
 
 
 class OneRunbook:

@@ -15,8 +15,8 @@ from opsagent.evidence.embeddings import HashingEmbedding
 from opsagent.evidence.runbook_index import BM25, RunbookIndex, tokenize
 from opsagent.evidence.runbooks import load_runbooks
 
+from ..support.demo_prometheus import ROOT
 from ..support.servers import free_port, stop, wait_http
-from .conftest import ROOT
 
 
 def book(rid: str, title: str, alerts: list[str], body: str, services: list[str] | None = None) -> Runbook:

@@ -17,7 +17,7 @@ from opsagent.evals.native import load_native
 from opsagent.evals.replay import replay_sources
 from opsagent.evidence.base import collect
 
-from .conftest import DEMOS, INCIDENTS, LivePrometheus
+from ..support.demo_prometheus import DEMOS, INCIDENTS, LivePrometheus
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """Prompt size per demo incident, measured on the requests the real client sends.
 
 Token counts here are ESTIMATES (request characters / 4): the fake server's usage numbers are
-scripted, and no tokenizer is available offline. Run ``pytest -s tests/llm/test_prompt_size.py``
+scripted, and no tokenizer is available offline. Run ``pytest -s tests/reasoning/test_prompt_size.py``
 to print the table.
 """
 

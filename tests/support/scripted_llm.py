@@ -8,7 +8,7 @@ Incidents whose id is in ``fail_ids`` get HTTP 500 (with no client retries: a fa
 
 Run by hand for a manual end-to-end check (prints the base URL, serves until killed):
 
-    .venv/bin/python tests/llm/scripted_llm.py
+    .venv/bin/python tests/support/scripted_llm.py
 """
 
 from __future__ import annotations

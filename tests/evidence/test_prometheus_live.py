@@ -1,4 +1,4 @@
-"""The Prometheus source and ``opsagent record`` against a real Prometheus (see conftest.py)."""
+"""The Prometheus source and ``opsagent record`` against a real Prometheus (``tests/support/demo_prometheus.py``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from opsagent.evidence.runbooks import load_runbooks
 from opsagent.factory import build_services
 from opsagent.pipeline import investigate
 
-from .conftest import DEMOS, INCIDENTS, ROOT, SILENT_EDGE, LivePrometheus, free_port
+from ..support.demo_prometheus import DEMOS, INCIDENTS, ROOT, SILENT_EDGE, LivePrometheus, free_port
 
 pytestmark = pytest.mark.integration
 

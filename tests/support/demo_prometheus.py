@@ -21,7 +21,7 @@ from opsagent.config import PrometheusSettings
 from opsagent.domain import RecordedIncident
 from opsagent.evals.native import load_native
 
-from ..support.servers import free_port, stop, wait_http
+from .servers import free_port, stop, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 INCIDENTS = ROOT / "examples" / "incidents"
