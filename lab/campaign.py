@@ -517,7 +517,7 @@ def main(args: argparse.Namespace) -> int:
             since = time.time()
             try:
                 run_one(lab, fault, case, args.cap, cases_dir, known_types)
-            except Exception as exc:  # one broken fault must not end the campaign; it is reported
+            except (Exception, SystemExit) as exc:  # one broken fault must not end the campaign
                 case.error = f"{exc.__class__.__name__}: {exc}"
                 _log(f"  error: {case.error}")
                 inject.clear_all()

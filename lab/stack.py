@@ -562,6 +562,11 @@ def start_part(part: Part) -> None:
     if read_pid(part.name) is not None:
         return
     port = PORTS.get(part.name)
+    # A process that was just stopped can hold its port a little longer: its main thread is gone
+    # (so it no longer counts as alive) while other threads still unwind, e.g. freeing a leak.
+    deadline = time.monotonic() + 20.0
+    while port is not None and not port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.25)
     if port is not None and not port_free(port):
         raise SystemExit(f"port {port} for {part.name} is taken by a process the lab did not start")
     if part.name == "opsagent":
