@@ -126,6 +126,11 @@ def test_an_error_already_rising_when_the_search_range_begins_is_dated_from_its_
     late_range = FAULT + 60.0
     found = event_onset(_logs(), [], 0.0, late_range, late_range + 330.0)
     assert found is not None and found[0] == FAULT + 4.0
-    # an error that came and went before the range does not pull the onset back
-    background = [r for r in _logs() if r.service != "carts" or r.level != "error"]
-    assert event_onset(background, [], 0.0, late_range, late_range + 330.0) is None
+    # the same error in an earlier burst, over before the range began, does not pull the onset back
+    earlier = [
+        LogRecord(timestamp=FAULT - 250.0 + 2.0 * k, service="carts", level="error", message=r.message)
+        for k, r in enumerate([r for r in _logs() if r.level == "error" and r.service == "carts"][:10])
+    ]
+    logs = sorted([*_logs(), *earlier], key=lambda r: r.timestamp)
+    found = event_onset(logs, [], 0.0, FAULT - 100.0, FAULT + 30.0)
+    assert found is not None and FAULT + 4.0 <= found[0] < FAULT + 30.0

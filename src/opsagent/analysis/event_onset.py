@@ -52,10 +52,56 @@ def _error_events(logs: list[LogRecord], spans: list[Span]) -> tuple[FloatArray,
     }
 
 
+def _rises(
+    everything: FloatArray, times: FloatArray, normal_start: float, candidates: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """One error event's rise at each candidate (sd; 0 where it cannot be measured), and its first
+    occurrence at or after each candidate."""
+    ends = candidates + AFTER_SECONDS
+    start_i = np.searchsorted(everything, normal_start, side="left")
+    cut_i = np.searchsorted(everything, candidates, side="left")
+    total0 = cut_i - start_i
+    total1 = np.searchsorted(everything, ends, side="left") - cut_i
+    first = int(np.searchsorted(times, normal_start, side="left"))
+    n0 = np.searchsorted(times, candidates, side="left") - first
+    n1 = np.searchsorted(times, ends, side="left") - first - n0
+    z = np.zeros(candidates.size, dtype=np.float64)
+    seen = np.zeros(candidates.size, dtype=np.float64)
+    for i in np.nonzero(n1 > 0)[0]:
+        t0, t1 = float(total0[i]), float(total1[i])
+        if t0 <= 0 or t1 <= 0:
+            continue
+        p = (t1 + PRIOR) / (t0 + t1 + 2 * PRIOR)
+        z[i] = binomial_z(float(n1[i]) + PRIOR, float(n0[i]) + PRIOR, p)
+        seen[i] = times[first + n0[i]]
+    return z, seen
+
+
+def _rise_start(everything: FloatArray, times: FloatArray, normal_start: float, lo: float) -> float | None:
+    """Where an error event's rise began, when it had already risen before ``lo``: the earliest of
+    the candidates before ``lo`` from which its rise holds without a break, or None when it had not
+    risen over the stretch just before ``lo``.
+
+    The alert bounds the search by the usual ``for:`` of a rule, but some alerts fire later (a
+    burn-rate alert over a long window, a slow rollout): the event that rose most in the range was
+    then already rising when the range began, and the range's start is not its onset.
+    """
+    candidates = np.arange(lo - AFTER_SECONDS, normal_start, -CANDIDATE_SECONDS)
+    if candidates.size == 0:
+        return None
+    z, seen = _rises(everything, times, normal_start, candidates)
+    if z[0] < MIN_ONSET_Z:
+        return None
+    broken = np.nonzero(z < MIN_ONSET_Z)[0]
+    last = int(broken[0]) - 1 if broken.size else candidates.size - 1
+    return float(seen[last])
+
+
 def event_onset(
     logs: list[LogRecord], spans: list[Span], normal_start: float, lo: float, hi: float
 ) -> tuple[float, float] | None:
-    """(onset, strength in sd): where in [lo, hi] an error event rose most sharply.
+    """(onset, strength in sd): where in [lo, hi] an error event rose most sharply, or where its
+    rise began when it had already risen before ``lo`` (``_rise_start``).
 
     Events before ``normal_start`` are not counted. None when there are no events, or no error
     event rose by ``MIN_ONSET_Z`` at any candidate.
@@ -66,30 +112,23 @@ def event_onset(
     if not errors:
         return None
     candidates = np.arange(lo, hi + CANDIDATE_SECONDS / 2, CANDIDATE_SECONDS)
-    ends = candidates + AFTER_SECONDS
-    start_i = np.searchsorted(everything, normal_start, side="left")
-    cut_i = np.searchsorted(everything, candidates, side="left")
-    total0 = cut_i - start_i
-    total1 = np.searchsorted(everything, ends, side="left") - cut_i
     best = np.zeros(candidates.size, dtype=np.float64)
     # per candidate, the first occurrence at or after it of the error event that rose most there
     first_seen = np.zeros(candidates.size, dtype=np.float64)
-    for times in errors.values():
-        first = int(np.searchsorted(times, normal_start, side="left"))
-        n0 = np.searchsorted(times, candidates, side="left") - first
-        n1 = np.searchsorted(times, ends, side="left") - first - n0
-        for i in np.nonzero(n1 > 0)[0]:
-            t0, t1 = float(total0[i]), float(total1[i])
-            if t0 <= 0 or t1 <= 0:
-                continue
-            p = (t1 + PRIOR) / (t0 + t1 + 2 * PRIOR)
-            z = binomial_z(float(n1[i]) + PRIOR, float(n0[i]) + PRIOR, p)
-            if z > best[i]:
-                best[i] = z
-                first_seen[i] = times[first + n0[i]]
+    winner: list[str] = [""] * candidates.size
+    for key, times in errors.items():
+        z, seen = _rises(everything, times, normal_start, candidates)
+        better = z > best
+        best = np.where(better, z, best)
+        first_seen = np.where(better, seen, first_seen)
+        for i in np.nonzero(better)[0]:
+            winner[i] = key
     k = int(np.argmax(best))
     if best[k] < MIN_ONSET_Z:
         return None
+    earlier = _rise_start(everything, errors[winner[k]], normal_start, lo)
+    if earlier is not None:
+        return earlier, float(best[k])
     # A new error scores alike at every candidate before its first occurrence (until the counted
     # stretch no longer reaches it): the onset is that first occurrence, not the earliest candidate.
     return float(first_seen[k]), float(best[k])
