@@ -23,7 +23,7 @@ from opsagent.evals.replay import replay_sources
 from opsagent.evidence.base import Collected, EvidenceSource
 from opsagent.pipeline import Services, investigate
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "incidents" / "db-pool-exhaustion"
 
 
