@@ -85,7 +85,7 @@ DEFAULT_PROMETHEUS_SIGNALS: dict[str, str] = {
     ),
     # The share of a service's scrape targets that answer: 0 when its process is gone (down,
     # refusing connections), which its other series cannot show because they simply stop.
-    "availability_ratio": 'avg by (service) (up{namespace=~"{namespace}"})',
+    "target_up": 'avg by (service) (up{namespace=~"{namespace}"})',
     "cpu_throttled_ratio": (
         "sum by (service) (label_replace(rate(container_cpu_cfs_throttled_periods_total"
         f"{_CADVISOR}[5m]), {_AS_SERVICE})) / sum by (service) (label_replace(rate("
@@ -128,7 +128,7 @@ PROMETHEUS_CLIENT_SIGNALS: dict[str, str] = {
     "memory_bytes": f"label_replace(sum by (job) (process_resident_memory_bytes), {_JOB})",
     # A restart shows as a new process start time.
     "restarts_total": f"label_replace(sum by (job) (changes(process_start_time_seconds[5m])), {_JOB})",
-    "availability_ratio": f"label_replace(avg by (job) (up), {_JOB})",
+    "target_up": f"label_replace(avg by (job) (up), {_JOB})",
     "call_rate_per_second": (
         f"label_replace(sum by (job, peer) (rate(http_client_requests_total[1m])), {_JOB})"
     ),

@@ -59,14 +59,14 @@ def test_a_killed_service_reads_unavailable_and_its_callers_log_the_refusal(live
     system = live_system()
     system.wait_scraped()
     source = PrometheusSource(PrometheusSettings(url=system.prometheus_url, min_step_seconds=1))
-    before = by_service(source.collect(now_incident()).metrics, "availability_ratio")
+    before = by_service(source.collect(now_incident()).metrics, "target_up")
     assert sorted(before) == SERVICES and all(set(s.values) == {1.0} for s in before.values())
 
     system.kill("payments")
     killed = time.time()
     wait_until(lambda: system.query('up{job="payments"} == 0'), 20, 0.5, "payments seen down")
     time.sleep(2)
-    after = by_service(source.collect(now_incident()).metrics, "availability_ratio")
+    after = by_service(source.collect(now_incident()).metrics, "target_up")
     assert after["payments"].values[0] == 1.0 and after["payments"].values[-1] == 0.0
     assert set(after["orders"].values) == {1.0}
 
@@ -91,7 +91,7 @@ def test_the_prometheus_client_catalogue_reads_every_signal_of_every_service(liv
         "cpu_usage_cores",
         "memory_bytes",
         "restarts_total",
-        "availability_ratio",
+        "target_up",
     ):
         assert sorted(by_service(metrics, signal)) == SERVICES, signal
     edges = {(m.service, m.peer) for m in metrics if m.peer is not None}
