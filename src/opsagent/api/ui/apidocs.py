@@ -1,4 +1,4 @@
-"""The API's description as a page drawn on the server from the OpenAPI document.
+"""The API's description as a page (``/docs``) drawn on the server from the OpenAPI document.
 
 FastAPI's own ``/docs`` loads Swagger UI from a CDN: without internet it is a blank page. This one
 needs nothing but the document the app already has.
@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from opsagent.api.ui.access import page, read_session
+
+router = APIRouter(include_in_schema=False)
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -59,3 +67,9 @@ def describe(doc: dict[str, Any]) -> dict[str, Any]:
         "description": info.get("description", ""),
         "groups": list(groups.items()),
     }
+
+
+@router.get("/docs")
+async def api_docs(request: Request) -> Response:
+    session = await run_in_threadpool(read_session, request)
+    return page(request, "docs.html", {"session": session, **describe(request.app.openapi())})

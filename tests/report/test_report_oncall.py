@@ -12,7 +12,7 @@ from opsagent.commands.investigate import investigate_recorded
 from opsagent.config import Settings
 from opsagent.report import command_status, dashboard_link, to_json, to_markdown
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = (
     "https://grafana.example.com/d/svc?var-service={service}&var-ns={namespace}&from={start_ms}&to={end_ms}"
 )
