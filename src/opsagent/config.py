@@ -225,6 +225,10 @@ class NormalPeriodSettings(BaseModel):
 
     wanted_minutes: float = Field(default=15.0, gt=0)
     minimum_seconds: float = Field(default=60.0, gt=0)
+    # After an earlier episode (or another incident of the same services) resolved, its signals still
+    # show it for a rate window (1 min in the shipped catalogues) plus a scrape and an evaluation:
+    # the normal period starts this long after the resolution.
+    settle_seconds: float = Field(default=90.0, ge=0)
 
 
 class PolicyRule(BaseModel):

@@ -36,6 +36,7 @@ from opsagent.domain import (
 )
 from opsagent.errors import ActionValidationError, SourceError
 from opsagent.evidence.base import EvidenceSource, QueryableSource, collect
+from opsagent.evidence.coverage import after_quiet
 from opsagent.evidence.coverage import complete as complete_evidence
 from opsagent.reasoning.base import Reasoner, Reasoning
 from opsagent.reasoning.offline import OfflineReasoner, best_runbooks
@@ -274,6 +275,7 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     started = time.perf_counter()
     settings = services.settings
     level = settings.autonomy_level
+    incident, quiet_gap = after_quiet(incident, settings.normal_period)
     incident, reference_gap = with_reference_offset(incident, settings.reference_offset_hours)
     bundle = collect(incident, services.sources, timeout_seconds=settings.source_timeout_seconds)
     if not evidence_sources(services.sources):
@@ -281,6 +283,8 @@ def investigate(incident: Incident, services: Services) -> Investigation:
         bundle.gaps.append(EvidenceGap(source="evidence sources", reason=NO_SOURCES))
     if reference_gap is not None:
         bundle.gaps.append(reference_gap)
+    if quiet_gap is not None:
+        bundle.gaps.append(quiet_gap)
     _run_runbook_queries(bundle, services.sources)
     complete_evidence(bundle, settings.topology, settings.normal_period)
     summary = EvidenceSummary(

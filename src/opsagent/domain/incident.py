@@ -83,6 +83,11 @@ class Incident(BaseModel):
     # it had resolved, and the incident was reopened), and why it is analysed the way it is.
     episode: int = 1
     episode_note: str = ""
+    # When the last earlier episode of this incident, or another incident sharing a service with
+    # it, resolved before this alert (the store knows; see ``store.quiet``), and which it was: the
+    # normal period must not reach back into it (``evidence.coverage.after_quiet``).
+    quiet_since: datetime | None = None
+    quiet_after: str = ""
 
     @property
     def alert_names(self) -> list[str]:

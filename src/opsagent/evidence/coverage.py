@@ -7,15 +7,16 @@ that exists, and names each missing piece of evidence as a gap that says what to
 
 - no call graph (no topology configured, no call-edge series, no traces to derive one from);
 - no traces;
-- less metrics history before the alert than the normal period wants, or less than its minimum.
+- less metrics history before the alert than the normal period wants, or less than its minimum;
+- a normal period started after an earlier episode resolved (``after_quiet``, before collection).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from opsagent.config import NormalPeriodSettings, TopologySettings
-from opsagent.domain import EvidenceBundle, EvidenceGap, TimeWindow
+from opsagent.domain import EvidenceBundle, EvidenceGap, Incident, TimeWindow
 from opsagent.evidence.prometheus import history_start
 from opsagent.evidence.topology import from_peer_series, merge
 
@@ -69,6 +70,10 @@ def fit_history(bundle: EvidenceBundle, settings: NormalPeriodSettings) -> list[
     first = history_start(own)
     if first is None or incident.alert_time is None:
         return []
+    if incident.quiet_since is not None and incident.window.start > incident.quiet_since:
+        # The window was started after an earlier episode (``after_quiet``): its gap says how long the
+        # normal period is and why; the history before it exists.
+        return []
     alert = incident.alert_time.timestamp()
     history = alert - first
     wanted = settings.wanted_minutes * 60.0
@@ -104,6 +109,47 @@ def fit_history(bundle: EvidenceBundle, settings: NormalPeriodSettings) -> list[
             )
         ]
     return []
+
+
+def _clock(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def after_quiet(incident: Incident, settings: NormalPeriodSettings) -> tuple[Incident, EvidenceGap | None]:
+    """Start the window after the last earlier episode (or related incident) resolved, plus
+    ``settle_seconds`` for the rate windows that still show it, when that leaves at least
+    ``minimum_seconds`` before the alert; the returned gap names the clamp, or why there was none.
+
+    Taken as normal, the earlier trouble hides this fault's shift; taken as part of the incident, it
+    is named as this fault's cause. It runs before the evidence is collected, so the metrics are
+    asked for the clamped window only (at the finer step its shorter span allows), as a recording
+    of that window would be.
+    """
+    quiet, alert = incident.quiet_since, incident.alert_time
+    if quiet is None or alert is None:
+        return incident, None
+    start = quiet + timedelta(seconds=settings.settle_seconds)
+    if start <= incident.window.start:
+        return incident, None
+    what = incident.quiet_after or "an earlier incident"
+    left = (alert - start).total_seconds()
+    if left < settings.minimum_seconds:
+        return incident, EvidenceGap(
+            source="normal period",
+            reason=f"includes {what}: it resolved at {_clock(quiet)}, {_format_span((alert - quiet).total_seconds())} "
+            f"before this alert, which leaves less than {_format_span(settings.minimum_seconds)} after "
+            f"{_format_span(settings.settle_seconds)} of settling (OPSAGENT_NORMAL_PERIOD__SETTLE_SECONDS, "
+            "OPSAGENT_NORMAL_PERIOD__MINIMUM_SECONDS); its signals may be taken for this incident's",
+        )
+    window = TimeWindow(start=start, end=incident.window.end)
+    gap = EvidenceGap(
+        source="normal period",
+        reason=f"starts at {_clock(start)}, after {what} resolved at {_clock(quiet)} (+"
+        f"{_format_span(settings.settle_seconds)} for rate windows, OPSAGENT_NORMAL_PERIOD__SETTLE_SECONDS): "
+        f"{_format_span(left)} before the alert, {_format_span(settings.wanted_minutes * 60)} wanted; the "
+        "earlier trouble is neither taken as normal nor as this incident",
+    )
+    return incident.model_copy(update={"window": window}), gap
 
 
 def complete(bundle: EvidenceBundle, topology: TopologySettings, normal_period: NormalPeriodSettings) -> None:

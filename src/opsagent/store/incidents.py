@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from opsagent.domain import Alert, Incident, TimeWindow
 from opsagent.store.models import AlertRow, IncidentRow
+from opsagent.store.quiet import quiet_since
 from opsagent.store.sql import insert_ignoring, require_row
 
 
@@ -102,6 +103,15 @@ def load_incident(session: Session, incident_id: str) -> Incident:
     ]
     alerts = [a for a in alerts if _in_episode(a, row.alert_time)] or alerts
     origin = row.origin if row.origin in ("alertmanager", "chat", "recorded", "manual") else "manual"
+    quiet = None
+    if row.origin == "alertmanager" and row.alert_time is not None:
+        quiet = quiet_since(
+            session,
+            row.id,
+            alert_time=row.alert_time,
+            window_start=row.window_start,
+            services={a.service for a in alerts if a.service},
+        )
     return Incident(
         id=row.id,
         title=row.title,
@@ -116,6 +126,8 @@ def load_incident(session: Session, incident_id: str) -> Incident:
         created_at=row.created_at,
         episode=row.episode,
         episode_note=episode_note(row, alerts) if row.origin == "alertmanager" else "",
+        quiet_since=quiet.since if quiet else None,
+        quiet_after=quiet.what if quiet else "",
     )
 
 
