@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TypedDict, Unpack
 
 import jsonschema
 from pydantic import JsonValue
@@ -10,6 +11,13 @@ from pydantic import JsonValue
 from opsagent.autonomy.target import resolve
 from opsagent.domain import ActionSpec, ActionTarget, ProposedAction, Runbook
 from opsagent.errors import ActionValidationError
+
+
+class ProposalNote(TypedDict, total=False):
+    """What a proposal says besides the action, its target and parameters: why, and which runbook."""
+
+    reason: str
+    runbook_id: str | None
 
 
 class ActionCatalog:
@@ -43,32 +51,51 @@ class ActionCatalog:
         target: ActionTarget,
         params: dict[str, JsonValue],
         *,
-        reason: str = "",
-        runbook_id: str | None = None,
+        allow_missing: bool = False,
+        **note: Unpack[ProposalNote],
     ) -> ProposedAction:
         """A validated proposal: the action exists and ``params`` match its JSON schema.
 
         Its ``resolved`` target is what the executor will touch; when that is not ``target``'s
         service or namespace it says so (``resolved.conflict``) and the gate refuses it.
+
+        With ``allow_missing``, required parameters that are absent become ``missing_params``, and
+        derived values that do not fit the schema are dropped (and so become missing if required):
+        a label is a hint, not a parameter a person checked. Anything else wrong raises. A proposal
+        with missing parameters can only run once a person completes them.
         """
         spec = self.get(action_id)
-        _validate(action_id, params, spec.params)
+        missing: list[str] = []
+        if allow_missing:
+            params, missing = _partial(action_id, params, spec.params)
+        else:
+            _validate(action_id, params, spec.params)
         return ProposedAction(
             action_id=action_id,
             risk=spec.risk,
             target=target,
             params=params,
-            reason=reason,
-            runbook_id=runbook_id,
+            missing_params=missing,
             resolved=resolve(spec, target, params),
+            **note,
         )
+
+    def propose_partial(
+        self, action_id: str, target: ActionTarget, params: dict[str, JsonValue], **note: Unpack[ProposalNote]
+    ) -> ProposedAction:
+        """``propose`` with ``allow_missing``: a plan from derived parameters, for a person to complete."""
+        return self.propose(action_id, target, params, allow_missing=True, **note)
 
     def recheck(self, action: ProposedAction, *, allow_missing: bool = False) -> ProposedAction:
         """``action`` proposed again through the catalogue (``propose``, or ``propose_partial`` when
         ``allow_missing``): whoever made it, the catalogue sets the risk and checks the parameters."""
-        make = self.propose_partial if allow_missing else self.propose
-        return make(
-            action.action_id, action.target, action.params, reason=action.reason, runbook_id=action.runbook_id
+        return self.propose(
+            action.action_id,
+            action.target,
+            action.params,
+            allow_missing=allow_missing,
+            reason=action.reason,
+            runbook_id=action.runbook_id,
         )
 
     def default_params(
@@ -104,49 +131,6 @@ class ActionCatalog:
             elif isinstance(schema, dict) and "default" in schema:
                 out[name] = schema["default"]
         return out
-
-    def propose_partial(
-        self,
-        action_id: str,
-        target: ActionTarget,
-        params: dict[str, JsonValue],
-        *,
-        reason: str = "",
-        runbook_id: str | None = None,
-    ) -> ProposedAction:
-        """Like ``propose``, but required parameters that are absent become ``missing_params``.
-
-        Derived values that do not fit the schema are dropped (and so become missing if required):
-        a label is a hint, not a parameter a person checked. Anything else wrong raises as in
-        ``propose``. A proposal with missing parameters can only run once a person completes them.
-        """
-        spec = self.get(action_id)
-        props = spec.params.get("properties")
-        props = props if isinstance(props, dict) else {}
-        kept: dict[str, JsonValue] = {}
-        for name, value in params.items():
-            schema = props.get(name)
-            if isinstance(schema, dict) and not _fits(value, schema):
-                continue
-            kept[name] = value
-        listed = spec.params.get("required")
-        required = [n for n in listed if isinstance(n, str)] if isinstance(listed, list) else []
-        missing = [n for n in required if n not in kept]
-        if not missing:
-            return self.propose(action_id, target, kept, reason=reason, runbook_id=runbook_id)
-        # Check what is there against the schema without the requirement for what is not.
-        relaxed: dict[str, JsonValue] = {**spec.params, "required": [n for n in required if n in kept]}
-        _validate(action_id, kept, relaxed)
-        return ProposedAction(
-            action_id=action_id,
-            risk=spec.risk,
-            target=target,
-            params=kept,
-            reason=reason,
-            runbook_id=runbook_id,
-            missing_params=missing,
-            resolved=resolve(spec, target, kept),
-        )
 
 
 # Label names that mean the same as a parameter name (Prometheus exporters' usual spellings).
@@ -186,6 +170,29 @@ def _coerce(value: str, schema: object) -> JsonValue:
     except ValueError:
         return value
     return value
+
+
+def _partial(
+    action_id: str, params: dict[str, JsonValue], schema: dict[str, JsonValue]
+) -> tuple[dict[str, JsonValue], list[str]]:
+    """``params`` without values that do not fit, and the required parameters not among them.
+
+    What is kept is checked against ``schema`` without the requirement for what is missing.
+    """
+    props = schema.get("properties")
+    props = props if isinstance(props, dict) else {}
+    kept: dict[str, JsonValue] = {}
+    for name, value in params.items():
+        sub = props.get(name)
+        if isinstance(sub, dict) and not _fits(value, sub):
+            continue
+        kept[name] = value
+    listed = schema.get("required")
+    required = [n for n in listed if isinstance(n, str)] if isinstance(listed, list) else []
+    missing = [n for n in required if n not in kept]
+    relaxed: dict[str, JsonValue] = {**schema, "required": [n for n in required if n in kept]}
+    _validate(action_id, kept, relaxed if missing else schema)
+    return kept, missing
 
 
 def _validate(action_id: str, params: dict[str, JsonValue], schema: dict[str, JsonValue]) -> None:

@@ -25,15 +25,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 from pydantic import JsonValue
 
-from opsagent.autonomy.approvals import (
-    ActionRequest,
-    ActionStatus,
-    ActionStore,
-    Ledger,
-)
+from opsagent.autonomy.approvals import ActionRequest, ActionStatus, ActionStore
+from opsagent.autonomy.approved_run import ApprovedRun
 from opsagent.autonomy.audit import SYSTEM_ACTOR, AuditLog
 from opsagent.autonomy.bounds import Bound, bound
 from opsagent.autonomy.catalog import ActionCatalog
@@ -42,9 +39,7 @@ from opsagent.autonomy.execution import Execution
 from opsagent.autonomy.executors import Executors
 from opsagent.autonomy.gate import gate
 from opsagent.autonomy.killswitch import KillSwitch
-from opsagent.autonomy.notify import (
-    Notifiers,
-)
+from opsagent.autonomy.notify import Notifiers
 from opsagent.autonomy.policy import TargetState, policy_version
 from opsagent.autonomy.request_audit import RequestAudit
 from opsagent.autonomy.verify import Verifier
@@ -52,15 +47,23 @@ from opsagent.config import AutonomySettings
 from opsagent.domain import (
     ActionTarget,
     AutonomyLevel,
-    Decision,
     DecisionOutcome,
     Investigation,
     ProposedAction,
     Risk,
 )
-from opsagent.errors import ActionValidationError, ConflictError
+from opsagent.errors import ActionValidationError
 
 log = logging.getLogger(__name__)
+
+
+class RequestTimes(TypedDict, total=False):
+    """How a new request stands besides its status: whether it runs on its own, and its times."""
+
+    automatic: bool
+    expires_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
 
 
 def _utcnow() -> datetime:
@@ -112,6 +115,17 @@ class ActionRunner:
             escalation=self._escalation,
             clock=parts.clock,
             current_policy=self.current_policy,
+        )
+        self._approved = ApprovedRun(
+            catalog=parts.catalog,
+            store=parts.store,
+            audit=parts.audit,
+            record=self._record,
+            execution=self._execution,
+            clock=parts.clock,
+            level=lambda: self.level,
+            policy=self.current_policy,
+            target_state=self._target_state,
         )
 
     @property
@@ -250,16 +264,14 @@ class ActionRunner:
                 DecisionOutcome.NOT_PROPOSED: ActionStatus.NOT_PROPOSED,
                 DecisionOutcome.DENIED: ActionStatus.DENIED,
             }[decision.outcome]
-            req = ActionRequest(
-                id=uuid.uuid4().hex[:12],
-                incident_id=incident_id,
-                action=action,
-                confidence=confidence,
-                level=self.level,
-                status=status,
-                reason=decision.reason,
+            req = self._request(
+                incident_id,
+                action,
+                confidence,
+                status,
+                decision.reason,
+                now,
                 automatic=decision.outcome is DecisionOutcome.EXECUTE,
-                created_at=now,
                 expires_at=(
                     now + timedelta(seconds=policy.approval_ttl_seconds)
                     if status is ActionStatus.PENDING
@@ -293,6 +305,29 @@ class ActionRunner:
             self._escalation.announce_pending(incident_id, [req])
         return req
 
+    def _request(
+        self,
+        incident_id: str,
+        action: ProposedAction,
+        confidence: float,
+        status: ActionStatus,
+        reason: str,
+        created_at: datetime,
+        **when: Unpack[RequestTimes],
+    ) -> ActionRequest:
+        """A new request for ``action`` at the runner's level, under a fresh id."""
+        return ActionRequest(
+            id=uuid.uuid4().hex[:12],
+            incident_id=incident_id,
+            action=action,
+            confidence=confidence,
+            level=self.level,
+            status=status,
+            reason=reason,
+            created_at=created_at,
+            **when,
+        )
+
     def _deny(
         self,
         incident_id: str,
@@ -302,15 +337,13 @@ class ActionRunner:
         *,
         detail: dict[str, JsonValue] | None = None,
     ) -> ActionRequest:
-        req = ActionRequest(
-            id=uuid.uuid4().hex[:12],
-            incident_id=incident_id,
-            action=action,
-            confidence=confidence,
-            level=self.level,
-            status=ActionStatus.DENIED,
-            reason=reason,
-            created_at=self._clock(),
+        req = self._request(
+            incident_id,
+            action,
+            confidence,
+            ActionStatus.DENIED,
+            reason,
+            self._clock(),
             finished_at=self._clock(),
         )
         self._record.write(
@@ -327,82 +360,9 @@ class ActionRunner:
     # ---------------------------------------------------------------------------------- approvals
 
     def run_approved(self, request_id: str, actor: str) -> ActionRequest:
-        """Run an approved request after checking it again against the catalogue and today's policy.
-
-        The re-check and the move to ``running`` are one atomic step: a request approved twice, or
-        run from two places at once, runs once, and it counts against the limits like any other.
-        """
-        req = self._store.get(request_id)
-        if req.status is not ActionStatus.APPROVED:
-            raise ConflictError(f"action request {request_id} is {req.status.value}, not approved")
-        try:
-            action = self.catalog.recheck(req.action)
-        except ActionValidationError as exc:
-            return self._block(req, f"no longer valid: {exc}", None, None)
-        policy = self.current_policy()
-        target = self._target_state(action)
-        with self._store.atomic(self._audit) as ledger:
-            req = ledger.get(request_id)
-            if req.status is not ActionStatus.APPROVED:
-                raise ConflictError(f"action request {request_id} is {req.status.value}, not approved")
-            decision, version = gate(
-                ledger, action, req.confidence, self.level, policy, target, self._clock()
-            )
-            if decision.outcome in (DecisionOutcome.NOT_PROPOSED, DecisionOutcome.DENIED):
-                self._block_in(
-                    ledger, req, f"blocked at execution time: {decision.reason}", decision, version
-                )
-                return req
-            if decision.dry_run or policy.dry_run:
-                req.status, req.finished_at = ActionStatus.DRY_RUN, self._clock()
-                ledger.audit(
-                    self._record.entry(
-                        "decision",
-                        req,
-                        f"dry run, approved but not run: {decision.reason}",
-                        actor=actor,
-                        version=version,
-                    )
-                )
-                ledger.save(req)
-                return req
-            req.status = ActionStatus.RUNNING
-            req.started_at = self._clock()
-            ledger.save(req)
-        # Approved actions are verified like automatic ones wherever the level verifies.
-        decision = decision.model_copy(update={"verify_after": decision.level.rank >= AutonomyLevel.L4.rank})
-        return self._execution.execute(req, decision, version, actor=actor)
-
-    def _block(
-        self, req: ActionRequest, reason: str, decision: Decision | None, version: str | None
-    ) -> ActionRequest:
-        with self._store.atomic(self._audit) as ledger:
-            current = ledger.get(req.id)
-            if current.status is not ActionStatus.APPROVED:
-                raise ConflictError(f"action request {req.id} is {current.status.value}, not approved")
-            self._block_in(ledger, current, reason, decision, version)
-        return current
-
-    def _block_in(
-        self,
-        ledger: Ledger,
-        req: ActionRequest,
-        reason: str,
-        decision: Decision | None,
-        version: str | None,
-    ) -> None:
-        req.status, req.finished_at, req.result = ActionStatus.BLOCKED, self._clock(), reason
-        ledger.audit(
-            self._record.entry(
-                "blocked",
-                req,
-                reason,
-                level=decision.level.value if decision else None,
-                version=version,
-                outcome=decision.outcome.value if decision else ActionStatus.BLOCKED.value,
-            )
-        )
-        ledger.save(req)
+        """Run an approved request after checking it again against the catalogue and today's policy
+        (``autonomy.approved_run``)."""
+        return self._approved.run(request_id, actor)
 
 
 def proposal(

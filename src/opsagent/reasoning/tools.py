@@ -26,6 +26,7 @@ from opsagent.domain import (
     LogSummary,
     MetricSeries,
     ProposedAction,
+    Risk,
     RunbookMatch,
     Suspect,
 )
@@ -52,28 +53,14 @@ class ActionCatalogLike(Protocol):
 
     def get(self, action_id: str) -> ActionSpec: ...
 
-    def propose(
-        self,
-        action_id: str,
-        target: ActionTarget,
-        params: dict[str, JsonValue],
-        *,
-        reason: str = "",
-        runbook_id: str | None = None,
-    ) -> ProposedAction: ...
+    # A raw proposal proposed again through the catalogue, which sets its risk and checks it.
+    def recheck(self, action: ProposedAction) -> ProposedAction: ...
 
 
 class RunbookSearchLike(Protocol):
-    """What the tools need of the runbook index (``evidence.runbook_index.RunbookIndex``)."""
+    """What the tools and the pipeline ask of the runbook index (``evidence.runbook_index.RunbookIndex``)."""
 
-    def search(
-        self,
-        query: str,
-        *,
-        alert_names: list[str] | None = None,
-        services: list[str] | None = None,
-        k: int = 5,
-    ) -> list[RunbookMatch]: ...
+    def search(self, query: str, *, services: list[str] | None = None, k: int = 5) -> list[RunbookMatch]: ...
 
 
 # (bundle, engine suspects, service or None) -> the logs condensed into templates within a budget
@@ -302,13 +289,15 @@ class Toolbox:
         runbook_id = next(
             (b.id for b in self.bundle.runbooks if any(a.id == action_id for a in b.actions)), None
         )
-        return self.catalog.propose(
-            action_id,
-            ActionTarget(service=service, namespace=namespace or self.bundle.incident.namespace),
-            params,
+        raw = ProposedAction(
+            action_id=action_id,
+            risk=Risk.HIGH,  # until the catalogue says: the model's word on risk counts for nothing
+            target=ActionTarget(service=service, namespace=namespace or self.bundle.incident.namespace),
+            params=params,
             reason=clip(reason, 500),
             runbook_id=runbook_id,
         )
+        return self.catalog.recheck(raw)
 
 
 class SuspectsArgs(BaseModel):
