@@ -36,6 +36,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".opsagent")
     runbooks_dir: Path = Path("runbooks")
+    # The prompt templates. A relative folder that does not exist: the prompts the package ships.
     prompts_dir: Path = Path("prompts")
     database_url: str | None = None
     redis_url: str | None = None

@@ -19,16 +19,22 @@ from opsagent.domain import PromptRecord
 from opsagent.errors import ConfigError
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.DOTALL)
-# A checkout run from anywhere: the repository's prompts/ next to src/.
+# The prompts that ship with the package: src/opsagent/prompts links to the checkout's prompts/
+# (the only copy in git), and a wheel holds the files themselves as package data.
+BUNDLED_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
+# A checkout whose link did not survive (a filesystem without symlinks): prompts/ next to src/.
 _REPO_PROMPTS = Path(__file__).resolve().parents[3] / "prompts"
 
 
 def resolve_prompts_dir(configured: Path) -> Path:
-    """The configured folder; a relative one that does not exist falls back to the checkout's."""
+    """The configured folder (``OPSAGENT_PROMPTS_DIR``, default ``./prompts``) when it exists; a
+    relative one that does not falls back to the package's own prompts, then the checkout's."""
     if configured.is_dir():
         return configured
-    if not configured.is_absolute() and _REPO_PROMPTS.is_dir():
-        return _REPO_PROMPTS
+    if not configured.is_absolute():
+        for shipped in (BUNDLED_PROMPTS, _REPO_PROMPTS):
+            if shipped.is_dir():
+                return shipped
     raise ConfigError(f"prompt folder {configured} does not exist (OPSAGENT_PROMPTS_DIR)")
 
 
