@@ -35,7 +35,10 @@ def main(argv: list[str]) -> int:
     camp.add_argument("--cases", default=".lab/cases", help="where recorded incidents are written")
     camp.add_argument("--cap", type=float, default=240.0, help="longest a fault is held, seconds")
     camp.add_argument(
-        "--recovery", type=float, default=300.0, help="least quiet time after each fault, seconds"
+        "--recovery",
+        type=float,
+        default=150.0,
+        help="seconds from the previous fault's alerts resolving to the next injection (settle + normal period)",
     )
     camp.add_argument(
         "--warmup", type=float, default=600.0, help="history the lab needs before the first fault"

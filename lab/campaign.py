@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import tempfile
@@ -132,6 +133,17 @@ class Lab:
         result: dict[str, Any] = response.json()
         return result
 
+    def last_resolution(self, since: float) -> float | None:
+        """When the latest alert opsagent stored since ``since`` resolved (Alertmanager's ``endsAt``)."""
+        ends = [
+            _ts(alert.get("ends_at")) or 0.0
+            for item in self.incidents_since(since)
+            for alert in self.incident(item["id"])["alerts"]
+            if alert.get("status") == "resolved"
+        ]
+        ends = [e for e in ends if e >= since]
+        return max(ends) if ends else None
+
     def busy(self) -> bool:
         """An investigation is queued or running (its result would land in the next fault's window)."""
         for item in self.incidents_since(time.time() - 1800):
@@ -170,6 +182,13 @@ class Case:
     # The top cause's earliest evidence began this many seconds before the injection (positive: the
     # investigation took something older, such as the previous fault, for this one).
     top_evidence_lead_s: float | None = None
+    # Which firing of its alert group the incident was when first investigated (1: a new incident;
+    # more: a resolved incident reopened as a new episode), and whether it was reopened.
+    episode: int | None = None
+    reopened: bool | None = None
+    # The normal period opsagent started after the previous episode (its gap), seconds before the alert;
+    # None when the window was not clamped.
+    normal_after_quiet_s: float | None = None
     injected_at: float | None = None
     cleared_at: float | None = None
     load1: float | None = None
@@ -192,6 +211,39 @@ def quiet(lab: Lab, minimum: float, cap: float) -> bool:
             pass
         time.sleep(5)
     return False
+
+
+def settled(lab: Lab, recovery: float, since: float | None, cap: float) -> bool:
+    """Wait until the shop is quiet (``quiet``), then until ``recovery`` seconds after the previous
+    fault's alerts resolved: opsagent starts the next normal period ``settle_seconds`` after that
+    resolution (docs/LIVE.md), so what is left of ``recovery`` is the normal period before the next
+    fault. Without a resolution to read, the time is counted from when the fault was cleared."""
+    calm = quiet(lab, 0.0, cap)
+    resolved = None
+    if since is not None:
+        try:
+            resolved = lab.last_resolution(since)
+        except httpx.HTTPError:
+            resolved = None
+    base = resolved if resolved is not None else inject.last_end()
+    if base is not None:
+        time.sleep(max(0.0, recovery - (time.time() - base)))
+    # Something that began to fire during the wait (a flapping rule) would be taken for the next fault.
+    return quiet(lab, 0.0, 120.0) and calm
+
+
+_QUIET_START = re.compile(r"starts at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC, after")
+
+
+def quiet_start(gaps: list[dict[str, Any]]) -> float | None:
+    """Where opsagent started the normal period after an earlier episode (its ``normal period`` gap)."""
+    for gap in gaps:
+        found = (
+            _QUIET_START.search(str(gap.get("reason", ""))) if gap.get("source") == "normal period" else None
+        )
+        if found:
+            return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    return None
 
 
 def _payload(incident: dict[str, Any], alerts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -307,6 +359,11 @@ def run_one(
         if onsets:
             case.top_evidence_lead_s = round(t0 - min(onsets), 1)
         case.rank_of_truth = ranking.index(fault.target) + 1 if fault.target in ranking else None
+        case.episode = incident.get("episode")
+        case.reopened = (case.episode or 1) > 1
+        began = quiet_start(incident.get("gaps") or [])
+        if began is not None:
+            case.normal_after_quiet_s = round(first_fired - began, 1)
         case.fault_to_alert_s = round(first_fired - t0, 1)
         case.alert_to_findings_s = round(finished - first_fired, 1)
         case.webhook_to_findings_s = round(finished - first_received, 1)
@@ -318,7 +375,11 @@ def run_one(
             f"  alert after {case.fault_to_alert_s:.0f}s ({', '.join(case.alertnames)}); findings "
             f"{case.alert_to_findings_s:.1f}s later: top {case.top} ({case.top_fault_type}), truth rank {case.rank_of_truth}"
         )
-        case.recorded = record(incident, seen_by_first or episode, fault, case, cases_dir, known_types)
+        # The recording starts where the live investigation's window did, so the replay sees what it saw.
+        before = None if began is None else first_fired - began
+        case.recorded = record(
+            incident, seen_by_first or episode, fault, case, cases_dir, known_types, before=before
+        )
         final(lab, incident["id"], t0, fault, case)
     finally:
         inject.clear(fault, holder)
@@ -351,6 +412,8 @@ def record(
     case: Case,
     cases_dir: Path,
     known_types: set[str],
+    *,
+    before: float | None = None,
 ) -> str | None:
     folder = cases_dir / f"{len(list(cases_dir.glob('*'))) + 1:02d}-{fault.kind}-{fault.target}"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
@@ -367,6 +430,8 @@ def record(
         "--topology",
         str(stack.CONF_SRC / "topology.yaml"),
     ]
+    if before is not None:
+        args += ["--before", f"{before:.3f}s"]
     if fault.fault_type in known_types:
         args += ["--fault-type", fault.fault_type]
     try:
@@ -435,6 +500,22 @@ def summary(cases: list[Case], seed: int, replayed: dict[str, Any], started: flo
         "alerts_sent": sum(c.alerts_sent for c in cases),
         "alerts_received": sum(c.alerts_received for c in cases),
         "no_alert": sum(1 for c in cases if c.fault_to_alert_s is None),
+        # Issue 22's comparison: new incidents against episodes of reopened ones.
+        "by_episode": {
+            name: {
+                "n": len(group),
+                "ac@1": round(sum(1 for c in group if c.rank_of_truth == 1) / len(group), 4),
+                "ac@3": round(
+                    sum(1 for c in group if c.rank_of_truth and c.rank_of_truth <= 3) / len(group), 4
+                ),
+                "type": round(sum(1 for c in group if c.top_fault_type == c.fault_type) / len(group), 4),
+            }
+            for name, group in (
+                ("fresh", [c for c in cases if c.episode == 1]),
+                ("reopened", [c for c in cases if (c.episode or 0) > 1]),
+            )
+            if group
+        },
         "kinds": sorted({c.kind for c in cases}),
         "targets": sorted({c.target for c in cases}),
         "replay": replayed,
@@ -506,15 +587,17 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cases: list[Case] = []
+    previous: float | None = None
     _log(f"campaign {run_id}: {len(pairs)} faults; cases in {cases_dir}")
     try:
         for number, (kind, target) in enumerate(pairs, start=1):
             fault = inject.Fault.of(kind, target, seconds=args.cap + 30)
             case = Case(kind, target, fault.magnitude, fault.fault_type)
-            case.quiet_before = quiet(lab, args.recovery, 300.0)
+            case.quiet_before = settled(lab, args.recovery, previous, 300.0)
             case.load1 = round(os.getloadavg()[0], 2)
             _log(f"[{number}/{len(pairs)}] {kind} -> {target} (load {case.load1})")
             since = time.time()
+            previous = since
             try:
                 run_one(lab, fault, case, args.cap, cases_dir, known_types)
             except (Exception, SystemExit) as exc:  # one broken fault must not end the campaign

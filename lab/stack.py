@@ -93,6 +93,12 @@ def values() -> dict[str, str]:
         "FRONTEND": str(layout.BY_NAME["frontend"].port),
         "WEBHOOK_TOKEN": secret("webhook-token"),
         "API_TOKEN": secret("api-token"),
+        # Alertmanager's grouping (LAB_GROUP_BY, comma-separated): one incident per outage of the shop
+        # by default; "system,alertname" gives one per alert name, so some faults open new incidents
+        # and others reopen earlier ones.
+        "GROUP_BY": ", ".join(
+            p.strip() for p in os.environ.get("LAB_GROUP_BY", "system").split(",") if p.strip()
+        ),
     }
 
 

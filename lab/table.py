@@ -1,4 +1,5 @@
-"""``python -m lab table REPORT``: a campaign report as Markdown tables, overall and per fault kind."""
+"""``python -m lab table REPORT``: a campaign report as Markdown tables: overall and per fault kind,
+fresh against reopened incidents, and per case."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def _row(name: str, cases: list[dict[str, Any]]) -> str:
     )
 
 
+def _by_episode(cases: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Fresh incidents (the first firing of their alert group) against reopened ones (a later episode)."""
+    fresh = [c for c in cases if c.get("episode") == 1]
+    reopened = [c for c in cases if (c.get("episode") or 0) > 1]
+    unknown = [c for c in cases if c.get("episode") is None]
+    groups = [("fresh", fresh), ("reopened", reopened), ("no incident", unknown)]
+    return [(name, group) for name, group in groups if group]
+
+
 def render(path: str) -> str:
     doc = json.loads(Path(path).read_text())
     cases: list[dict[str, Any]] = doc["cases"]
@@ -39,17 +49,22 @@ def render(path: str) -> str:
         _row("all", cases),
         *(_row(kind, kinds[kind]) for kind in sorted(kinds)),
         "",
+        "| incident | n | AC@1 | AC@3 | type | AC@1 final | fault→alert p50 s | alert→findings p50 s |",
+        "|---|---|---|---|---|---|---|---|",
+        *(_row(name, group) for name, group in _by_episode(cases)),
+        "",
         f"alerts sent {doc['alerts_sent']}, received {doc['alerts_received']}; replay: "
         f"{doc.get('replay', {}).get('same_top', 0)} of {doc.get('replay', {}).get('replayed', 0)} "
         "recorded cases give the live top",
         "",
-        "| # | kind | target | top (type) | rank | final top | replay top | fault→alert s | alert→findings s | load1 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| # | kind | target | top (type) | rank | final top | replay top | episode | fault→alert s | alert→findings s | load1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for number, c in enumerate(cases, start=1):
         lines.append(
             f"| {number} | {c['kind']} | {c['target']} | {c.get('top')} ({c.get('top_fault_type')}) | "
-            f"{c.get('rank_of_truth')} | {c.get('top_final')} | {c.get('replay_top')} | {c.get('fault_to_alert_s')} | "
+            f"{c.get('rank_of_truth')} | {c.get('top_final')} | {c.get('replay_top')} | {c.get('episode')} | "
+            f"{c.get('fault_to_alert_s')} | "
             f"{c.get('alert_to_findings_s')} | {c.get('load1')} |"
         )
     return "\n".join(lines)

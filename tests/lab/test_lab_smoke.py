@@ -2,9 +2,10 @@
 Alertmanager to ``opsagent serve``, a finished investigation, the case recorded and replayed, the lab
 down with every process gone.
 
-Runs the lab in its own state folder and port range (``LAB_STATE``, ``LAB_BASE_PORT``), so it neither
-meets nor disturbs a lab someone is running. A few minutes: the alert rules hold for a minute, as
-real rules do. Accuracy is not asserted here (one fault after one minute of history is not a
+Runs the lab in its own state folder and port range (``LAB_STATE``, ``LAB_BASE_PORT``: a free
+block above the labs' 47100-47399, see ``smoke_ports``), so it neither meets nor disturbs a lab
+someone is running. A few minutes: the alert rules hold for a minute, as real rules do.
+Accuracy is not asserted here (one fault after one minute of history is not a
 measurement); the campaign command measures it.
 """
 
@@ -18,6 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from .smoke_ports import free_block
 
 ROOT = Path(__file__).resolve().parents[2]
 NEEDED = (
@@ -50,10 +53,14 @@ def lab_env():
         pytest.skip(f"the lab needs {', '.join(missing)} (scripts/install-system-deps.sh)")
     # Under the repository, not /tmp: PostgreSQL runs as its own user and must reach its folder.
     state = ROOT / ".lab" / f"smoke-{os.getpid()}"
+    # Its own block above the labs people run (47100-47399), and only one that is free right now.
+    base = os.environ.get("LAB_SMOKE_BASE_PORT") or str(free_block() or "")
+    if not base:
+        pytest.skip("no free block of lab ports in 47400-47999")
     env = {
         **os.environ,
         "LAB_STATE": str(state),
-        "LAB_BASE_PORT": os.environ.get("LAB_SMOKE_BASE_PORT", "47300"),
+        "LAB_BASE_PORT": base,
         # The working tree as it is: the test checks this tree's opsagent, committed or not.
         "LAB_OPSAGENT_SOURCE": "tree",
     }
