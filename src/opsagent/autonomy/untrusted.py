@@ -12,6 +12,7 @@ itself: "restart" alone is an ordinary log word, "restart all deployments" is an
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -74,11 +75,39 @@ _MAX_EXCERPT = 200
 _MAX_FLAGS = 50
 
 
+# Some words are common in ordinary logs ("all" in "call", "ai," in "shanghai,"), and a pattern's
+# expression then runs over long payloads, a character at a time. For ASCII text a match of these
+# patterns implies a match of a cheaper expression on the lower-cased text (each a part every match
+# must contain, case-sensitive and starting with a literal or a short class, which the regular
+# expression engine skips to): the full pattern runs only where that one matched. On non-ASCII text
+# case-insensitive matching has rules of its own (the Kelvin sign is a k), so the full pattern runs.
+_ASCII_GATES: dict[str, tuple[re.Pattern[str], ...]] = {
+    "addresses an AI agent": (
+        re.compile(r"you are now"),
+        re.compile(r"as an? (?:ai|llm|language model|assistant|agent)"),
+        re.compile(r"dear (?:ai|assistant|agent)"),
+        # the order's tail: after the address's [,:] comes an optional politeness, then a verb
+        re.compile(r"[,:]\s*(?:please\s+)?(?:you must|you should|now|immediately)?\s*" + _VERBS),
+    ),
+    "orders a fleet-wide change": (re.compile(_VERBS + r"\s+(?:all|every|each|the whole|the entire)\s"),),
+}
+_GATED = tuple((why, needles, pattern, _ASCII_GATES.get(why, ())) for why, needles, pattern in _PATTERNS)
+# Answers for recent lines: neighbouring incidents' windows share most of their log lines (a Train
+# Ticket window holds ~19k distinct lines, three quarters of them also in the previous window).
+_CACHE_SIZE = 32_768
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def reads_as_instructions(text: str) -> str | None:
     """Why ``text`` reads as instructions to an agent, or None."""
     lowered = text.lower()
-    for why, needles, pattern in _PATTERNS:
-        if any(needle in lowered for needle in needles) and pattern.search(text):
+    ascii_text = text.isascii()
+    for why, needles, pattern, gates in _GATED:
+        if not any(needle in lowered for needle in needles):
+            continue
+        if gates and ascii_text and not any(gate.search(lowered) for gate in gates):
+            continue
+        if pattern.search(text):
             return why
     return None
 
