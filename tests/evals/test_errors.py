@@ -79,7 +79,7 @@ def test_a_glued_line_inside_a_log_file_is_skipped_but_a_truncated_end_is_not(tm
     _truncate(log, 40)
     from opsagent.evals import nezha
 
-    nezha._cache.clear()  # the excerpt was parsed above
+    nezha.clear_caches()  # the excerpt was parsed above
     with pytest.raises(IncidentFormatError, match=r"08_43_log\.csv: line \d+"):
         load_case(ref)
 

@@ -11,6 +11,7 @@ import pytest
 from opsagent.domain import Edge, FaultType, SignalKind
 from opsagent.evals import nezha, petshop, sockshop
 from opsagent.evals.discover import detect_format, discover, load_case
+from opsagent.evals.nezha.metrics import edge_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PETSHOP = FIXTURES / "petshop"
@@ -227,9 +228,9 @@ def test_nezha_online_boutique_call_edges_from_source_50():
 
 def test_nezha_edge_columns_split_at_a_known_caller():
     services = {"frontend", "checkoutservice"}
-    assert nezha._edge_of("frontend_cartservice", services) == ("frontend", "cartservice")
-    assert nezha._edge_of("checkoutservice_email_v2", services) == ("checkoutservice", "email_v2")
-    assert nezha._edge_of("unknown_cartservice", services) is None
+    assert edge_of("frontend_cartservice", services) == ("frontend", "cartservice")
+    assert edge_of("checkoutservice_email_v2", services) == ("checkoutservice", "email_v2")
+    assert edge_of("unknown_cartservice", services) is None
 
 
 def test_nezha_earlier_faults_are_left_out_of_the_normal_period():
