@@ -56,7 +56,8 @@ def print_tables(doc: dict[str, Any]) -> None:
                 f"[yellow]{entry['errors']} case(s) of {name} failed in the pipeline (see --json)[/]"
             )
     out.print(
-        "AC@k, Avg@5 and type (fault-type accuracy) in %; seconds: the pipeline's time per case.", style="dim"
+        "AC@k, Avg@5 and type (fault-type accuracy) in %; seconds: per case, end to end (reading it included).",
+        style="dim",
     )
 
 

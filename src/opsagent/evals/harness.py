@@ -12,6 +12,7 @@ per-process caches of the dataset importers (Nezha's minute files) are reused.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -50,6 +51,7 @@ class CaseResult:
     truth: dict[str, Any]
     ranking: list[str]
     rank_of_truth: int | None
+    # End to end: reading the recording (``load_seconds`` of it) and the whole investigation.
     seconds: float
     fault_type_correct: bool | None = None
     predicted_fault_type: str | None = None
@@ -225,6 +227,19 @@ def run_case(ref: CaseRef, services: Services, alert_delay: float = 0.0) -> Case
 
     ``alert_delay``: seconds to move the recorded alert time by (``delayed_alert``).
     """
+    # What the process already holds (the services, the importers' parsed files: hundreds of
+    # thousands of objects on the large datasets) is left out of the garbage collector's passes
+    # during the case. Each full pass walks every object held; the case creates enough objects to
+    # start several, which cost a Train Ticket case ~0.25 s of its ~1.4 s. Objects no longer used
+    # are still freed when their last reference goes; cyclic garbage waits for a pass after the case.
+    gc.freeze()
+    try:
+        return _run_case(ref, services, alert_delay)
+    finally:
+        gc.unfreeze()
+
+
+def _run_case(ref: CaseRef, services: Services, alert_delay: float) -> CaseResult:
     from opsagent.pipeline import investigate
 
     started = time.perf_counter()
@@ -236,7 +251,6 @@ def run_case(ref: CaseRef, services: Services, alert_delay: float = 0.0) -> Case
         raise InputError(str(exc)) from None
     load_s = time.perf_counter() - started
     case_services = services.with_sources([*replay_sources(recording), *services.sources])
-    began = time.perf_counter()
     try:
         inv = investigate(recording.incident, case_services)
     except Exception as exc:
@@ -246,11 +260,11 @@ def run_case(ref: CaseRef, services: Services, alert_delay: float = 0.0) -> Case
             truth=_truth_json(recording),
             ranking=[],
             rank_of_truth=None,
-            seconds=round(time.perf_counter() - began, 4),
+            seconds=round(time.perf_counter() - started, 4),
             load_seconds=round(load_s, 4),
             error=f"{type(exc).__name__}: {exc}",
         )
-    return _result(recording, inv, time.perf_counter() - began, load_s)
+    return _result(recording, inv, time.perf_counter() - started, load_s)
 
 
 def delayed_alert(recording: RecordedIncident, seconds: float) -> RecordedIncident:
