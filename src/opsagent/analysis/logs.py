@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from operator import attrgetter, itemgetter
 
 from opsagent.domain import LogRecord
 
@@ -156,18 +157,24 @@ def line_templates(records: Sequence[LogRecord]) -> list[tuple[str, bool]]:
 
     heads = [line_template_and_error(r.level, r.message[:TEMPLATE_SCAN_CHARS]) for r in records]
     miners: dict[str, Drain] = {}
-    clusters: dict[tuple[str, str], LogCluster] = {}
-    for rec, (masked, _) in zip(records, heads, strict=True):
-        key = (rec.service, masked)
-        if key not in clusters:
-            miner = miners.get(rec.service)
+    # each distinct (service, masked head) once, in order of first appearance; each record keeps
+    # the slot of its pair (a window holds ~20k lines but a few thousand such pairs)
+    slots: dict[tuple[str, str], int] = {}
+    clusters: list[LogCluster] = []
+    index: list[int] = []
+    for key in zip(map(_service, records), map(itemgetter(0), heads), strict=True):
+        slot = slots.get(key)
+        if slot is None:
+            service, masked = key
+            miner = miners.get(service)
             if miner is None:
-                miner = miners[rec.service] = Drain(
-                    sim_th=DRAIN_SIMILARITY, depth=DRAIN_DEPTH, param_str="<*>"
-                )
-            clusters[key] = miner.add_log_message(masked)[0]
+                miner = miners[service] = Drain(sim_th=DRAIN_SIMILARITY, depth=DRAIN_DEPTH, param_str="<*>")
+            slot = slots[key] = len(clusters)
+            clusters.append(miner.add_log_message(masked)[0])
+        index.append(slot)
     # templates as the clusters ended: a cluster generalises as heads join it
-    final = {key: cluster.get_template()[:MAX_TEMPLATE_CHARS] for key, cluster in clusters.items()}
-    return [
-        (final[(rec.service, masked)], error) for rec, (masked, error) in zip(records, heads, strict=True)
-    ]
+    final = [cluster.get_template()[:MAX_TEMPLATE_CHARS] for cluster in clusters]
+    return [(final[slot], error) for slot, (_, error) in zip(index, heads, strict=True)]
+
+
+_service = attrgetter("service")
