@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
 
 from opsagent.api.metrics import Metrics
 from opsagent.autonomy import effective_level
@@ -52,8 +55,13 @@ class Runtime:
         return cls(settings=settings, store=store, services=services, queue=queue, metrics=metrics)
 
     def __post_init__(self) -> None:
+        horizon = timedelta(minutes=self.settings.incidents.reopen_within_minutes)
+
+        def write(session: Session, items: list[tuple[Incident, bool]]) -> list[ingest.IngestResult]:
+            return ingest.ingest_batch(session, items, reopen_within=horizon)
+
         self.writer: GroupCommitter[tuple[Incident, bool], ingest.IngestResult] = GroupCommitter(
-            self.store, ingest.ingest_batch
+            self.store, write
         )
 
     def close(self) -> None:

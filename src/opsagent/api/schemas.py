@@ -79,6 +79,10 @@ class IncidentOut(BaseModel):
     # first; more: the group fired again after it had resolved and reopened the incident).
     alert_time: datetime | None = None
     episode: int = 1
+    # Why the current episode is a new incident or a reopened one (the reopen horizon), and the alert
+    # group's previous incident when the group fired again beyond the horizon.
+    episode_reason: str | None = None
+    follows: str | None = None
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None

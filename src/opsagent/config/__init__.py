@@ -6,7 +6,7 @@ Sources, highest first: constructor arguments, ``OPSAGENT_*`` environment variab
 
 One module per group of settings: ``settings`` (``Settings`` itself), ``source_settings`` (where
 evidence comes from) with the PromQL ``signals`` catalogues, ``llm_settings``, ``autonomy_settings``
-(policy, limits, executors) and ``service_settings`` (API tokens, notifiers, console); and
+(policy, limits, executors) and ``service_settings`` (API tokens, notifiers, console, incidents); and
 ``parse_duration``. Import them from ``opsagent.config``.
 """
 
@@ -23,6 +23,7 @@ from opsagent.config.service_settings import (
     ApiRole,
     ApiToken,
     ConsoleSettings,
+    IncidentSettings,
     NotifySettings,
     WebhookNotifierSettings,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ConsoleSettings",
     "FileLogSettings",
     "HttpExecutorSettings",
+    "IncidentSettings",
     "KubernetesExecutorSettings",
     "LLMSettings",
     "LokiSettings",

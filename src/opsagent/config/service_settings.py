@@ -68,3 +68,17 @@ class ConsoleSettings(BaseModel):
     # A dashboard per incident, e.g. Grafana: placeholders {service}, {namespace}, {alertname},
     # {start_ms}, {end_ms} (epoch milliseconds), {start}, {end} (RFC 3339), URL-encoded when filled.
     dashboard_url: str | None = None
+
+
+class IncidentSettings(BaseModel):
+    """How the webhook's alert groups become incidents (one incident per ``groupKey`` at a time).
+
+    Alertmanager reuses a groupKey for as long as its route exists, so the same group firing again
+    weeks later is usually a new problem, while firing again minutes after it resolved is the same
+    one come back.
+    """
+
+    # A resolved incident whose alert group fires again within this many minutes of its resolution
+    # (as opsagent received them) reopens as a new episode of that incident; later, the group opens
+    # a new incident. 0: every firing after a resolution is a new incident.
+    reopen_within_minutes: float = Field(default=24 * 60.0, ge=0)

@@ -16,7 +16,7 @@ from pydantic_settings import (
 
 from opsagent.config.autonomy_settings import AutonomySettings
 from opsagent.config.llm_settings import LLMSettings
-from opsagent.config.service_settings import ApiToken, ConsoleSettings, NotifySettings
+from opsagent.config.service_settings import ApiToken, ConsoleSettings, IncidentSettings, NotifySettings
 from opsagent.config.source_settings import (
     FileLogSettings,
     LokiSettings,
@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     file_logs: FileLogSettings = Field(default_factory=FileLogSettings)
     topology: TopologySettings = Field(default_factory=TopologySettings)
     normal_period: NormalPeriodSettings = Field(default_factory=NormalPeriodSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     webhook_token: SecretStr | None = None
     source_timeout_seconds: float = 20.0
     reference_offset_hours: float | None = Field(default=None, gt=0, le=24 * 366)

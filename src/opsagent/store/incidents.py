@@ -60,14 +60,22 @@ def _in_episode(alert: Alert, began: datetime | None) -> bool:
 def episode_note(row: IncidentRow, alerts: list[Alert]) -> str:
     """Which firing of the group the incident's current episode is, why, and which alerts joined it."""
     at = row.alert_time.strftime("%Y-%m-%d %H:%M:%S UTC") if row.alert_time else "its first alert"
-    if row.episode <= 1:
+    why = row.episode_reason
+    if row.episode <= 1 and row.follows:
+        note = (
+            f"A new incident: {why or 'its alert group had resolved beyond the reopen horizon'}, so it "
+            f"starts a new incident rather than reopening {row.follows}; analysed around its first "
+            f"alert ({at})."
+        )
+    elif row.episode <= 1:
         note = f"A new incident: the first firing of its alert group, analysed around its first alert ({at})."
     else:
         began = row.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         note = (
             f"Episode {row.episode} of a reopened incident: the same alert group fired again after it "
-            f"had resolved, so it reopens this incident (first opened {began}) rather than starting a "
-            f"new one; this episode is analysed around its own first alert ({at}), not the first episode's."
+            f"had resolved{f' ({why})' if why else ''}, so it reopens this incident (first opened "
+            f"{began}) rather than starting a new one; this episode is analysed around its own first "
+            f"alert ({at}), not the first episode's."
         )
     services: set[str] = set()
     names: set[str] = set()

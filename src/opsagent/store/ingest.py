@@ -2,7 +2,8 @@
 incident, and queue its automatic investigation.
 
 Idempotence rests on constraints, not on reads before writes: alerts are inserted with
-``ON CONFLICT DO NOTHING`` on (fingerprint, starts_at), incidents on their id, and automatic
+``ON CONFLICT DO NOTHING`` on (fingerprint, starts_at), incidents on their id (a group's later
+incident has an id derived from the group's and its number, ``routing``), and automatic
 investigations on their unique ``trigger_key``. Two concurrent deliveries of the same payload
 therefore store it once and queue at most one investigation, whichever commits first.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -29,6 +30,7 @@ from opsagent.store.ingest_sql import (
     statements_for,
 )
 from opsagent.store.models import AlertRow, IncidentRow, InvestigationRow
+from opsagent.store.routing import DEFAULT_REOPEN_WITHIN, Route, route
 from opsagent.store.sql import new_id
 
 # --------------------------------------------------------------------------------------------- alerts
@@ -130,7 +132,11 @@ def _queue_reinvestigations(
 
 
 def ingest_batch(
-    session: Session, items: Sequence[tuple[Incident, bool]], *, now: datetime | None = None
+    session: Session,
+    items: Sequence[tuple[Incident, bool]],
+    *,
+    now: datetime | None = None,
+    reopen_within: timedelta = DEFAULT_REOPEN_WITHIN,
 ) -> list[IngestResult]:
     """``ingest_incident`` for several deliveries (incident, auto_investigate) in one transaction.
 
@@ -140,6 +146,7 @@ def ingest_batch(
     of four or five per delivery. Deliveries with resolved alerts follow, one by one. The deliveries
     of one batch were in flight together, so any order among them is an order they could have
     arrived in; the results are those of storing them one after the other in that order.
+    Each delivery goes to its group's incident as ``routing.route`` says (the reopen horizon).
     """
     now = now or utcnow()
     results = [IngestResult(incident_id=incident.id) for incident, _ in items]
@@ -149,11 +156,18 @@ def ingest_batch(
         if incident.alerts and all(a.status == "firing" for a in incident.alerts)
     ]
     if firing:
-        _ingest_firing(session, items, firing, results, now)
+        ways = route(session.connection(), [items[i][0] for i in firing], now, reopen_within)
+        routed = list(items)
+        for i, way in zip(firing, ways, strict=True):
+            routed[i] = (way.incident, items[i][1])
+            results[i].incident_id = way.incident.id
+        _ingest_firing(session, routed, firing, results, now, {w.incident.id: w for w in ways})
     done = set(firing)
     for i, (incident, auto) in enumerate(items):
         if i not in done:
-            results[i] = ingest_incident(session, incident, auto_investigate=auto, now=now)
+            results[i] = ingest_incident(
+                session, incident, auto_investigate=auto, now=now, reopen_within=reopen_within
+            )
     return results
 
 
@@ -163,6 +177,7 @@ def _ingest_firing(
     order: list[int],
     results: list[IngestResult],
     now: datetime,
+    ways: dict[str, Route],
 ) -> None:
     st = statements_for(session)
     conn = session.connection()
@@ -175,7 +190,10 @@ def _ingest_firing(
         row[0]
         for row in conn.execute(
             st.insert_incident,
-            [incident_params(items[i][0], now, firing=True) for _, i in sorted(first_of.items())],
+            [
+                incident_params(items[i][0], now, firing=True, lineage=ways[incident_id].columns())
+                for incident_id, i in sorted(first_of.items())
+            ],
         )
     }
     for incident_id, i in first_of.items():
@@ -236,6 +254,7 @@ def _ingest_firing(
                         items[first_new[incident_id]][0],
                         min(a.starts_at for a in fresh[incident_id]),
                         now,
+                        ways[incident_id].reason,
                     )
                     for incident_id in sorted(episodes)
                 ],
@@ -265,20 +284,30 @@ def _ingest_firing(
 
 
 def ingest_incident(
-    session: Session, incident: Incident, *, auto_investigate: bool, now: datetime | None = None
+    session: Session,
+    incident: Incident,
+    *,
+    auto_investigate: bool,
+    now: datetime | None = None,
+    reopen_within: timedelta = DEFAULT_REOPEN_WITHIN,
 ) -> IngestResult:
     """Store an incident's alerts (from one webhook delivery); queue its automatic investigation.
 
     Firing alerts already stored are counted as duplicates; resolved alerts mark the stored alert
     resolved (or are stored resolved). An incident whose alerts are all resolved is resolved; a
-    resolved incident with a new firing alert is reopened as a new episode.
+    resolved incident with a new firing alert is reopened as a new episode, or, when it resolved
+    longer than ``reopen_within`` ago, the new firing opens a new incident (``routing.route``).
     """
     now = now or utcnow()
     st = statements_for(session)
     conn = session.connection()
+    way = route(conn, [incident], now, reopen_within)[0]
+    incident = way.incident
     result = IngestResult(incident_id=incident.id)
     firing = [a for a in incident.alerts if a.status == "firing"]
-    inserted = conn.execute(st.insert_incident, incident_params(incident, now, firing=bool(firing))).first()
+    inserted = conn.execute(
+        st.insert_incident, incident_params(incident, now, firing=bool(firing), lineage=way.columns())
+    ).first()
     result.created = inserted is not None
 
     fresh = [a for a in incident.alerts if _ingest_alert(conn, st, incident.id, a, now, result)]
@@ -300,7 +329,7 @@ def ingest_incident(
                 result.reopened = True
                 episode = reopened[0]
                 began = min(a.starts_at for a in fresh)
-                conn.execute(st.start_episode, episode_params(incident, began, now))
+                conn.execute(st.start_episode, episode_params(incident, began, now, way.reason))
     if result.resolved and not result.created:
         still_firing = conn.scalar(
             select(func.count())

@@ -7,7 +7,7 @@ them from here (``statements_for``) ready-made.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,9 +26,9 @@ class IngestStatements:
 
     def __init__(self, dialect: str) -> None:
         ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self.insert_incident = (
-            ins(IncidentRow).on_conflict_do_nothing(index_elements=["id"]).returning(IncidentRow.id)
-        )
+        # No conflict target: an incident's id and its group's generation are both unique, and the
+        # same incident delivered twice at once conflicts on either, whichever is checked first.
+        self.insert_incident = ins(IncidentRow).on_conflict_do_nothing().returning(IncidentRow.id)
         self.insert_alert = (
             ins(AlertRow)
             .on_conflict_do_nothing(index_elements=["fingerprint", "starts_at"])
@@ -79,6 +79,7 @@ class IngestStatements:
                 alert_time=bindparam("b_alert", type_=UTCDateTime),
                 window_start=bindparam("b_start", type_=UTCDateTime),
                 window_end=bindparam("b_end", type_=UTCDateTime),
+                episode_reason=bindparam("b_reason"),
             )
         )
         self.insert_investigation = (
@@ -116,8 +117,16 @@ def statements_for(session: Session) -> IngestStatements:
     return stmts
 
 
-def incident_params(incident: Incident, now: datetime, *, firing: bool) -> dict[str, Any]:
+def incident_params(
+    incident: Incident, now: datetime, *, firing: bool, lineage: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A new incident row; ``lineage`` (``routing.Route.columns``): its group, generation and why."""
     return {
+        "group_id": None,
+        "generation": 1,
+        "follows": None,
+        "episode_reason": None,
+        **(lineage or {}),
         "id": incident.id,
         "title": incident.title[:500],
         "origin": incident.origin,
@@ -178,8 +187,9 @@ def alert_key(fingerprint: str, starts_at: datetime) -> tuple[str, datetime]:
     return fingerprint, aware
 
 
-def episode_params(incident: Incident, began: datetime, now: datetime) -> dict[str, Any]:
-    """The new episode's alert time and window: the delivery's window moved to its first new alert."""
+def episode_params(incident: Incident, began: datetime, now: datetime, reason: str = "") -> dict[str, Any]:
+    """The new episode's alert time and window: the delivery's window moved to its first new alert;
+    and why it reopened (``routing.Route.reason``)."""
     shift = began - incident.alert_time if incident.alert_time is not None else timedelta(0)
     return {
         "b_id": incident.id,
@@ -187,4 +197,5 @@ def episode_params(incident: Incident, began: datetime, now: datetime) -> dict[s
         "b_start": incident.window.start + shift,
         "b_end": incident.window.end + shift,
         "b_now": now,
+        "b_reason": reason or None,
     }

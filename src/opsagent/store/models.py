@@ -17,13 +17,16 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class IncidentRow(Base):
-    """One incident per Alertmanager group (``id`` derives from ``group_key``) or chat question.
+    """One incident per Alertmanager group at a time, or per chat question.
 
-    ``episode`` counts how often the group fired again after being resolved; each episode gets at
-    most one automatic investigation.
+    ``episode`` counts how often the group fired again after being resolved, within the reopen
+    horizon; each episode gets at most one automatic investigation. A group that fires again beyond
+    the horizon opens a new incident: the group's incidents share ``group_id`` (the first one's id,
+    which derives from ``group_key``) and are numbered by ``generation``; the latest is the group's.
     """
 
     __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_group_id_generation", "group_id", "generation", unique=True),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     title: Mapped[str] = mapped_column(String(500))
@@ -40,6 +43,12 @@ class IncidentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    group_id: Mapped[str | None] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The group's previous incident, when this one was opened because that one resolved beyond the
+    # reopen horizon; and why the current episode is what it is (a new incident or a reopened one).
+    follows: Mapped[str | None] = mapped_column(String(64))
+    episode_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class AlertRow(Base):
