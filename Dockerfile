@@ -23,8 +23,10 @@ RUN mkdir -p src/opsagent && touch src/opsagent/__init__.py \
  && pip install . \
  && pip uninstall -y opsagent
 
-# src/opsagent/runbooks links to ../../runbooks: the bundled runbooks become package data.
+# src/opsagent/runbooks and src/opsagent/prompts link to ../../runbooks and ../../prompts: the
+# bundled runbooks and prompts become package data.
 COPY runbooks/ ./runbooks/
+COPY prompts/ ./prompts/
 COPY src/ ./src/
 RUN pip install --no-deps . \
  && opsagent --help >/dev/null
