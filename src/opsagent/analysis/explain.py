@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from opsagent.analysis.faults import KIND_TO_FAULT, KindEvidence, classify
+from opsagent.analysis.faults import KIND_TO_FAULT, MOVED_Z, KindEvidence, classify
 from opsagent.analysis.impact import Excess
 from opsagent.analysis.items import impact_item, pattern_item, placement_item, series_item, victim_item
 from opsagent.analysis.options import EngineOptions
@@ -49,7 +49,13 @@ def kind_evidence(ev: ServiceEvidence, code_path_falls: bool = True) -> list[Kin
         if fault is not None and e.series.source != "client":
             # a move that was over before the alert fired is an earlier episode's, not this fault's
             z = e.result.z_max if e.result.z_current is None else min(e.result.z_max, e.result.z_current)
-            out.append(KindEvidence(fault, z, e.result.onset, _early_share(e)))
+            at = e.result.saturated_at
+            if at is None:
+                out.append(KindEvidence(fault, z, e.result.onset, _early_share(e)))
+            else:
+                # at its limit: CPU moved, from when it got there at the latest, whatever its sd
+                onset = at if e.result.onset is None else min(at, e.result.onset)
+                out.append(KindEvidence(fault, max(z, MOVED_Z), onset, _early_share(e), saturated=True))
     for pattern in ev.patterns:
         if pattern.error and pattern.z > 0:
             out.append(KindEvidence(FaultType.ERRORS_CODE, pattern.z, pattern.first_seen))

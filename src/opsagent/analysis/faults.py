@@ -14,7 +14,9 @@ CPU and memory often move in the same sample, whichever is at fault: a CPU stres
 a core (Sock Shop's memory faults saturate CPU). With ``shape`` on, the tie is broken by the shape
 of the two moves, which needs no unit or limit: a fault's own resource shifts level at once (by its
 first minute it has made most of its move), a side effect lags and keeps growing after it. The
-magnitude rule below only decides when the shapes do not.
+magnitude rule below only decides when the shapes do not. Before both: a container's CPU at its
+limit (``saturation.py``, read from the level, not the score) is CPU saturation, and what moved in
+the same sample followed from it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class KindEvidence:
     onset: float | None
     # Share of the series' move (peak over baseline) made within its first minute; None: unknown.
     early_share: float | None = None
+    # CPU at its container's limit when the alert fires (``saturation.py``)
+    saturated: bool = False
 
 
 def _shape_decides(cpu: float | None, memory: float | None) -> FaultType | None:
@@ -97,6 +101,10 @@ def classify(
         early = {f: v for f, v in moved.items() if v[1] <= earliest + tie_seconds}
         memory = early.get(FaultType.MEMORY)
         cpu = early.get(FaultType.CPU)
+        # CPU pinned at its limit is CPU saturation: what moved with it (the stressor's memory, a
+        # restart by a starved liveness probe) followed from it
+        if cpu is not None and any(i.saturated for i in evidence if i.fault is FaultType.CPU):
+            return FaultType.CPU
         if shape and memory is not None and cpu is not None and min(memory[0], cpu[0]) >= SHAPE_MIN_Z:
             decided = _shape_decides(share[FaultType.CPU][1], share[FaultType.MEMORY][1])
             if decided is not None:

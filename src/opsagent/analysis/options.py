@@ -101,6 +101,9 @@ class ExplainOptions:
     fault_shape: bool = True
     # A stopped code path (statement, operation, call edge, handler step) is errors-code evidence.
     code_path_falls: bool = True
+    # A container's CPU at its limit (a utilisation of the limit at 90% or more when the alert
+    # fires, below it in the normal period) is CPU saturation, whatever its score (``saturation.py``).
+    cpu_saturation: bool = True
 
 
 @dataclass(frozen=True)

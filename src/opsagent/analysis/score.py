@@ -8,9 +8,11 @@ needs how far each series is still out when the alert fires (``z_current``).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from opsagent.analysis.options import EngineOptions
 from opsagent.analysis.prepare import Prepared
+from opsagent.analysis.saturation import limit_share, saturated_at
 from opsagent.analysis.scoring import MIN_NORMAL, score_arrays
 from opsagent.analysis.series import ScoredSeries, ServiceEvidence
 from opsagent.analysis.split import Split
@@ -46,6 +48,11 @@ def score(prepared: Prepared, split: Split, options: EngineOptions) -> dict[str,
             min_normal=1 if short else MIN_NORMAL,
             current_from=current_from,
         )
-        if result is not None:
-            evidence[s.service].scored.append(ScoredSeries(s, result))
+        if result is None:
+            continue
+        if options.explain.cpu_saturation and limit_share(s.kind, s.signal, s.family):
+            since = prepared.alert - step if prepared.alert_known else split.incident_start
+            at = saturated_at(s.ts, s.vs, split.normal_end, split.incident_start, since, s.family)
+            result = replace(result, saturated_at=at)
+        evidence[s.service].scored.append(ScoredSeries(s, result))
     return evidence

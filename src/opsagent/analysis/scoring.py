@@ -216,6 +216,9 @@ class SeriesScore:
     # the strength (as ``z_max``) over the points from ``current_from`` on: how far the series is
     # still out when the alert fires; None when not asked for or no point is that late
     z_current: float | None = None
+    # a CPU share of its limit at the limit when the alert fires: when it got there
+    # (``saturation.py``); None otherwise
+    saturated_at: float | None = None
 
 
 def _effective_peak(ascending: FloatArray) -> float:
