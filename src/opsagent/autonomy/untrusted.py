@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from operator import attrgetter
 
 from opsagent.domain import EvidenceBundle, Findings, Incident, UntrustedText
 from opsagent.domain.findings import UntrustedSource
@@ -112,6 +113,9 @@ def reads_as_instructions(text: str) -> str | None:
     return None
 
 
+_message = attrgetter("message")
+
+
 def _flag(source: UntrustedSource, where: str, text: str) -> UntrustedText | None:
     why = reads_as_instructions(text)
     if why is None:
@@ -146,8 +150,11 @@ def scan(
         add(_flag("alert", "incident title", incident.title))
     for i, message in enumerate(chat):
         add(_flag("chat", f"chat message {i + 1}", message))
-    if bundle is not None:
+    if bundle is not None and any(
+        reads_as_instructions(line) is not None for line in dict.fromkeys(map(_message, bundle.logs))
+    ):
         # A service logs the same line many times; one look per distinct (service, line) is enough.
+        # (Only when some line reads as instructions at all: most incidents' ~20k lines do not.)
         for service, message in dict.fromkeys((record.service, record.message) for record in bundle.logs):
             add(_flag("log", f"log of {service}", message))
     for runbook_id, body in sorted((runbook_bodies or {}).items()):
