@@ -42,13 +42,18 @@ def _metrics() -> list[MetricSeries]:
     ]
 
 
-def _logs() -> list[LogRecord]:
-    logs = [
+def _traffic() -> list[LogRecord]:
+    """Both services' ordinary request lines, all through the recording."""
+    return [
         LogRecord(timestamp=t / 2.0, service=svc, message=f"handled request {int(t)} in 12ms")
         for t in range(0, 2 * N * int(STEP))
         for svc in ("carts", "user")
         if t % 3 == 0
     ]
+
+
+def _logs() -> list[LogRecord]:
+    logs = _traffic()
     # the fault's own error, every two seconds from its first occurrence on
     logs += [
         LogRecord(
@@ -134,3 +139,25 @@ def test_an_error_already_rising_when_the_search_range_begins_is_dated_from_its_
     logs = sorted([*_logs(), *earlier], key=lambda r: r.timestamp)
     found = event_onset(logs, [], 0.0, FAULT - 100.0, FAULT + 30.0)
     assert found is not None and FAULT + 4.0 <= found[0] < FAULT + 30.0
+
+
+def _stopped_statement_logs() -> list[LogRecord]:
+    """A fault that writes no error: carts stops writing one of its statements, keeps handling requests."""
+    logs = _traffic()
+    logs += [
+        LogRecord(timestamp=float(t), service="carts", message=f"stock reserved for cart {t}")
+        for t in range(0, int(FAULT) + 3, 2)
+    ]
+    return sorted(logs, key=lambda r: r.timestamp)
+
+
+def test_a_statement_that_stops_dates_the_events_when_no_error_rose() -> None:
+    for delay in (0.0, 60.0, 180.0):
+        incident = _bundle(FAULT + delay).incident
+        bundle = EvidenceBundle(incident=incident, metrics=_metrics(), logs=_stopped_statement_logs())
+        split = incident_split(bundle)
+        # the statement's last line is just after FAULT: the split is within a candidate step of it,
+        # not a fixed lead before a late alert (which would count the fault's minutes as normal)
+        assert FAULT <= split.event_split <= FAULT + 10.0, (delay, split.event_split - FAULT)
+    quiet = [r for r in _stopped_statement_logs() if "stock" not in r.message]
+    assert event_onset(quiet, [], 0.0, FAULT - 300.0, FAULT + 30.0) is None

@@ -10,12 +10,14 @@ the first occurrence of the error event that rose most, at the candidate where t
 (and at least ``MIN_ONSET_Z``). The comparison after a candidate
 covers a fixed stretch (``AFTER_SECONDS``): long enough to hold a
 fault's first errors, short enough that a later change (the next incident, a recovery) cannot decide
-where this one began.
+where this one began. When no error rose, a log statement that stopped while its service kept
+logging dates the events (``_stopped_statement``): a code fault that writes no error line.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -35,28 +37,72 @@ AFTER_SECONDS = 120.0
 MIN_ONSET_Z = 5.0
 
 
-def _error_events(logs: list[LogRecord], spans: list[Span]) -> tuple[FloatArray, dict[str, FloatArray]]:
-    """All event times (sorted), and the sorted times of each error event."""
+@dataclass(frozen=True)
+class _Events:
+    everything: FloatArray  # every event's time, sorted
+    errors: dict[str, FloatArray]  # each error event's sorted times
+    statements: dict[str, FloatArray]  # each other log statement's sorted times
+    by_service: dict[str, FloatArray]  # each service's events' times, sorted
+
+
+def _sorted(times: dict[str, list[float]]) -> dict[str, FloatArray]:
+    return {k: np.sort(np.asarray(v, dtype=np.float64)) for k, v in times.items()}
+
+
+def _events(logs: list[LogRecord], spans: list[Span]) -> _Events:
     times: list[float] = []
     errors: dict[str, list[float]] = defaultdict(list)
+    statements: dict[str, list[float]] = defaultdict(list)
+    by_service: dict[str, list[float]] = defaultdict(list)
     for rec, (template, error) in zip(logs, line_templates(logs), strict=True):
         times.append(rec.timestamp)
-        if error:
-            errors[f"{rec.service}\x00log\x00{template}"].append(rec.timestamp)
+        by_service[rec.service].append(rec.timestamp)
+        key = f"{rec.service}\x00log\x00{template}"
+        (errors if error else statements)[key].append(rec.timestamp)
     for span in spans:
         times.append(span.start)
+        by_service[span.service].append(span.start)
         if span.error or error_operation(span.operation):
             errors[f"{span.service}\x00span\x00{span.operation}"].append(span.start)
-    return np.sort(np.asarray(times, dtype=np.float64)), {
-        k: np.sort(np.asarray(v, dtype=np.float64)) for k, v in errors.items()
-    }
+    return _Events(
+        np.sort(np.asarray(times, dtype=np.float64)),
+        _sorted(errors),
+        _sorted(statements),
+        _sorted(by_service),
+    )
+
+
+def _stopped_statement(
+    events: _Events, normal_start: float, candidates: FloatArray
+) -> tuple[float, float] | None:
+    """(onset, strength in sd): where a log statement stopped most sharply while its service kept
+    logging, or None below ``MIN_ONSET_Z``.
+
+    A fault that raises no error line (an exception caught on the way, a changed return value)
+    takes the code past statements it wrote on every request: the statement falls against its own
+    service's events (so a service that merely lost traffic does not count). The onset is the
+    candidate where the fall is sharpest, just after the statement's last occurrence before it.
+    """
+    best, onset = 0.0, 0.0
+    for key, times in events.statements.items():
+        service = key.split("\x00", 1)[0]
+        z, _ = _rises(events.by_service[service], times, normal_start, candidates, falls=True)
+        k = int(np.argmin(z))
+        if -z[k] > best:
+            best, onset = float(-z[k]), float(candidates[k])
+    return (onset, best) if best >= MIN_ONSET_Z else None
 
 
 def _rises(
-    everything: FloatArray, times: FloatArray, normal_start: float, candidates: FloatArray
+    everything: FloatArray,
+    times: FloatArray,
+    normal_start: float,
+    candidates: FloatArray,
+    falls: bool = False,
 ) -> tuple[FloatArray, FloatArray]:
     """One error event's rise at each candidate (sd; 0 where it cannot be measured), and its first
-    occurrence at or after each candidate."""
+    occurrence at or after each candidate. With ``falls``, also where it no longer occurs after a
+    candidate (a fall, negative)."""
     ends = candidates + AFTER_SECONDS
     start_i = np.searchsorted(everything, normal_start, side="left")
     cut_i = np.searchsorted(everything, candidates, side="left")
@@ -67,13 +113,14 @@ def _rises(
     n1 = np.searchsorted(times, ends, side="left") - first - n0
     z = np.zeros(candidates.size, dtype=np.float64)
     seen = np.zeros(candidates.size, dtype=np.float64)
-    for i in np.nonzero(n1 > 0)[0]:
+    for i in np.nonzero((n0 > 0) if falls else (n1 > 0))[0]:
         t0, t1 = float(total0[i]), float(total1[i])
         if t0 <= 0 or t1 <= 0:
             continue
         p = (t1 + PRIOR) / (t0 + t1 + 2 * PRIOR)
         z[i] = binomial_z(float(n1[i]) + PRIOR, float(n0[i]) + PRIOR, p)
-        seen[i] = times[first + n0[i]]
+        if n1[i] > 0:
+            seen[i] = times[first + n0[i]]
     return z, seen
 
 
@@ -108,9 +155,8 @@ def event_onset(
     """
     if hi < lo or not (logs or spans):
         return None
-    everything, errors = _error_events(logs, spans)
-    if not errors:
-        return None
+    events = _events(logs, spans)
+    everything, errors = events.everything, events.errors
     candidates = np.arange(lo, hi + CANDIDATE_SECONDS / 2, CANDIDATE_SECONDS)
     best = np.zeros(candidates.size, dtype=np.float64)
     # per candidate, the first occurrence at or after it of the error event that rose most there
@@ -125,7 +171,7 @@ def event_onset(
             winner[i] = key
     k = int(np.argmax(best))
     if best[k] < MIN_ONSET_Z:
-        return None
+        return _stopped_statement(events, normal_start, candidates)
     earlier = _rise_start(everything, errors[winner[k]], normal_start, lo)
     if earlier is not None:
         return earlier, float(best[k])
