@@ -220,12 +220,16 @@ def settled(lab: Lab, recovery: float, since: float | None, cap: float) -> bool:
     fault. Without a resolution to read, the time is counted from when the fault was cleared."""
     calm = quiet(lab, 0.0, cap)
     resolved = None
+    ended = inject.last_end()
+    if since is None and ended is not None:
+        # The first fault of a run: the previous run's last fault (a resumed campaign) counts too.
+        since = ended - cap
     if since is not None:
         try:
             resolved = lab.last_resolution(since)
         except httpx.HTTPError:
             resolved = None
-    base = resolved if resolved is not None else inject.last_end()
+    base = resolved if resolved is not None else ended
     if base is not None:
         time.sleep(max(0.0, recovery - (time.time() - base)))
     # Something that began to fire during the wait (a flapping rule) would be taken for the next fault.
