@@ -86,8 +86,6 @@ class WeighOptions:
 class PropagateOptions:
     # Discount services whose anomaly an anomalous callee explains (``propagate.py``).
     topology: bool = True
-    # A callee explains its caller's anomaly only if its own anomaly did not start later.
-    causal_order: bool = True
     # A service whose strongest evidence is its own CPU, memory, disk or restarts is not a victim.
     resource_causes: bool = True
 

@@ -2,11 +2,11 @@
 
 Faults propagate from callee to caller: a slow or failing callee makes its callers wait or fail. So a
 service whose strongest callee is itself anomalous enough to explain it is more likely a victim. The
-call graph is the bundle's topology plus the call edges seen in spans. Two guards keep causes from
-being discounted: a callee whose anomaly started later than its caller's is a consequence (less or
-different traffic from a failing caller), and a service whose strongest evidence is its own CPU,
-memory, disk, restarts or target health is not a victim (callees make callers wait, not burn CPU,
-fill memory or go down).
+call graph is the bundle's topology plus the call edges seen in spans. One guard keeps causes from
+being discounted: a service whose strongest evidence is its own CPU, memory, disk, restarts or
+target health is not a victim (callees make callers wait, not burn CPU, fill memory or go down).
+A second guard, that a callee whose anomaly started later than its caller's explains nothing,
+changed no rank on any development case at +0, +60 or +180 s and was removed (docs/ENGINE.md).
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ PROPAGATION_RATIO = 0.6
 VICTIM_DISCOUNT = 0.5
 # A callee must itself be anomalous beyond noise (log1p of 3 sd) to explain anything.
 MIN_EXPLAINING_SCORE = math.log1p(3.0)
-# A service's anomaly starts at the earliest onset among its signals scoring at least this share of
-# its strongest: half, so corroborating signals count but a marginal wobble does not date it.
-ONSET_SHARE = 0.5
 # A service's own resource signal "leads" when it scores at least this share of the service's top
 # channel: on the log scale 0.8 is e.g. 55 sd against 150, as strong as its strongest within the spread
 # of one service's top signals, not a side effect an order of magnitude weaker.
@@ -60,11 +57,6 @@ def call_graph(bundle: EvidenceBundle, span_edges: set[tuple[str, str]]) -> dict
     return callees
 
 
-def _later(callee: float | None, caller: float | None, tolerance: float) -> bool:
-    """Whether a callee's anomaly demonstrably started after its caller's (by more than ``tolerance``)."""
-    return callee is not None and caller is not None and callee > caller + tolerance
-
-
 def resource_led(ev: ServiceEvidence) -> bool:
     """Whether a resource of the service's own container is about as strong as its strongest evidence."""
     top = max(ev.channels.values(), default=0.0)
@@ -79,28 +71,12 @@ def resource_led(ev: ServiceEvidence) -> bool:
     )
 
 
-def service_onset(ev: ServiceEvidence) -> float | None:
-    """When a service's anomaly started: the earliest onset among its strong own signals (at least
-    ONSET_SHARE of its top weighted score), so a weak early wobble of an unrelated signal does not
-    date the anomaly."""
-    own = [e for e in ev.scored if e.series.source != "client"]
-    top = max((e.weighted for e in own), default=0.0)
-    onsets = [e.result.onset for e in own if e.weighted >= ONSET_SHARE * top and e.result.onset is not None]
-    return min(onsets) if onsets else None
-
-
 def propagation_adjust(
-    scores: dict[str, float],
-    callees: dict[str, set[str]],
-    onsets: dict[str, float | None] | None = None,
-    tolerance: float = 0.0,
-    resource_led: set[str] | None = None,
+    scores: dict[str, float], callees: dict[str, set[str]], resource_led: set[str] | None = None
 ) -> dict[str, str]:
     """Discount likely victims in place; return service -> the callee that explains it.
 
-    With ``onsets``, a callee whose anomaly started later than its caller's (by more than
-    ``tolerance``, one sampling step) explains nothing. Services in ``resource_led`` are never
-    discounted.
+    Services in ``resource_led`` are never discounted.
     """
     original = dict(scores)
     explained_by: dict[str, str] = {}
@@ -108,9 +84,6 @@ def propagation_adjust(
         if resource_led is not None and service in resource_led:
             continue
         candidates = [c for c in callees.get(service, ()) if c in original and c != service]
-        if onsets is not None:
-            mine = onsets.get(service)
-            candidates = [c for c in candidates if not _later(onsets.get(c), mine, tolerance)]
         if not candidates or own <= 0:
             continue
         top = max(candidates, key=lambda c: original[c])
@@ -133,9 +106,8 @@ def propagate(
     if not opts.topology:
         return placement
     placement.callees = call_graph(bundle, prepared.span_edges)
-    onsets = {svc: service_onset(ev) for svc, ev in evidence.items()} if opts.causal_order else None
     led = {svc for svc, ev in evidence.items() if resource_led(ev)} if opts.resource_causes else None
-    placement.explained_by = propagation_adjust(scores, placement.callees, onsets, prepared.step, led)
+    placement.explained_by = propagation_adjust(scores, placement.callees, led)
     callers: dict[str, set[str]] = defaultdict(set)
     for caller, cs in placement.callees.items():
         for c in cs:
