@@ -53,7 +53,7 @@ TEXTS = [
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_the_shortcuts_find_what_the_patterns_find(text: str) -> None:
-    untrusted.reads_as_instructions.cache_clear()
+    untrusted._recent.clear()
     assert untrusted.reads_as_instructions(text) == _patterns_alone(text)
     # answered from the cache the second time, alike
     assert untrusted.reads_as_instructions(text) == _patterns_alone(text)

@@ -12,8 +12,9 @@ itself: "restart" alone is an ordinary log word, "restart all deployments" is an
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from operator import attrgetter
 
@@ -93,14 +94,14 @@ _ASCII_GATES: dict[str, tuple[re.Pattern[str], ...]] = {
     "orders a fleet-wide change": (re.compile(_VERBS + r"\s+(?:all|every|each|the whole|the entire)\s"),),
 }
 _GATED = tuple((why, needles, pattern, _ASCII_GATES.get(why, ())) for why, needles, pattern in _PATTERNS)
-# Answers for recent lines: neighbouring incidents' windows share most of their log lines (a Train
-# Ticket window holds ~19k distinct lines, three quarters of them also in the previous window).
-_CACHE_SIZE = 32_768
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
 def reads_as_instructions(text: str) -> str | None:
     """Why ``text`` reads as instructions to an agent, or None."""
+    return _recent.answer(text)
+
+
+def _reading(text: str) -> str | None:
     lowered = text.lower()
     ascii_text = text.isascii()
     for why, needles, pattern, gates in _GATED:
@@ -113,6 +114,43 @@ def reads_as_instructions(text: str) -> str | None:
     return None
 
 
+class _Recent:
+    """Answers for recent texts, the least recently used dropped beyond a budget of characters.
+
+    Neighbouring incidents' windows share most of their log lines (a Train Ticket window holds ~19k
+    distinct lines, ~10M characters, three quarters of them also in the previous window). The budget
+    is in characters, not texts: a few hundred lines of a window run to 16k characters each, and they
+    are the costliest to read again.
+    """
+
+    def __init__(self, budget_chars: int) -> None:
+        self._budget = budget_chars
+        self._items: OrderedDict[str, str | None] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()  # investigations run on several threads in the API
+
+    def answer(self, text: str) -> str | None:
+        with self._lock:
+            if text in self._items:
+                self._items.move_to_end(text)
+                return self._items[text]
+        why = _reading(text)
+        with self._lock:
+            if text not in self._items:
+                self._items[text] = why
+                self._size += len(text)
+                while self._size > self._budget and self._items:
+                    old, _ = self._items.popitem(last=False)
+                    self._size -= len(old)
+        return why
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
+
+_recent = _Recent(budget_chars=32_000_000)
 _message = attrgetter("message")
 
 
