@@ -5,6 +5,7 @@ the API and the report's notes say which happened and why. Redelivery creates no
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,3 +110,18 @@ def test_the_webhook_reopens_within_the_horizon_and_opens_a_new_incident_beyond_
     assert (old["status"], old["episode"], len(old["investigations"])) == ("resolved", 2, 2)
     page = httpx.get(f"{server.url}/v1/incidents", headers=auth("viewer"), timeout=10).json()
     assert page["total"] == 2
+
+    # The console's incident page says the same as the report's note, and links the previous incident.
+    with httpx.Client(base_url=server.url, timeout=10) as console:
+        nonce = re.search(r'name="nonce" value="([^"]+)"', console.get("/login").text)
+        assert nonce is not None
+        signed = console.post("/login", data={"nonce": nonce.group(1), "token": "test-viewer-token"})
+        assert signed.status_code == 303, signed.text
+        shown = console.get(f"/incidents/{second}")
+        assert shown.status_code == 200, shown.text
+        line = re.search(r'<p class="meta" id="episode">(.*?)</p>', shown.text, re.S)
+        assert line is not None, shown.text
+        assert "A new incident: its alert group last resolved" in line.group(1)
+        assert f'href="/incidents/{first}"' in line.group(1)
+        reopened_page = console.get(f"/incidents/{first}").text
+        assert "Episode 2 of a reopened incident" in reopened_page

@@ -113,6 +113,9 @@ def build(runtime: Runtime, incident_id: str, user: str) -> dict[str, Any]:
 
     with runtime.store.read() as s:
         row = incident_store.get_incident_row(s, incident_id)
+        # Which firing of its alert group this is (a new incident, or episode N of a reopened one),
+        # and why: the same words as the report's first note.
+        episode_note = incident_store.load_incident(s, incident_id).episode_note
         alert_rows = incident_store.alerts_of(s, incident_id)
         inv_rows = investigations.investigations_of(s, incident_id)
         inv = investigations.latest_result(s, incident_id)
@@ -180,6 +183,9 @@ def build(runtime: Runtime, incident_id: str, user: str) -> dict[str, Any]:
             "question": row.question,
             "created": f"{row.created_at:%Y-%m-%d %H:%M:%S}",
             "window": f"{row.window_start:%Y-%m-%d %H:%M} – {row.window_end:%H:%M} UTC",
+            "episode": row.episode,
+            "episode_note": episode_note,
+            "follows": row.follows,
         },
         "r": report,
         "alerts": alerts,
