@@ -9,7 +9,7 @@ The engine is seven stages, one module each, run in order by ``rank_suspects``:
 3. ``score``: each series scored robustly against the normal period;
 4. ``channels``: per service, one value per evidence channel (metrics, traces, changed events of
    logs, spans, call edges and handlers);
-5. ``weigh``: channels weighed by their concentration on one service and combined; where
+5. ``weigh``: channels on one footing (calibrated, weighed by concentration) and combined; where
    request counts exist, weighed by how much of the alerted symptom a service could account for;
 6. ``propagate``: a service whose anomaly an anomalous callee explains is discounted;
 7. ``explain``: the fault type from the mechanism's signals, and the citable evidence items.

@@ -72,6 +72,9 @@ class ChannelOptions:
 
 @dataclass(frozen=True)
 class WeighOptions:
+    # Put each evidence channel on the metric channel's scale by how exceptional a service is in
+    # it among the incident's services (``weigh.calibrate``).
+    channel_calibration: bool = True
     # Scale each channel by how concentrated it is on one service (``weigh.weigh_by_concentration``).
     channel_concentration: bool = True
     # Where request counts are recorded: error shares as counts of failed requests, and each suspect

@@ -1,19 +1,23 @@
 """Stage 5, weigh: a service's channels on one footing, combined into its score.
 
 Each service has one value per channel (``dict[channel, float]``, on the log1p(sd) scale the
-scorers share). ``weigh_by_concentration`` shrinks channels whose evidence is spread over many
-services, and ``combine`` turns a service's channels into its score. (Calibrating each channel to
-the metric channel's scale by how exceptional a service is in it was removed: it cost AC@3 on both
-Nezha systems at every alert delay and paid one Train Ticket case at +180 s; docs/ENGINE.md.) Where request counts
+scorers share). ``calibrate`` expresses every channel in the metric channel's units by how
+exceptional a service is in it, ``weigh_by_concentration`` shrinks channels whose evidence is spread
+over many services, and ``combine`` turns a service's channels into its score. Where request counts
 are recorded, each score is then weighed by how much of the alerted symptom the service's own
 excess could account for (``traffic.impact_weights``).
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from opsagent.analysis.impact import Excess
 from opsagent.analysis.options import EngineOptions
 from opsagent.analysis.score import RECENT_POINTS
+from opsagent.analysis.scoring import ONSET_Z
 from opsagent.analysis.series import ServiceEvidence
 from opsagent.analysis.split import Split
 from opsagent.analysis.traffic import impact_weights
@@ -24,12 +28,67 @@ Channels = dict[str, float]
 # A service's score: its strongest channel plus fractions of the next ones (corroboration by an
 # independent kind of evidence counts, but less than the evidence itself).
 CHANNEL_WEIGHTS = (1.0, 0.3, 0.1)
+# Calibration: each channel's values across the incident's services are standardised by their
+# median and robust spread (MAD x 1.4826, one sd for Gaussian data), then expressed in the metric
+# channel's units, so "as exceptional among the services as a k-sd outlier of the metric channel"
+# reads the same in every channel. The spread is floored at ln 2 on the log1p(sd) scale every
+# channel shares: two services whose evidence differs by less than a factor of two in robust sd are
+# alike (sd estimates from tens of normal points are that uncertain), so a channel in which every
+# service looks alike has a spread at the floor and makes nobody exceptional. A service "stands out"
+# in a channel at ONSET_Z robust sd among the services, the limit used for a series' own move.
+MAD_TO_SD = 1.4826
+CALIBRATION_FLOOR = math.log(2.0)
 
 
 def combine(channels: Channels) -> float:
     """A service's score from its channels: the strongest plus shares of the next ones."""
     ordered = sorted((v for v in channels.values() if v > 0), reverse=True)
     return sum(w * v for w, v in zip(CHANNEL_WEIGHTS, ordered, strict=False))
+
+
+def _spread(values: list[float]) -> tuple[float, float]:
+    """Median and robust spread (floored at CALIBRATION_FLOOR) of one channel's values."""
+    median = float(np.median(values))
+    mad = float(np.median(np.abs(np.asarray(values) - median))) * MAD_TO_SD
+    return median, max(mad, CALIBRATION_FLOOR)
+
+
+def _outliers(values: list[float], median: float, scale: float) -> int:
+    """How many services stand out in a channel (robust z of at least ONSET_Z), at least one."""
+    return max(sum(1 for v in values if (v - median) / scale >= ONSET_Z), 1)
+
+
+def calibrate(by_service: dict[str, Channels], reference: str = "metric") -> None:
+    """Put every channel on the reference channel's scale, by how exceptional a service is in it.
+
+    A service's value in a channel becomes its robust z among all services' values in that channel
+    (median, floored MAD), mapped back through the reference channel's median and spread: the
+    reference channel itself is unchanged (so metric-only incidents rank exactly as before), and a
+    5-sd outlier of the pattern channel counts as much as a 5-sd outlier of the metric channel,
+    whatever the raw scales. The mapped spread is then scaled by how many services stand out in the
+    reference channel over how many stand out in this one (``_outliers``): a channel in which one
+    service stands out points at it, one in which eight do (a shared artefact, noise reaching many
+    services) shares its evidence among them, so a lone pattern outlier is not outvoted by the
+    loudest of several metric outliers. A service with no evidence in a channel keeps 0 there
+    (absence is not "typical" evidence), and a mapped value never goes below 0. Channels with no
+    evidence at all, or with fewer than three services (no spread to measure), are left as they are.
+    """
+    services = list(by_service)
+    if len(services) < 3:
+        return
+    ref_values = [by_service[s].get(reference, 0.0) for s in services]
+    ref_median, ref_scale = _spread(ref_values)
+    ref_outliers = _outliers(ref_values, ref_median, ref_scale)
+    names = {name for channels in by_service.values() for name in channels} - {reference}
+    for name in names:
+        values = [by_service[s].get(name, 0.0) for s in services]
+        if not any(v > 0 for v in values):
+            continue
+        median, scale = _spread(values)
+        share = ref_outliers / _outliers(values, median, scale)
+        for svc, v in zip(services, values, strict=True):
+            if v > 0:
+                by_service[svc][name] = max(ref_median + (v - median) / scale * ref_scale * share, 0.0)
 
 
 def weigh_by_concentration(by_service: dict[str, Channels]) -> None:
@@ -63,6 +122,8 @@ def weigh(
 ) -> tuple[dict[str, float], dict[str, tuple[float, Excess]]]:
     """Each service's score, and the impact weight (with its own excess) of those it was weighed by."""
     by_service = {svc: ev.channels for svc, ev in evidence.items()}
+    if options.weigh.channel_calibration:
+        calibrate(by_service)
     if options.weigh.channel_concentration:
         weigh_by_concentration(by_service)
     scores = {service: combine(channels) for service, channels in by_service.items()}
