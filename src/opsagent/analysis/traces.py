@@ -48,14 +48,19 @@ def trace_series(
     bucket_of = bucket[kept].astype(np.int64)
     service_of, own_of, error_of = service[kept], own[kept], own_error[kept]
     n_buckets = int(bucket_of.max()) + 1 if bucket_of.size else 0
+    if not n_buckets:
+        return [], _call_edges(table)
     grid = start + step * np.arange(n_buckets, dtype=np.float64)
+    # one bincount over (service, bucket) cells for all services: each cell still adds its spans
+    # in span order, as a bincount per service did
+    cells = len(table.services) * n_buckets
+    cell = service_of * n_buckets + bucket_of
+    counts = np.bincount(cell, minlength=cells).astype(np.float64).reshape(-1, n_buckets)
+    totals = np.bincount(cell, weights=own_of, minlength=cells).reshape(-1, n_buckets)
+    errors = np.bincount(cell, weights=error_of, minlength=cells).reshape(-1, n_buckets)
     out: list[TraceSeries] = []
     for code in _first_seen(service_of):
-        mine = service_of == code
-        idx = bucket_of[mine]
-        count = np.bincount(idx, minlength=n_buckets).astype(np.float64)
-        total = np.bincount(idx, weights=own_of[mine], minlength=n_buckets)
-        errs = np.bincount(idx, weights=error_of[mine], minlength=n_buckets)
+        count, total, errs = counts[code], totals[code], errors[code]
         enough = count >= MIN_SPANS_PER_BUCKET
         if enough.sum() >= MIN_BUCKETS:
             name = table.services[code]
