@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     camp.add_argument(
         "--recovery",
         type=float,
-        default=150.0,
+        default=200.0,
         help="seconds from the previous fault's alerts resolving to the next injection (settle + normal period)",
     )
     camp.add_argument(
