@@ -148,3 +148,16 @@ def test_too_little_left_after_settling_is_a_gap_not_a_clamp(store: Store, setti
     assert result is not None
     gaps = [g.reason for g in result.gaps if g.source == "normal period"]
     assert len(gaps) == 1 and gaps[0].startswith("includes the previous episode of this incident")
+
+
+def test_the_clamp_starts_on_a_whole_second_as_its_gap_prints_it() -> None:
+    from opsagent.config import NormalPeriodSettings
+    from opsagent.evidence.coverage import after_quiet
+
+    alert_at = T0 + timedelta(minutes=9, milliseconds=419)
+    incident = delivery("shop", alert("a2", "payment", 9)).model_copy(
+        update={"alert_time": alert_at, "quiet_since": T0 + timedelta(minutes=4, milliseconds=250)}
+    )
+    clamped, gap = after_quiet(incident, NormalPeriodSettings(settle_seconds=65))
+    assert clamped.window.start == T0 + timedelta(minutes=5, seconds=6)
+    assert gap is not None and "starts at 2026-12-01 03:05:06 UTC" in gap.reason

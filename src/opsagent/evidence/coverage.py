@@ -111,6 +111,11 @@ def fit_history(bundle: EvidenceBundle, settings: NormalPeriodSettings) -> list[
     return []
 
 
+def _ceil_second(at: datetime) -> datetime:
+    whole = at.replace(microsecond=0)
+    return whole if whole == at else whole + timedelta(seconds=1)
+
+
 def _clock(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -128,7 +133,9 @@ def after_quiet(incident: Incident, settings: NormalPeriodSettings) -> tuple[Inc
     quiet, alert = incident.quiet_since, incident.alert_time
     if quiet is None or alert is None:
         return incident, None
-    start = quiet + timedelta(seconds=settings.settle_seconds)
+    # Rounded up to the second, the precision the gap prints: a recording made from the gap's time
+    # (``opsagent record --before``) then starts exactly where this window does.
+    start = _ceil_second(quiet + timedelta(seconds=settings.settle_seconds))
     if start <= incident.window.start:
         return incident, None
     what = incident.quiet_after or "an earlier incident"
