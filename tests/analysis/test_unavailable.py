@@ -87,3 +87,18 @@ def test_memory_growth_then_a_restart_is_memory_a_restart_alone_is_unavailable()
         KindEvidence(FaultType.UNAVAILABLE, 8.0, 400.0),
     ]
     assert classify(same_sample) is FaultType.MEMORY
+
+
+def test_a_down_target_is_told_in_its_own_terms() -> None:
+    # Target health is scored as its complement (the down share); the evidence must still read as
+    # the signal the reader knows: up fell from 1 to 0, not "rose from 0 to 1".
+    up = [1.0] * FAULT + [0.0] * (N - FAULT)
+    metrics = [
+        _series("cart", "up", up),
+        _series("frontend", "up", [1.0] * N),
+        _series("frontend", "error_percent", _wiggle(0.5, 0.1)),
+    ]
+    cart = next(s for s in rank_suspects(_bundle(metrics, FAULT + 8)) if s.service == "cart")
+    item = next(e for e in cart.evidence if e.signal == "up")
+    assert (item.baseline, item.peak) == (1.0, 0.0)
+    assert item.summary.startswith("up fell from 1 to 0 ")

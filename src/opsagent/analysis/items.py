@@ -21,19 +21,23 @@ def _fmt_time(ts: float | None) -> str:
 
 def series_item(entry: ScoredSeries) -> EvidenceItem:
     s, r = entry.series, entry.result
-    verb = "rose" if r.peak >= r.baseline else "fell"
+    baseline, peak = r.baseline, r.peak
+    if s.complement_of is not None:
+        # scored as the failing or down share; told as the signal the reader knows
+        baseline, peak = s.complement_of - baseline, s.complement_of - peak
+    verb = "rose" if peak >= baseline else "fell"
     what = s.signal if s.source == "metric" else s.signal.replace("trace_", "span ")
     return EvidenceItem(
         id=s.id,
         kind="metric" if s.source == "metric" else "trace",
         service=s.service,
         signal=s.signal,
-        baseline=round(r.baseline, 6),
-        peak=round(r.peak, 6),
+        baseline=round(baseline, 6),
+        peak=round(peak, 6),
         onset=r.onset,
         score=round(entry.weighted, 3),
         summary=(
-            f"{what} {verb} from {r.baseline:.4g} to {r.peak:.4g} ({r.z_max:.1f} robust sd)"
+            f"{what} {verb} from {baseline:.4g} to {peak:.4g} ({r.z_max:.1f} robust sd)"
             f" from {_fmt_time(r.onset)}"
         ),
     )

@@ -103,11 +103,13 @@ def _metric_series(bundle: EvidenceBundle, options: EngineOptions) -> list[Prepa
         if np.ptp(vs) == 0.0:
             continue  # a constant series can say nothing
         sign = direction(m.kind, m.signal)
+        complement_of: float | None = None
         if m.kind in (SignalKind.ERRORS, SignalKind.UP) and sign < 0:
             # A success rate, availability or target health: score its complement, the error (or
             # down) share, so the floors and the relative scale are those of the (small) error
             # level, not of ~100%.
-            vs = (100.0 if family == "error_percent" else 1.0) - vs
+            complement_of = 100.0 if family == "error_percent" else 1.0
+            vs = complement_of - vs
             sign = 1
         requests = aligned_requests(counts.get(m.service), ts) if m.kind is SignalKind.ERRORS else None
         out.append(
@@ -123,6 +125,7 @@ def _metric_series(bundle: EvidenceBundle, options: EngineOptions) -> list[Prepa
                 sign=sign,
                 weight=kind_weight(m.signal, m.kind) if normalise else 1.0,
                 requests=requests,
+                complement_of=complement_of,
             )
         )
     return out

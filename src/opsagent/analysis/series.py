@@ -34,6 +34,10 @@ class PreparedSeries:
     weight: float = 1.0
     # request count at each point of ``ts`` (error shares scored as failed-request counts)
     requests: FloatArray | None = None
+    # A success rate, availability or target health is scored as its complement (the failing or down
+    # share): ``vs`` holds ``complement_of - value``. Kept so that evidence can be told in the
+    # signal's own terms ("target_up fell from 1 to 0", not "rose from 0 to 1").
+    complement_of: float | None = None
 
 
 @dataclass
