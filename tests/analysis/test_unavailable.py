@@ -11,6 +11,7 @@ from opsagent.domain import (
     EvidenceBundle,
     FaultType,
     Incident,
+    LogRecord,
     MetricSeries,
     SignalKind,
     TimeWindow,
@@ -102,3 +103,45 @@ def test_a_down_target_is_told_in_its_own_terms() -> None:
     item = next(e for e in cart.evidence if e.signal == "up")
     assert (item.baseline, item.peak) == (1.0, 0.0)
     assert item.summary.startswith("up fell from 1 to 0 ")
+
+
+def _caller_logs(service: str, failure: str) -> list[LogRecord]:
+    """A steady stream of ordinary lines, and after the fault one error line per request that fails."""
+    out: list[LogRecord] = []
+    for i in range(N * 4):
+        t = i * STEP / 4
+        out.append(LogRecord(timestamp=t, service=service, message=f"GET /items 200 {i % 7} ms"))
+        if t >= FAULT * STEP:
+            out.append(LogRecord(timestamp=t + 0.1, service=service, level="error", message=failure))
+    return out
+
+
+def test_a_stopped_store_explains_its_callers_directly_and_through_others() -> None:
+    # frontend -> cart -> redis; redis stops. Its only evidence is its target health, while cart and
+    # frontend pile up error ratios and error lines far above it. Both are its victims: the store
+    # ranks first (before, cart ranked first: redis was not "at least 0.6 as anomalous" as cart).
+    down = [1.0] * FAULT + [0.0] * (N - FAULT)
+    failing = _wiggle(0.5, 0.1)[:FAULT] + [60.0 + (i % 3) for i in range(N - FAULT)]
+    metrics = [
+        _series("redis", "up", down),
+        _series("cart", "up", [1.0] * N),
+        _series("cart", "error_percent", failing),
+        _series("frontend", "up", [1.0] * N),
+        _series("frontend", "error_percent", [v * 1.5 for v in failing]),
+    ]
+    logs = _caller_logs("cart", "redis unavailable: Error 111 connecting to redis:6379. Connection refused.")
+    logs += _caller_logs("frontend", "cart answered 500 to GET /cart")
+    bundle = _bundle(metrics, FAULT + 6)
+    bundle.logs = logs
+    bundle.topology = Topology(
+        services=["frontend", "cart", "redis"],
+        edges=[Edge(caller="frontend", callee="cart"), Edge(caller="cart", callee="redis")],
+    )
+    suspects = rank_suspects(bundle)
+    assert [s.service for s in suspects][:1] == ["redis"]
+    assert suspects[0].fault_type is FaultType.UNAVAILABLE
+    for victim in suspects[1:3]:
+        assert victim.service in {"cart", "frontend"}
+        assert any(
+            e.summary == "depends on redis, which went down: a victim of that outage" for e in victim.evidence
+        )

@@ -74,7 +74,8 @@ def _items(
     items += [pattern_item(p) for p in ev.patterns[:PATTERN_ITEMS]]
     callees, callers = placement.callees, placement.callers
     if service in placement.explained_by:
-        items.append(victim_item(service, placement.explained_by[service]))
+        culprit = placement.explained_by[service]
+        items.append(victim_item(service, culprit, went_down=culprit in placement.down))
     elif callers.get(service) or callees.get(service):
         healthy = sorted(c for c in callees.get(service, ()) if c not in placement.explained_by)
         items.append(placement_item(service, sorted(callers.get(service, ())), healthy))

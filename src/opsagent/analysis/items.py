@@ -106,13 +106,13 @@ def pattern_item(p: PatternShift) -> EvidenceItem:
     )
 
 
-def victim_item(service: str, callee: str) -> EvidenceItem:
-    return EvidenceItem(
-        id=f"topology:{service}",
-        kind="topology",
-        service=service,
-        summary=f"calls {callee}, which is at least as anomalous: likely a victim",
+def victim_item(service: str, callee: str, *, went_down: bool = False) -> EvidenceItem:
+    summary = (
+        f"depends on {callee}, which went down: a victim of that outage"
+        if went_down
+        else f"calls {callee}, which is at least as anomalous: likely a victim"
     )
+    return EvidenceItem(id=f"topology:{service}", kind="topology", service=service, summary=summary)
 
 
 def placement_item(service: str, callers: list[str], healthy_callees: list[str]) -> EvidenceItem:

@@ -5,6 +5,12 @@ service whose strongest callee is itself anomalous enough to explain it is more 
 call graph is the bundle's topology plus the call edges seen in spans. One guard keeps causes from
 being discounted: a service whose strongest evidence is its own CPU, memory, disk, restarts or
 target health is not a victim (callees make callers wait, not burn CPU, fill memory or go down).
+A service that went down (its strongest evidence is its own target health) explains every service
+that calls it, directly or through others, whatever their scores: a stopped store has one piece of
+evidence, its availability, while each caller piles up error ratios and "connection refused" lines,
+and all of that is the store's doing. Such callers are placed below it unless their own resources
+lead. (No development dataset records target health, so this is neutral there by construction; it
+decides the live lab's dependency-down faults.)
 A second guard, that a callee whose anomaly started later than its caller's explains nothing,
 changed no rank on any development case at +0, +60 or +180 s and was removed (docs/ENGINE.md).
 """
@@ -35,7 +41,10 @@ MIN_EXPLAINING_SCORE = math.log1p(3.0)
 # of one service's top signals, not a side effect an order of magnitude weaker.
 RESOURCE_SHARE = 0.8
 # a service that went down is not a victim either: a failing callee makes it fail, not vanish
-_RESOURCE_KINDS = {SignalKind.CPU, SignalKind.MEMORY, SignalKind.DISK, SignalKind.RESTARTS, SignalKind.UP}
+_RESOURCE_KINDS = frozenset(
+    {SignalKind.CPU, SignalKind.MEMORY, SignalKind.DISK, SignalKind.RESTARTS, SignalKind.UP}
+)
+_DOWN_KINDS = frozenset({SignalKind.UP})
 
 
 @dataclass
@@ -45,6 +54,8 @@ class Placement:
     callees: dict[str, set[str]] = field(default_factory=dict)
     callers: dict[str, set[str]] = field(default_factory=dict)
     explained_by: dict[str, str] = field(default_factory=dict)
+    # services that went down (their own target health leads their evidence)
+    down: set[str] = field(default_factory=set)
 
 
 def call_graph(bundle: EvidenceBundle, span_edges: set[tuple[str, str]]) -> dict[str, set[str]]:
@@ -57,18 +68,50 @@ def call_graph(bundle: EvidenceBundle, span_edges: set[tuple[str, str]]) -> dict
     return callees
 
 
-def resource_led(ev: ServiceEvidence) -> bool:
-    """Whether a resource of the service's own container is about as strong as its strongest evidence."""
+def resource_led(ev: ServiceEvidence, kinds: frozenset[SignalKind] = _RESOURCE_KINDS) -> bool:
+    """Whether a resource of the service's own container (one of ``kinds``) is about as strong as its
+    strongest evidence."""
     top = max(ev.channels.values(), default=0.0)
     if top <= 0:
         return False
     return any(
         e.series.source == "metric"
-        and e.series.kind in _RESOURCE_KINDS
+        and e.series.kind in kinds
         and not e.series.signal.lower().startswith(HOST_PREFIXES)
         and e.weighted >= RESOURCE_SHARE * top
         for e in ev.scored
     )
+
+
+def down_led(ev: ServiceEvidence) -> bool:
+    """Whether the service's own target health (it went down) is about as strong as its strongest evidence."""
+    return resource_led(ev, _DOWN_KINDS)
+
+
+def below_down_callees(
+    scores: dict[str, float], callees: dict[str, set[str]], down: set[str], keep: set[str]
+) -> dict[str, str]:
+    """Place every service that reaches a down service through its calls below it, in place; return
+    service -> the down service that explains it. Services in ``keep`` (led by their own resources)
+    and the down services themselves are left alone."""
+    explained: dict[str, str] = {}
+    for service, own in list(scores.items()):
+        if service in down or service in keep or own <= 0:
+            continue
+        reached: set[str] = set()
+        frontier = [c for c in callees.get(service, ()) if c != service]
+        while frontier:
+            callee = frontier.pop()
+            if callee in reached:
+                continue
+            reached.add(callee)
+            frontier.extend(c for c in callees.get(callee, ()) if c not in reached)
+        culprits = [d for d in reached & down if scores.get(d, 0.0) >= MIN_EXPLAINING_SCORE]
+        if culprits:
+            worst = max(culprits, key=lambda d: scores[d])
+            scores[service] = min(own, scores[worst] * VICTIM_DISCOUNT)
+            explained[service] = worst
+    return explained
 
 
 def propagation_adjust(
@@ -108,6 +151,12 @@ def propagate(
     placement.callees = call_graph(bundle, prepared.span_edges)
     led = {svc for svc, ev in evidence.items() if resource_led(ev)} if opts.resource_causes else None
     placement.explained_by = propagation_adjust(scores, placement.callees, led)
+    if opts.resource_causes:
+        placement.down = {svc for svc, ev in evidence.items() if down_led(ev)}
+        if placement.down:
+            placement.explained_by.update(
+                below_down_callees(scores, placement.callees, placement.down, led or set())
+            )
     callers: dict[str, set[str]] = defaultdict(set)
     for caller, cs in placement.callees.items():
         for c in cs:
