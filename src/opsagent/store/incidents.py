@@ -92,10 +92,9 @@ def episode_note(row: IncidentRow, alerts: list[Alert]) -> str:
     return note
 
 
-def load_incident(session: Session, incident_id: str) -> Incident:
-    """The domain ``Incident`` as stored, for ``pipeline.investigate``: its current episode's alerts
-    (those that started with the episode or later, and those still firing), time and window."""
-    row = get_incident_row(session, incident_id)
+def episode_alerts(row: IncidentRow, alert_rows: list[AlertRow]) -> list[Alert]:
+    """The incident's current episode's alerts as domain alerts: those that started with the episode
+    or later, and those still firing (all of them when none does)."""
     alerts = [
         Alert(
             fingerprint=a.fingerprint,
@@ -107,9 +106,21 @@ def load_incident(session: Session, incident_id: str) -> Incident:
             ends_at=a.ends_at,
             generator_url=a.generator_url,
         )
-        for a in alerts_of(session, incident_id)
+        for a in alert_rows
     ]
-    alerts = [a for a in alerts if _in_episode(a, row.alert_time)] or alerts
+    return [a for a in alerts if _in_episode(a, row.alert_time)] or alerts
+
+
+def current_episode_note(row: IncidentRow, alert_rows: list[AlertRow]) -> str:
+    """The report's first note for an Alertmanager incident ("" for others), from rows already read."""
+    return episode_note(row, episode_alerts(row, alert_rows)) if row.origin == "alertmanager" else ""
+
+
+def load_incident(session: Session, incident_id: str) -> Incident:
+    """The domain ``Incident`` as stored, for ``pipeline.investigate``: its current episode's alerts
+    (those that started with the episode or later, and those still firing), time and window."""
+    row = get_incident_row(session, incident_id)
+    alerts = episode_alerts(row, alerts_of(session, incident_id))
     origin = row.origin if row.origin in ("alertmanager", "chat", "recorded", "manual") else "manual"
     quiet = None
     if row.origin == "alertmanager" and row.alert_time is not None:

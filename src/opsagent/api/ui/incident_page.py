@@ -113,10 +113,10 @@ def build(runtime: Runtime, incident_id: str, user: str) -> dict[str, Any]:
 
     with runtime.store.read() as s:
         row = incident_store.get_incident_row(s, incident_id)
+        alert_rows = incident_store.alerts_of(s, incident_id)
         # Which firing of its alert group this is (a new incident, or episode N of a reopened one),
         # and why: the same words as the report's first note.
-        episode_note = incident_store.load_incident(s, incident_id).episode_note
-        alert_rows = incident_store.alerts_of(s, incident_id)
+        episode_note = incident_store.current_episode_note(row, alert_rows)
         inv_rows = investigations.investigations_of(s, incident_id)
         inv = investigations.latest_result(s, incident_id)
         requests = incident_requests(s, incident_id)
