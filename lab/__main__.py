@@ -13,7 +13,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description="the live lab (docs/LAB.md)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start every part of the lab (those not running yet)")
-    sub.add_parser("down", help="stop every part of the lab, each by its PID")
+    off = sub.add_parser("down", help="stop every part of the lab, each by its PID")
+    off.add_argument(
+        "--purge",
+        action="store_true",
+        help="also delete PostgreSQL's data when it is kept outside the state folder (/var/tmp)",
+    )
     sub.add_parser("status", help="which parts run, with their PIDs")
     again = sub.add_parser("restart", help="restart one part (e.g. opsagent, to run newer code)")
     again.add_argument("part")
@@ -54,6 +59,8 @@ def main(argv: list[str]) -> int:
         stack.up()
     elif args.command == "down":
         stack.down()
+        if args.purge:
+            stack.purge_pg_outside()
     elif args.command == "status":
         for name, pid in stack.status():
             print(f"{name:18} {pid if pid is not None else '-'}")

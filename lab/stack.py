@@ -10,12 +10,14 @@ SIGKILL after a grace period); PostgreSQL is stopped through its postmaster PID 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -37,6 +39,8 @@ PYTHON = os.environ.get("LAB_PYTHON", sys.executable)
 # another lab, so that two labs run the same code); "tree" the working tree itself.
 OPSAGENT_SOURCE = os.environ.get("LAB_OPSAGENT_SOURCE", "head")
 LOAD_RATE = os.environ.get("LAB_LOAD_RATE", "4")
+# Where PostgreSQL's data goes when the state folder is closed to the postgres user (see pg_dir).
+PG_OUTSIDE_ROOT = Path(os.environ.get("LAB_PG_OUTSIDE", "/var/tmp"))
 
 
 def run_dir() -> Path:
@@ -48,7 +52,34 @@ def conf_dir() -> Path:
 
 
 def pg_dir() -> Path:
-    return layout.STATE / "pg"
+    """The lab's PostgreSQL data folder.
+
+    PostgreSQL runs as its own user, which must be able to walk down to its data folder. Under the
+    state folder when every folder above it is open to others; otherwise (a clone in a ``mktemp -d``
+    folder, mode 0700) in a folder under /var/tmp named after the state folder, so that ``up`` and
+    ``down`` of one lab always agree on it and two labs never share it.
+    """
+    inside = layout.STATE / "pg"
+    if os.geteuid() != 0 or _reachable_by_others(layout.STATE):
+        return inside
+    digest = hashlib.sha256(str(layout.STATE.resolve()).encode()).hexdigest()[:12]
+    return PG_OUTSIDE_ROOT / f"opsagent-lab-{digest}" / "pg"
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """True when every existing folder from / down to ``path`` lets other users pass (o+x)."""
+    here = path.resolve()
+    for folder in [here, *here.parents]:
+        if folder.exists() and not folder.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def purge_pg_outside() -> None:
+    """Remove a data folder kept outside the state folder (the state folder itself is the caller's)."""
+    data = pg_dir()
+    if postgres_pid() is None and not data.is_relative_to(layout.STATE):
+        shutil.rmtree(data.parent, ignore_errors=True)
 
 
 def secret(name: str) -> str:

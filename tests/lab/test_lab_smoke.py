@@ -51,7 +51,8 @@ def lab_env():
     missing = _missing()
     if missing:
         pytest.skip(f"the lab needs {', '.join(missing)} (scripts/install-system-deps.sh)")
-    # Under the repository, not /tmp: PostgreSQL runs as its own user and must reach its folder.
+    # Under the repository; when the clone sits in a folder closed to others (mktemp -d), the lab
+    # keeps PostgreSQL's data under /var/tmp instead, and `down --purge` deletes it.
     state = ROOT / ".lab" / f"smoke-{os.getpid()}"
     # Its own block above the labs people run (47100-47399), and only one that is free right now.
     base = os.environ.get("LAB_SMOKE_BASE_PORT") or str(free_block() or "")
@@ -67,7 +68,12 @@ def lab_env():
     yield state, env
     started = _pids(state)
     down = subprocess.run(
-        [sys.executable, "-m", "lab", "down"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "lab", "down", "--purge"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     leftover = [p for p in (state / "run").glob("*.pid")] if (state / "run").exists() else []
     shutil.rmtree(state, ignore_errors=True)
