@@ -137,7 +137,7 @@ def count_logs(
     held = _held(reference, logs, periods, _log_identity, attrgetter("timestamp"))
     linked: list[ErrorLine] = []
     # one templating of both lists, so the reference and the window share their templates
-    templates = line_templates([*reference, *logs])
+    templates = line_templates(reference, logs)
     for is_ref, records, offset in ((True, reference, 0), (False, logs, len(reference))):
         for i, rec in enumerate(records):
             normal = periods.side(rec.timestamp, is_ref)

@@ -27,9 +27,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 
+import numpy as np
+import numpy.typing as npt
+
 from opsagent.domain import LogRecord
+
+IntArray = npt.NDArray[np.int64]
 
 _QUOTED = re.compile(r"\"[^\"]{24,}\"|'[^']{24,}'")
 # Code locations: a class or file, then "#" or ":" and a line number, optionally in a stack frame's
@@ -151,30 +157,84 @@ DRAIN_SIMILARITY = 0.7
 DRAIN_DEPTH = 4
 
 
-def line_templates(records: Sequence[LogRecord]) -> list[tuple[str, bool]]:
-    """Each record's (template, error flag): the masked head clustered per service by Drain3."""
+def line_templates(*parts: Sequence[LogRecord]) -> list[tuple[str, bool]]:
+    """Each record's (template, error flag), of ``parts`` taken as one list in order: the masked
+    head clustered per service by Drain3.
+
+    Drain3 sees each distinct (service, masked head) once, in order of first appearance in the
+    whole list; a template depends on the heads that came before it. The engine templates one
+    case's lines twice (the event onset the window's lines, the event counts the reference's and
+    the window's): each part's masking (``_masked``) is kept for the next call, only the clustering
+    runs again.
+    """
     from drain3.drain import Drain, LogCluster
 
-    heads = [line_template_and_error(r.level, r.message[:TEMPLATE_SCAN_CHARS]) for r in records]
     miners: dict[str, Drain] = {}
-    # each distinct (service, masked head) once, in order of first appearance; each record keeps
-    # the slot of its pair (a window holds ~20k lines but a few thousand such pairs)
-    slots: dict[tuple[str, str], int] = {}
     clusters: list[LogCluster] = []
-    index: list[int] = []
-    for key in zip(map(_service, records), map(itemgetter(0), heads), strict=True):
-        slot = slots.get(key)
-        if slot is None:
-            service, masked = key
-            miner = miners.get(service)
-            if miner is None:
-                miner = miners[service] = Drain(sim_th=DRAIN_SIMILARITY, depth=DRAIN_DEPTH, param_str="<*>")
-            slot = slots[key] = len(clusters)
-            clusters.append(miner.add_log_message(masked)[0])
-        index.append(slot)
+    # each distinct pair's slot among ``clusters``, in order of first appearance over the parts
+    slots: dict[tuple[str, str], int] = {}
+    per_record: list[IntArray] = []
+    errors: list[bool] = []
+    for part in parts:
+        masked = _masked(part)
+        local = np.empty(len(masked.pairs), dtype=np.int64)
+        for i, pair in enumerate(masked.pairs):
+            slot = slots.get(pair)
+            if slot is None:
+                service, head = pair
+                miner = miners.get(service)
+                if miner is None:
+                    miner = miners[service] = Drain(
+                        sim_th=DRAIN_SIMILARITY, depth=DRAIN_DEPTH, param_str="<*>"
+                    )
+                slot = slots[pair] = len(clusters)
+                clusters.append(miner.add_log_message(head)[0])
+            local[i] = slot
+        per_record.append(local[masked.index])
+        errors.extend(masked.errors)
     # templates as the clusters ended: a cluster generalises as heads join it
     final = [cluster.get_template()[:MAX_TEMPLATE_CHARS] for cluster in clusters]
-    return [(final[slot], error) for slot, (_, error) in zip(index, heads, strict=True)]
+    index: list[int] = np.concatenate(per_record).tolist() if per_record else []
+    return list(zip(map(final.__getitem__, index), errors, strict=True))
+
+
+@dataclass(frozen=True)
+class _Masked:
+    """One list's masking: its records (to know it again), its distinct (service, masked head)
+    pairs in order of first appearance, each record's number among them, and its error flags."""
+
+    records: tuple[LogRecord, ...]
+    pairs: list[tuple[str, str]]
+    index: IntArray
+    errors: list[bool]
+
+
+# The last lists masked, most recent last: the same records in the same order are masked once.
+_recent: tuple[_Masked, ...] = ()
+_RECENT_LISTS = 2
+
+
+def _masked(records: Sequence[LogRecord]) -> _Masked:
+    global _recent
+    held = tuple(records)
+    for known in _recent:
+        # the very records (identity first: a tuple comparison tests each pair with ``is`` before
+        # ``==``), so a list changed in place since is masked again
+        if len(known.records) == len(held) and known.records == held:
+            return known
+    heads = [line_template_and_error(r.level, r.message[:TEMPLATE_SCAN_CHARS]) for r in held]
+    codes: dict[tuple[str, str], int] = {}
+    index = np.fromiter(
+        (
+            codes.setdefault(pair, len(codes))
+            for pair in zip(map(_service, held), map(itemgetter(0), heads), strict=True)
+        ),
+        dtype=np.int64,
+        count=len(held),
+    )
+    masked = _Masked(held, list(codes), index, list(map(itemgetter(1), heads)))
+    _recent = (*_recent[-(_RECENT_LISTS - 1) :], masked)
+    return masked
 
 
 _service = attrgetter("service")
