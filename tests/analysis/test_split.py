@@ -161,3 +161,25 @@ def test_a_statement_that_stops_dates_the_events_when_no_error_rose() -> None:
         assert FAULT <= split.event_split <= FAULT + 10.0, (delay, split.event_split - FAULT)
     quiet = [r for r in _stopped_statement_logs() if "stock" not in r.message]
     assert event_onset(quiet, [], 0.0, FAULT - 300.0, FAULT + 30.0) is None
+
+
+def _recorded_around_the_fault() -> list[LogRecord]:
+    """Ordinary request lines kept only from a minute before the fault to a minute after it (a
+    recording that keeps events around its faults, or a collector that stopped): no error rose and
+    no statement stopped, so nothing dates the events."""
+    return [r for r in _traffic() if FAULT - 60.0 <= r.timestamp <= FAULT + 60.0]
+
+
+def test_a_fixed_split_after_the_last_recorded_event_moves_back_to_their_last_stretch() -> None:
+    logs = _recorded_around_the_fault()
+    for delay in (0.0, 60.0):
+        # events were recorded between the fixed split and the alert: it stays
+        bundle = EvidenceBundle(incident=_bundle(FAULT + delay).incident, metrics=_metrics(), logs=logs)
+        assert incident_split(bundle).event_split == FAULT + delay - EVENT_LEAD_SECONDS, delay
+    late = EvidenceBundle(incident=_bundle(FAULT + 180.0).incident, metrics=_metrics(), logs=logs)
+    # alert - 30 s is after the last recorded event: the fault's events would all count as normal
+    # and the incident side would hold none; the split goes back to where the events' stretch began
+    split = incident_split(late)
+    assert FAULT - 62.0 <= split.event_split <= FAULT - 59.0, split.event_split - FAULT
+    fixed = incident_split(late, DEFAULT_OPTIONS.with_(event_gaps=False))
+    assert fixed.event_split == FAULT + 180.0 - EVENT_LEAD_SECONDS

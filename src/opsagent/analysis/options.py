@@ -34,6 +34,9 @@ class SplitOptions:
     # Date the events' split (logs, spans, call edges) from the events themselves, inside the range
     # the alert bounds (``split.event_onset``); off: a fixed lead before the alert.
     event_onset: bool = True
+    # Without a dating event, a fixed split after the last recorded event (the logs and spans end or
+    # pause before a late alert) moves back to the start of their last stretch (``split._before_silence``).
+    event_gaps: bool = True
     # Events are compared over the incident's first minutes (``split.EVENT_HORIZON_SECONDS``), not
     # every event up to the window's end: a fault's own events come first, its aftermath later.
     event_horizon: bool = True

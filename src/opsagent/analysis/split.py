@@ -27,7 +27,7 @@ from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.prepare import Prepared, prepare
 from opsagent.analysis.scoring import Baseline, robust_baseline, signed_z
-from opsagent.domain import EvidenceBundle
+from opsagent.domain import EvidenceBundle, LogRecord, Span
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -53,6 +53,10 @@ MIN_NORMAL_POINTS = 3
 # their split need not wait for the metric onset. Without event dating, the events' normal period
 # ends this long before the alert.
 EVENT_LEAD_SECONDS = 30.0
+# A stretch of recorded events ends where none was recorded for this long: a service handling
+# requests is never silent for as long as the events' lead itself; a recording that keeps logs and
+# spans only around its faults, or a collector outage, is.
+EVENT_GAP_SECONDS = EVENT_LEAD_SECONDS
 # The events' onset is searched up to this long after the alert (a recorded alert time that is the
 # nominal start of a fault whose first events come a little later).
 EVENT_FORWARD_SECONDS = 30.0
@@ -95,7 +99,8 @@ def _event_cut(
     prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions, onset: float | None = None
 ) -> float:
     """Where the events' normal period ends: dated from the error events inside the range the
-    alert bounds, else a fixed lead before the alert."""
+    alert bounds, else a fixed lead before the alert (no later than the last recorded events'
+    stretch, ``_before_silence``)."""
     start, _, alert = _bounds(prepared, bundle)
     fixed = alert - EVENT_LEAD_SECONDS
 
@@ -105,7 +110,34 @@ def _event_cut(
     logs = bundle.logs if options.prepare.logs else []
     spans = bundle.spans if options.prepare.traces else []
     found = event_onset(logs, spans, start, alert - back, alert + EVENT_FORWARD_SECONDS)
-    return fixed if found is None else found[0] - EVENT_MARGIN_SECONDS
+    if found is not None:
+        return found[0] - EVENT_MARGIN_SECONDS
+    if not options.split.event_gaps:
+        return fixed
+    return _before_silence(logs, spans, fixed, max(alert - back, start), alert)
+
+
+def _before_silence(logs: list[LogRecord], spans: list[Span], fixed: float, lo: float, alert: float) -> float:
+    """The fixed split, unless the recorded events stopped before it: then the start of their last
+    stretch in [lo, fixed].
+
+    A split after the last recorded event compares nothing: the incident side is empty and the
+    fault's own events are counted as normal. That happens when the recording of logs and spans ends
+    (or pauses) between the fault and a late alert; the fault began at most the search range before
+    the alert, so the last stretch of events recorded in that range is where its events are.
+    """
+    times = np.sort(
+        np.fromiter(
+            (*(r.timestamp for r in logs), *(s.start for s in spans)),
+            dtype=np.float64,
+            count=len(logs) + len(spans),
+        )
+    )
+    seen = times[(times >= lo) & (times <= alert)]
+    if seen.size == 0 or seen[-1] >= fixed:
+        return fixed
+    breaks = np.nonzero(np.diff(seen) >= EVENT_GAP_SECONDS)[0]
+    return float(seen[breaks[-1] + 1] if breaks.size else seen[0]) - EVENT_MARGIN_SECONDS
 
 
 def fixed_split(
