@@ -183,3 +183,38 @@ def test_a_fixed_split_after_the_last_recorded_event_moves_back_to_their_last_st
     assert FAULT - 62.0 <= split.event_split <= FAULT - 59.0, split.event_split - FAULT
     fixed = incident_split(late, DEFAULT_OPTIONS.with_(event_gaps=False))
     assert fixed.event_split == FAULT + 180.0 - EVENT_LEAD_SECONDS
+
+
+def _long_recording(fault: float, n: int) -> list[MetricSeries]:
+    """The carts fault of ``_metrics`` in a recording of ``n`` samples, shifting at ``fault``."""
+    ts = [i * STEP for i in range(n)]
+    cpu = [_wiggle(i, 0.2, 0.005) + (0.7 if t >= fault else 0.0) for i, t in enumerate(ts)]
+    quiet = [_wiggle(i, 0.3, 0.005) for i in range(n)]
+    return [
+        MetricSeries(
+            service="carts", signal="cpu_usage_cores", kind=SignalKind.CPU, timestamps=ts, values=cpu
+        ),
+        MetricSeries(
+            service="user", signal="cpu_usage_cores", kind=SignalKind.CPU, timestamps=ts, values=quiet
+        ),
+    ]
+
+
+def test_a_shift_that_began_before_the_search_range_is_dated_where_it_began() -> None:
+    # An alert six minutes after its fault (later than the usual for:): the search range starts a
+    # minute after the shift, so its first point is the best split inside it, but not the onset.
+    # (The shift's minute before the range is under 5% of the points scored against.)
+    n, fault = 240, 150.0 * STEP
+    alert = fault + 360.0
+    incident = Incident(
+        id="inc-late",
+        title="carts cpu",
+        window=TimeWindow(
+            start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp((n - 1) * STEP, UTC)
+        ),
+        alert_time=datetime.fromtimestamp(alert, UTC),
+    )
+    bundle = EvidenceBundle(incident=incident, metrics=_long_recording(fault, n))
+    assert incident_split(bundle).normal_end == fault
+    bounded = incident_split(bundle, DEFAULT_OPTIONS.with_(rise_start=False))
+    assert bounded.normal_end == alert - 300.0

@@ -31,6 +31,9 @@ class SplitOptions:
     # Never split at the first point after a gap in the recording: a level that differs across a gap
     # cannot be dated, so the normal period reaches into the incident's own stretch.
     gap_aware_onset: bool = True
+    # A change point at the search range's first point: the shift began before the range (a late
+    # alert); the onset goes back to where the anomaly curve's rise began (``split._rise_start``).
+    rise_start: bool = True
     # Date the events' split (logs, spans, call edges) from the events themselves, inside the range
     # the alert bounds (``split.event_onset``); off: a fixed lead before the alert.
     event_onset: bool = True

@@ -6,9 +6,11 @@ started. The onset is the change point of the services' own signals inside that 
 
 * metrics (``metric onset``): each series is scored point by point against the period before the
   range, the per-point anomalies are summed over series into one curve (``onset.anomaly_curve``),
-  and its mean-shift change point is the onset; the normal period ends there;
+  and its mean-shift change point is the onset; the normal period ends there (when that is the
+  range's first point, the shift began before the range: the onset goes back to where it began);
 * events (log lines, spans, call edges; ``event onset``): they are timestamped to the millisecond, so
-  their split is dated from the events themselves, inside the same range (``event_onset``).
+  their split is dated from the events themselves, inside the same range (``event_onset``); without
+  a dating event, a fixed lead before the alert, never after the last recorded events' stretch.
 
 Every consumer reads the split from here: the engine's stages, the log summary of reports and
 prompts (``log_summary``) and the LLM's tools (``normal_end``).
@@ -179,12 +181,33 @@ def metric_onset(prepared: Prepared, bundle: EvidenceBundle, options: EngineOpti
         ONSET_FORWARD_SHARE * max(end - alert, 0.0), max(ONSET_FORWARD_STEPS * step, ONSET_FORWARD_SECONDS)
     )
     hi = math.ceil((alert + forward - start) / step)
+    floor = MIN_NORMAL_POINTS
     if options.split.gap_aware_onset:
         resumed = after_last_gap(np.concatenate([s.ts for s in series]), step, alert)
         if resumed is not None:
             lo = max(lo, int((resumed - start) // step) + 1)
+            floor = max(floor, int((resumed - start) // step) + 1)
     k = change_point(curve, lo, hi, MIN_NORMAL_POINTS)
-    return None if k is None else float(grid[k])
+    if k is None:
+        return None
+    if options.split.rise_start and k <= max(lo, MIN_NORMAL_POINTS):
+        k = _rise_start(curve, k, floor)
+    return float(grid[k])
+
+
+def _rise_start(curve: FloatArray, k: int, floor: int) -> int:
+    """Where the curve's shift began when the change point is the search range's first point: the
+    earliest point before it from which the curve stays above the midpoint of the two sides' means.
+
+    An alert that fired later than the usual ``for:`` (a slow burn, a fault that built up before it
+    hurt) bounds the search after the shift began: the range's start is then not the onset, and
+    the shift's first points would be counted as normal (and, as the most recent normal points, be
+    the level the incident is compared with).
+    """
+    mid = (float(curve[:k].mean()) + float(curve[k:].mean())) / 2.0 if k > 0 else float("inf")
+    while k - 1 >= floor and curve[k - 1] >= mid and curve[k - 1] > 0.0:
+        k -= 1
+    return k
 
 
 def split_incident(
