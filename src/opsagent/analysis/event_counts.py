@@ -131,8 +131,10 @@ def _span_identity(span: Span) -> Hashable:
 
 
 def count_logs(
-    logs: list[LogRecord], periods: Periods, reference: list[LogRecord], operations: dict[str, str]
+    logs: list[LogRecord], periods: Periods, reference: list[LogRecord], owners: dict[str, tuple[str, str]]
 ) -> tuple[Counts, list[ErrorLine]]:
+    """Each service's log events per period, and the trace-linked error lines. ``owners``: each
+    span id's (service, operation) (``span_owners``), for the operation a line was written in."""
     counts = Counts()
     held = _held(reference, logs, periods, _log_identity, attrgetter("timestamp"))
     linked: list[ErrorLine] = []
@@ -154,9 +156,9 @@ def count_logs(
             if line_error and rec.span_id:
                 linked.append(ErrorLine(rec.timestamp, rec.service, rec.span_id, tpl, normal))
             counts.add(key, rec.timestamp, normal, line_error, msg)
-            host = operations.get(rec.span_id) if rec.span_id else None
+            host = owners.get(rec.span_id) if rec.span_id else None
             if host is not None:
-                counts.hosts[key][(rec.service, host)] += 1
+                counts.hosts[key][(rec.service, host[1])] += 1
     return counts, linked
 
 
@@ -235,13 +237,42 @@ def _walk(
     return False, best[1] if best else None
 
 
-def count_spans(spans: list[Span], periods: Periods, reference: list[Span]) -> Counts:
+def span_owners(spans: list[Span]) -> dict[str, tuple[str, str]]:
+    """Each span id's (service, operation); of spans sharing an id, the last one's (as a dict
+    comprehension over the spans would keep). Mapped and zipped: a window holds up to ~100k spans."""
+    pairs = zip(map(_service, spans), map(_operation, spans), strict=True)
+    return dict(zip(map(_span_id, spans), pairs, strict=True))
+
+
+_span_id = attrgetter("span_id")
+_service = attrgetter("service")
+_operation = attrgetter("operation")
+
+
+def count_spans(
+    spans: list[Span],
+    periods: Periods,
+    reference: list[Span],
+    owners: tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]] | None = None,
+) -> Counts:
+    """``owners``: when the caller has them already, ``span_owners`` of ``spans``, and of ``spans``
+    then ``reference`` (later ones winning); neither is changed."""
     counts = Counts()
     held = _held(reference, spans, periods, _span_identity, attrgetter("start"))
     reference = [s for s in reference if not held or s.span_id not in held]
-    # each span's (service, operation), for its children's caller and host operation
-    owner = {s.span_id: (s.service, s.operation) for s in spans}
-    owner.update((s.span_id, (s.service, s.operation)) for s in reference)
+    # each span's (service, operation), for its children's caller and host operation: the window's,
+    # then the reference's, except those of the reference's spans the window holds (``held``)
+    if owners is None:
+        owner = span_owners(spans)
+        if reference:
+            owner = {**owner, **span_owners(reference)}
+    else:
+        window, owner = owners
+        # a held id is the window's span: where the reference's span of that id differs, the
+        # window's wins (the ids in ``held`` are in both)
+        stale = {h: window[h] for h in held if isinstance(h, str) and owner[h] != window[h]}
+        if stale:
+            owner = {**owner, **stale}
     normal: list[Span] = []
     incident: list[Span] = []
     for is_ref, records in ((True, reference), (False, spans)):
@@ -272,12 +303,21 @@ _SpanKind = tuple[str, str, str | None, bool, str | None]
 
 def _span_kinds(spans: list[Span], owner: dict[str, tuple[str, str]]) -> list[_SpanKind]:
     """Each span's kind; inline rather than a call per span (a window holds ~40k spans)."""
-    parents = [owner.get(pid) if pid else None for pid in map(attrgetter("parent_id"), spans)]
+    if "" in owner:  # an empty parent id is no parent, even when a span has the empty id
+        parents = [owner.get(pid) if pid else None for pid in map(attrgetter("parent_id"), spans)]
+    else:  # nor is None, which is no span id
+        parents = list(map(owner.get, map(attrgetter("parent_id"), spans)))
     return [
-        (s.service, s.operation, None, s.error, None)
+        (service, operation, None, error, None)
         if parent is None
-        else (s.service, s.operation, parent[0], s.error, parent[1])
-        for s, parent in zip(spans, parents, strict=True)
+        else (service, operation, parent[0], error, parent[1])
+        for service, operation, error, parent in zip(
+            map(_service, spans),
+            map(_operation, spans),
+            map(attrgetter("error"), spans),
+            parents,
+            strict=True,
+        )
     ]
 
 

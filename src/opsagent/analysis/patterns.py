@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from opsagent.analysis.event_counts import Counts, Periods, count_logs, count_spans, origins
+from opsagent.analysis.event_counts import Counts, Periods, count_logs, count_spans, origins, span_owners
 from opsagent.analysis.events import (
     DECREASE_WEIGHT,
     MIN_RATE_RATIO,
@@ -218,12 +218,15 @@ def pattern_shifts(
     """
     ref_logs, ref_spans = reference_logs or [], reference_spans or []
     periods = Periods(normal_start, split, window_end)
-    operations = {sp.span_id: sp.operation for sp in [*spans, *ref_spans]}
-    log_counts, linked = count_logs(logs, periods, ref_logs, operations) if logs else (None, [])
+    # each span id's (service, operation): the window's for the span counts, and with the
+    # reference's (later ones win) for the spans the log lines were written in
+    owners = span_owners(spans)
+    all_owners = {**owners, **span_owners(ref_spans)} if ref_spans else owners
+    log_counts, linked = count_logs(logs, periods, ref_logs, all_owners) if logs else (None, [])
     span_shifts: list[PatternShift] = []
     op_ratios: dict[tuple[str, str], float] = {}
     if spans:
-        span_counts = count_spans(spans, periods, ref_spans)
+        span_counts = count_spans(spans, periods, ref_spans, (owners, all_owners))
         span_r = _size(span_counts)
         op_ratios = _operation_ratios(span_counts, span_r)
         span_shifts = _shifts(span_counts, span_r, op_ratios, stopped_as_error)

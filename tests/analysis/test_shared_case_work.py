@@ -1,0 +1,97 @@
+"""Work shared between the engine's stages within a case gives what computing it again gives.
+
+The log lines are masked once per list and reused by the next templating of the same records; the
+spans' owners (each span id's service and operation) are built once for the log counts and the span
+counts. Each is checked against the plain computation.
+"""
+
+from __future__ import annotations
+
+import random
+
+from opsagent.analysis import event_counts, logs
+from opsagent.domain import LogRecord, Span
+
+_WORDS = ["GET", "POST", "order", "failed", "ok", "user", "timeout", "cache", "miss", "Error:", "done"]
+
+
+def _lines(rng: random.Random, n: int) -> list[LogRecord]:
+    out = []
+    for i in range(n):
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(1, 6))]
+        if rng.random() < 0.5:
+            words.insert(rng.randrange(len(words) + 1), f"id={rng.randint(0, 50)}")
+        out.append(
+            LogRecord(
+                timestamp=float(i),
+                service=rng.choice("ab"),
+                level=rng.choice(["info", "info", "error"]),
+                message=" ".join(words),
+            )
+        )
+    return out
+
+
+def test_templates_of_parts_are_those_of_the_joined_list() -> None:
+    rng = random.Random(3)
+    for _ in range(60):
+        reference, window = _lines(rng, rng.randint(0, 40)), _lines(rng, rng.randint(0, 80))
+        expected = logs.line_templates([*reference, *window])
+        # the window alone first, as the event onset does: its masking is then reused
+        alone = logs.line_templates(window)
+        assert logs.line_templates(reference, window) == expected
+        assert logs.line_templates(window) == alone == logs.line_templates([*window])
+
+
+def test_a_list_changed_in_place_is_masked_again() -> None:
+    rng = random.Random(4)
+    window = _lines(rng, 30)
+    logs.line_templates(window)
+    window[0] = LogRecord(timestamp=0.0, service="a", message="something else entirely 42")
+    assert logs.line_templates(window) == logs.line_templates(list(window))
+    window.reverse()
+    assert logs.line_templates(window) == logs.line_templates([*window])
+
+
+def _spans(rng: random.Random, n: int) -> list[Span]:
+    ids = ["" if rng.random() < 0.05 else str(rng.randint(0, n + 3)) for _ in range(n)]
+    return [
+        Span(
+            trace_id="t",
+            span_id=ids[i],
+            parent_id=rng.choice([None, "", str(rng.randint(0, n + 5)), ids[rng.randrange(n)]]),
+            service=rng.choice("abc"),
+            operation=rng.choice(["get", "put", "handleError"]),
+            start=rng.uniform(-20.0, 100.0),
+            duration_ms=1.0,
+            error=rng.random() < 0.3,
+        )
+        for i in range(n)
+    ]
+
+
+def test_span_owners_are_the_last_span_per_id() -> None:
+    rng = random.Random(5)
+    for _ in range(50):
+        spans = _spans(rng, rng.randint(0, 60))
+        assert event_counts.span_owners(spans) == {s.span_id: (s.service, s.operation) for s in spans}
+
+
+def test_span_counts_with_owners_given_are_those_without() -> None:
+    rng = random.Random(6)
+    for _ in range(100):
+        spans = _spans(rng, rng.randint(0, 80))
+        reference = _spans(rng, rng.randint(0, 20)) + rng.sample(spans, min(len(spans), 4))
+        periods = event_counts.Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
+        owners = event_counts.span_owners(spans)
+        all_owners = {**owners, **event_counts.span_owners(reference)}
+        given = event_counts.count_spans(spans, periods, reference, (owners, all_owners))
+        built = event_counts.count_spans(spans, periods, reference)
+        # left as they were
+        assert owners == event_counts.span_owners(spans)
+        assert all_owners == {s.span_id: (s.service, s.operation) for s in [*spans, *reference]}
+        assert dict(given.normal) == dict(built.normal)
+        assert dict(given.incident) == dict(built.incident)
+        assert given.first == built.first
+        assert given.errors == built.errors
+        assert {k: dict(v) for k, v in given.hosts.items()} == {k: dict(v) for k, v in built.hosts.items()}
