@@ -66,3 +66,18 @@ def test_the_texts_above_cover_both_answers() -> None:
     # every gated pattern is exercised by a match
     gated = set(untrusted._ASCII_GATES)
     assert gated <= set(found)
+
+
+def test_word_groups_hold_exactly_the_patterns_words() -> None:
+    for (why, needles, _), (_, groups, _, _) in zip(untrusted._PATTERNS, untrusted._GATED, strict=True):
+        flat = [words if words else (key,) for key, words in groups]
+        assert sorted(w for words in flat for w in words) == sorted(needles), why
+        for key, words in groups:
+            assert all(key in word for word in words)  # a missing key rules its words out
+
+
+def test_every_verb_of_an_order_holds_a_verb_word() -> None:
+    # the gate's verbs, spelled every way the expression allows
+    alternatives = untrusted._VERBS.removeprefix("(?:").removesuffix(")").split("|")
+    spellings = [s for a in alternatives for s in (a.replace(" ?", " "), a.replace(" ?", ""))]
+    assert all(untrusted._holds_a_word(s, untrusted._VERB_WORDS) for s in spellings)

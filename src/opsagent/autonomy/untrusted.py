@@ -93,7 +93,83 @@ _ASCII_GATES: dict[str, tuple[re.Pattern[str], ...]] = {
     ),
     "orders a fleet-wide change": (re.compile(_VERBS + r"\s+(?:all|every|each|the whole|the entire)\s"),),
 }
-_GATED = tuple((why, needles, pattern, _ASCII_GATES.get(why, ())) for why, needles, pattern in _PATTERNS)
+# A pattern's words in groups that share a part (each word of a group holds its group's key): where
+# the key is missing, none of its words is there, one search instead of several. Most lines hold
+# none of the words, and searching them for every word was most of a scan. A group without words
+# is its key alone.
+_WORD_GROUPS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "addresses an AI agent": (
+        ("you are now", ()),
+        ("as a", ()),
+        ("dear", ()),
+        ("llm", ()),
+        ("assistant", ()),
+        ("agent", ()),
+        ("ai", ("ai,", "ai:", "ai ", "ai\t", "ai\n")),
+    ),
+    "carries prompt markup": (
+        ("system", ()),
+        ("instruction", ()),
+        (">", ("assistant>", "user>", "tool>", "<|im_start|>")),
+        ("inst]", ("[inst]", "[/inst]")),
+    ),
+}
+_GATED = tuple(
+    (
+        why,
+        _WORD_GROUPS.get(why, tuple((needle, ()) for needle in needles)),
+        pattern,
+        _ASCII_GATES.get(why, ()),
+    )
+    for why, needles, pattern in _PATTERNS
+)
+
+
+# The gate of an order's tail starts at every comma or colon of a line ("ai," is in "shanghai,"),
+# which in a line of JSON is many: a match holds a verb, and most lines none ("roll ?back" holds
+# "roll", "shut ?down" "shut"), far cheaper to look for.
+_VERB_WORDS = tuple(
+    (word, ())
+    for word in (
+        "restart",
+        "delete",
+        "drop",
+        "scale",
+        "drain",
+        "cordon",
+        "roll",
+        "kill",
+        "terminate",
+        "disable",
+        "approve",
+        "run",
+        "execute",
+        "shut",
+    )
+)
+_GATE_WORDS = {_ASCII_GATES["addresses an AI agent"][3]: _VERB_WORDS}
+
+
+def _passes_a_gate(lowered: str, gates: tuple[re.Pattern[str], ...]) -> bool:
+    for gate in gates:
+        words = _GATE_WORDS.get(gate)
+        if words is not None and not _holds_a_word(lowered, words):
+            continue
+        if gate.search(lowered):
+            return True
+    return False
+
+
+def _holds_a_word(lowered: str, groups: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
+    """Whether ``lowered`` holds any word of ``groups`` (``_WORD_GROUPS``)."""
+    for key, words in groups:
+        if key in lowered:
+            if not words:
+                return True
+            for word in words:
+                if word in lowered:
+                    return True
+    return False
 
 
 def reads_as_instructions(text: str) -> str | None:
@@ -104,10 +180,10 @@ def reads_as_instructions(text: str) -> str | None:
 def _reading(text: str) -> str | None:
     lowered = text.lower()
     ascii_text = text.isascii()
-    for why, needles, pattern, gates in _GATED:
-        if not any(needle in lowered for needle in needles):
+    for why, groups, pattern, gates in _GATED:
+        if not _holds_a_word(lowered, groups):
             continue
-        if gates and ascii_text and not any(gate.search(lowered) for gate in gates):
+        if gates and ascii_text and not _passes_a_gate(lowered, gates):
             continue
         if pattern.search(text):
             return why
