@@ -218,3 +218,20 @@ def test_a_shift_that_began_before_the_search_range_is_dated_where_it_began() ->
     assert incident_split(bundle).normal_end == fault
     bounded = incident_split(bundle, DEFAULT_OPTIONS.with_(rise_start=False))
     assert bounded.normal_end == alert - 300.0
+
+
+def test_the_events_are_dated_by_the_first_error_to_rise_not_by_the_sharper_cascade_after_it() -> None:
+    # A minute after the fault's own error, its callers fail too, and louder (more requests): with the
+    # alert three minutes late both are in the search range; the fault is where the first one rose.
+    cascade = [
+        LogRecord(
+            timestamp=FAULT + 60.0 + 0.5 * k, service="orders", level="error", message="carts call timed out"
+        )
+        for k in range(300)
+    ]
+    logs = sorted([*_logs(), *cascade], key=lambda r: r.timestamp)
+    found = event_onset(logs, [], 0.0, FAULT - 120.0, FAULT + 210.0)
+    assert found is not None and found[0] == FAULT + 4.0
+    incident = _bundle(FAULT + 180.0).incident
+    split = incident_split(EvidenceBundle(incident=incident, metrics=_metrics(), logs=logs))
+    assert FAULT <= split.event_split <= FAULT + 4.0

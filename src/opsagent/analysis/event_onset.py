@@ -6,9 +6,9 @@ an error-handler span, per service) is counted before and after each candidate t
 each side is the number of all events there (so gaps in the recording and load changes cancel). At
 each candidate the strongest rise of one error event, by the conditional binomial test the event
 comparison uses (``events.binomial_z``), measures how sharply the errors changed there. The onset is
-the first occurrence of the error event that rose most, at the candidate where that rise is largest
-(and at least ``MIN_ONSET_Z``). The comparison after a candidate
-covers a fixed stretch (``AFTER_SECONDS``): long enough to hold a
+the first occurrence of the error event that rose most at the earliest candidate where a rise
+reaches ``MIN_ONSET_Z`` (a fault's own errors come before the sharper ones it causes elsewhere).
+The comparison after a candidate covers a fixed stretch (``AFTER_SECONDS``): long enough to hold a
 fault's first errors, short enough that a later change (the next incident, a recovery) cannot decide
 where this one began. When no error rose, a log statement that stopped while its service kept
 logging dates the events (``_stopped_statement``): a code fault that writes no error line.
@@ -169,9 +169,12 @@ def event_onset(
         first_seen = np.where(better, seen, first_seen)
         for i in np.nonzero(better)[0]:
             winner[i] = key
-    k = int(np.argmax(best))
-    if best[k] < MIN_ONSET_Z:
+    # The earliest candidate where an error rose past the bar: a fault's own errors come first, the
+    # errors it causes elsewhere (callers' timeouts, retries) after them and often sharper.
+    risen = np.nonzero(best >= MIN_ONSET_Z)[0]
+    if not risen.size:
         return _stopped_statement(events, normal_start, candidates)
+    k = int(risen[0])
     earlier = _rise_start(everything, errors[winner[k]], normal_start, lo)
     if earlier is not None:
         return earlier, float(best[k])
