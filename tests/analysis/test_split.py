@@ -235,3 +235,19 @@ def test_the_events_are_dated_by_the_first_error_to_rise_not_by_the_sharper_casc
     incident = _bundle(FAULT + 180.0).incident
     split = incident_split(EvidenceBundle(incident=incident, metrics=_metrics(), logs=logs))
     assert FAULT <= split.event_split <= FAULT + 4.0
+
+
+def test_a_statement_that_stopped_before_the_first_error_dates_the_events() -> None:
+    # carts stops writing a statement at the fault (its code path changed) and its callers' errors
+    # follow a minute later: the fault is where the statement stopped, not where the errors began
+    errors = [
+        LogRecord(
+            timestamp=FAULT + 60.0 + 2.0 * k, service="orders", level="error", message="carts call failed"
+        )
+        for k in range(60)
+    ]
+    logs = sorted([*_stopped_statement_logs(), *errors], key=lambda r: r.timestamp)
+    split = incident_split(
+        EvidenceBundle(incident=_bundle(FAULT + 180.0).incident, metrics=_metrics(), logs=logs)
+    )
+    assert FAULT <= split.event_split <= FAULT + 10.0, split.event_split - FAULT

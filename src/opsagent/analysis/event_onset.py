@@ -180,4 +180,9 @@ def event_onset(
         return earlier, float(best[k])
     # A new error scores alike at every candidate before its first occurrence (until the counted
     # stretch no longer reaches it): the onset is that first occurrence, not the earliest candidate.
+    # A statement that stopped before it is the fault's first change (its code path changed; the
+    # errors it caused came after).
+    stopped = _stopped_statement(events, normal_start, candidates)
+    if stopped is not None and stopped[0] < first_seen[k]:
+        return stopped
     return float(first_seen[k]), float(best[k])
