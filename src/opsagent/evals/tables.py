@@ -95,6 +95,33 @@ def rows(
     return headers, body()
 
 
+def plain_rows(path: Path) -> tuple[list[str], list[list[str]]] | None:
+    """The header row and every non-empty row of a file that holds no quote, carriage return or NUL,
+    all of the header's width; None for any other file (read it with ``rows``).
+
+    Such a file is read by the csv module exactly as split at newlines and commas, and splitting is
+    several times faster than the csv module's reader and a generator step per row (an Online
+    Boutique trace minute holds ~25k rows). Lines longer than the csv module's field limit are
+    left to it, since it refuses them.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, ValueError):
+        return None
+    if '"' in text or "\r" in text or "\x00" in text:
+        return None
+    lines = text.split("\n")
+    if not lines[0] or max(map(len, lines)) > csv.field_size_limit():
+        return None
+    header = lines[0].split(",")
+    body = [line.split(",") for line in lines[1:] if line]
+    width = len(header)
+    if any(n != width for n in map(len, body)):
+        return None
+    return header, body
+
+
 def numeric_table(
     path: Path, *, time_column: str, skip: tuple[str, ...] = ()
 ) -> tuple[list[str], list[float], list[list[float]]]:

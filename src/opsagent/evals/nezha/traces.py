@@ -5,13 +5,15 @@ the spans of a window show (Train Ticket has no other: the parent span's service
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
+from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 
 from opsagent.domain import Edge, Span
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.nezha.layout import service_of
-from opsagent.evals.tables import rows
+from opsagent.evals.tables import plain_rows, rows
 
 _HEADER = ["TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano"]
 _intern = sys.intern
@@ -20,7 +22,19 @@ _intern = sys.intern
 def read_trace_file(path_text: str) -> tuple[Span, ...]:
     """The file's spans in file order; IncidentFormatError naming the file and line otherwise."""
     path = Path(path_text)
-    headers, body = rows(path)
+    plain = plain_rows(path)
+    if plain is not None:
+        header, body = plain
+        try:
+            # line numbers only name a bad row, and a bad row is told by reading the file again
+            return _spans(path, [header], zip(repeat(0), body))
+        except IncidentFormatError:
+            pass
+    headers, numbered = rows(path)
+    return _spans(path, headers, numbered)
+
+
+def _spans(path: Path, headers: list[list[str]], body: Iterable[tuple[int, list[str]]]) -> tuple[Span, ...]:
     if headers[0][: len(_HEADER)] != _HEADER or "Duration" not in headers[0]:
         raise IncidentFormatError(path, "not a Nezha trace file (unexpected header)")
     dur = headers[0].index("Duration")
