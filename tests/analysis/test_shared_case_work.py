@@ -2,14 +2,16 @@
 
 The log lines are masked once per list and reused by the next templating of the same records; the
 spans' owners (each span id's service and operation) are built once for the log counts and the span
-counts. Each is checked against the plain computation.
+counts; the event onset reads the spans from the span table prepare built. Each is checked against
+the plain computation.
 """
 
 from __future__ import annotations
 
 import random
 
-from opsagent.analysis import event_counts, logs
+from opsagent.analysis import event_counts, event_onset, events, logs
+from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import LogRecord, Span
 
 _WORDS = ["GET", "POST", "order", "failed", "ok", "user", "timeout", "cache", "miss", "Error:", "done"]
@@ -95,3 +97,43 @@ def test_span_counts_with_owners_given_are_those_without() -> None:
         assert given.first == built.first
         assert given.errors == built.errors
         assert {k: dict(v) for k, v in given.hosts.items()} == {k: dict(v) for k, v in built.hosts.items()}
+
+
+def _events_by_loop(
+    lines: list[LogRecord], spans: list[Span]
+) -> tuple[list[float], dict[str, list[float]], dict[str, list[float]]]:
+    """The event onset's events by their definition: one step per line and per span."""
+    times: list[float] = []
+    errors: dict[str, list[float]] = {}
+    by_service: dict[str, list[float]] = {}
+    for rec, (template, error) in zip(lines, logs.line_templates(lines), strict=True):
+        times.append(rec.timestamp)
+        by_service.setdefault(rec.service, []).append(rec.timestamp)
+        if error:
+            errors.setdefault(f"{rec.service}\x00log\x00{template}", []).append(rec.timestamp)
+    for span in spans:
+        times.append(span.start)
+        by_service.setdefault(span.service, []).append(span.start)
+        if span.error or events.error_operation(span.operation):
+            errors.setdefault(f"{span.service}\x00span\x00{span.operation}", []).append(span.start)
+    return (
+        sorted(times),
+        {k: sorted(v) for k, v in errors.items()},
+        {k: sorted(v) for k, v in by_service.items()},
+    )
+
+
+def test_event_onset_events_from_the_span_table_are_those_of_a_loop() -> None:
+    rng = random.Random(8)
+    for _ in range(80):
+        lines, spans = _lines(rng, rng.randint(0, 30)), _spans(rng, rng.randint(0, 120))
+        if rng.random() < 0.5:
+            SpanTable.of(spans)  # as prepare leaves it
+        got = event_onset._events(lines, spans)
+        everything, errors, by_service = _events_by_loop(lines, spans)
+        assert got.everything.tolist() == everything
+        # the same events in the same order (the first of equally strong rises wins)
+        assert list(got.errors) == list(errors)
+        assert {k: v.tolist() for k, v in got.errors.items()} == errors
+        assert list(got.by_service) == list(by_service)
+        assert {k: v.tolist() for k, v in got.by_service.items()} == by_service

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from opsagent.analysis.events import PRIOR, binomial_z, error_operation
 from opsagent.analysis.logs import line_templates
+from opsagent.analysis.spantable import IntArray, SpanTable
 from opsagent.domain import LogRecord, Span
 
 FloatArray = npt.NDArray[np.float64]
@@ -59,17 +60,50 @@ def _events(logs: list[LogRecord], spans: list[Span]) -> _Events:
         by_service[rec.service].append(rec.timestamp)
         key = f"{rec.service}\x00log\x00{template}"
         (errors if error else statements)[key].append(rec.timestamp)
-    for span in spans:
-        times.append(span.start)
-        by_service[span.service].append(span.start)
-        if span.error or error_operation(span.operation):
-            errors[f"{span.service}\x00span\x00{span.operation}"].append(span.start)
+    if not spans:
+        return _Events(
+            np.sort(np.asarray(times, dtype=np.float64)),
+            _sorted(errors),
+            _sorted(statements),
+            _sorted(by_service),
+        )
+    # The spans from the engine's span table (prepare built it for the same list), grouped by
+    # array operations rather than a step per span (a window holds up to ~100k). Each group's
+    # times are sorted in the end, so only the groups and their order of first appearance matter,
+    # which are those of the loop over the spans.
+    table = SpanTable.of(spans)
+    pairs, pair = table.operations
+    handler = np.fromiter((error_operation(op) for _, op in pairs), dtype=np.bool_, count=len(pairs))
+    failing = table.error | handler[pair]
+    span_errors = _groups(pair[failing], table.start[failing])
+    span_services = _groups(table.service, table.start)
+    for code, stamps in span_errors:
+        service, operation = pairs[code]
+        errors[f"{service}\x00span\x00{operation}"].extend(stamps.tolist())
+    for code, stamps in span_services:
+        by_service[table.services[code]].extend(stamps.tolist())
     return _Events(
-        np.sort(np.asarray(times, dtype=np.float64)),
+        np.sort(np.concatenate([np.asarray(times, dtype=np.float64), table.start])),
         _sorted(errors),
         _sorted(statements),
         _sorted(by_service),
     )
+
+
+def _groups(codes: IntArray, values: FloatArray) -> list[tuple[int, FloatArray]]:
+    """Each distinct code with its values, codes in order of first appearance."""
+    if not codes.size:
+        return []
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    ends = [*starts[1:].tolist(), len(ordered)]
+    parts = [
+        (int(ordered[a]), int(order[a]), values[order[a:b]])
+        for a, b in zip(starts.tolist(), ends, strict=True)
+    ]
+    parts.sort(key=lambda part: part[1])  # by the first occurrence of each code
+    return [(code, stamps) for code, _, stamps in parts]
 
 
 def _stopped_statement(
