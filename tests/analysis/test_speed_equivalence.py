@@ -241,6 +241,41 @@ def test_span_events_are_counted_as_one_add_per_event_would() -> None:
         assert {k: dict(v) for k, v in got.hosts.items()} == {k: dict(v) for k, v in expected.hosts.items()}
 
 
+def test_span_events_of_a_window_alone_are_counted_as_one_add_per_event_would() -> None:
+    # no reference: counted from the span table (kinds as integers), earliest times included; in
+    # the same order as the kinds counted from the spans' owners
+    rng = random.Random(9)
+    for _ in range(300):
+        spans = _random_spans(rng, rng.randint(1, 200))
+        if rng.random() < 0.2:  # equal times and zeros of both signs: ties in the earliest times
+            spans = [s.model_copy(update={"start": rng.choice([0.0, -0.0, 30.0, 85.0])}) for s in spans]
+        periods = event_counts.Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
+        got = event_counts.count_spans(spans, periods, [])
+        expected = _count_spans_by_event(spans, periods, [])
+        assert dict(got.normal) == dict(expected.normal)
+        assert dict(got.incident) == dict(expected.incident)
+        assert {k: _bits(v) for k, v in got.first.items()} == {k: _bits(v) for k, v in expected.first.items()}
+        assert got.errors == expected.errors
+        assert {k: dict(v) for k, v in got.hosts.items()} == {k: dict(v) for k, v in expected.hosts.items()}
+        by_owners = event_counts.Counts()
+        owner = event_counts.span_owners(spans)
+        normal, incident = event_counts.sides(periods, [s.start for s in spans], False)
+        event_counts._tally_spans(
+            by_owners, [s for s, n in zip(spans, normal, strict=True) if n], owner, True
+        )
+        event_counts._tally_spans(
+            by_owners, [s for s, i in zip(spans, incident, strict=True) if i], owner, False
+        )
+        assert list(got.normal.items()) == list(by_owners.normal.items())
+        assert list(got.incident.items()) == list(by_owners.incident.items())
+        assert [(k, _bits(v)) for k, v in got.first.items()] == [
+            (k, _bits(v)) for k, v in by_owners.first.items()
+        ]
+        assert [(k, dict(v)) for k, v in got.hosts.items()] == [
+            (k, dict(v)) for k, v in by_owners.hosts.items()
+        ]
+
+
 def test_period_masks_agree_with_the_periods() -> None:
     periods = event_counts.Periods(lo=10.0, split=20.0, hi=30.0)
     times = [-1.0, 10.0, 15.0, 20.0, 25.0, 30.0, 31.0, math.nan, math.inf, -math.inf]

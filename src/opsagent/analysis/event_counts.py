@@ -19,6 +19,7 @@ import numpy as np
 
 from opsagent.analysis.events import EventKind, error_operation
 from opsagent.analysis.logs import line_templates
+from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import LogRecord, Span
 
 _R = TypeVar("_R", LogRecord, Span)
@@ -260,6 +261,11 @@ def count_spans(
     counts = Counts()
     held = _held(reference, spans, periods, _span_identity, attrgetter("start"))
     reference = [s for s in reference if not held or s.span_id not in held]
+    if not reference and spans:
+        table = SpanTable.of(spans)
+        if not np.isnan(table.start).any():
+            _tally_table(counts, table, periods)
+            return counts
     # each span's (service, operation), for its children's caller and host operation: the window's,
     # then the reference's, except those of the reference's spans the window holds (``held``)
     if owners is None:
@@ -331,8 +337,15 @@ def _tally_spans(
     keep no examples, so ``add`` would fill only counts, error flags and earliest incident times.
     """
     kinds = _span_kinds(members, owner)
+    _tally_kinds(counts, list(Counter(kinds).items()), normal)
+    if not normal:
+        _first_times(counts.first, kinds, [s.start for s in members])
+
+
+def _tally_kinds(counts: Counts, kinds: list[tuple[_SpanKind, int]], normal: bool) -> None:
+    """Each kind's events, ``n`` times each, into ``counts`` (kinds in order of first appearance)."""
     tally = counts.normal if normal else counts.incident
-    for kind, n in Counter(kinds).items():
+    for kind, n in kinds:
         for key, error in _span_events(kind):
             tally[key] += n
             if error:
@@ -342,8 +355,51 @@ def _tally_spans(
             # a step of the service's own handler; under a caller's span the operation rides on
             # calls it does not control (their stop is the caller's code path)
             counts.hosts[(service, "operation", operation)][(service, host)] += n
-    if not normal:
-        _first_times(counts.first, kinds, [s.start for s in members])
+
+
+def _tally_table(counts: Counts, table: SpanTable, periods: Periods) -> None:
+    """``_tally_spans`` of the window's spans alone (no reference), from the span table: each span's
+    kind as one integer (its (service, operation), its parent span's, its error flag), counted by
+    array operations. The parent is the span table's, the last span with the parent's id, as in
+    ``span_owners``; kinds are met in the same order, and their earliest times are the same."""
+    pairs, pair = table.operations
+    k = len(pairs)
+    parent_pair = np.where(table.parent >= 0, pair[np.maximum(table.parent, 0)], -1)
+    codes = (pair * (k + 1) + (parent_pair + 1)) * 2 + table.error.astype(np.int64)
+
+    def kind(code: int) -> _SpanKind:
+        rest, error = divmod(code, 2)
+        own, parent = divmod(rest, k + 1)
+        service, operation = pairs[own]
+        if not parent:
+            return (service, operation, None, bool(error), None)
+        caller, host = pairs[parent - 1]
+        return (service, operation, caller, bool(error), host)
+
+    t = table.start
+    counted = ~((t < periods.lo) | (t > periods.hi))
+    normal = counted & (t < periods.split)
+    for mask, is_normal in ((normal, True), (counted & ~normal, False)):
+        members, times = codes[mask], t[mask]
+        distinct, first, n = np.unique(members, return_index=True, return_counts=True)
+        met = np.argsort(first, kind="stable")  # in order of first appearance, as a Counter
+        _tally_kinds(
+            counts,
+            [(kind(c), m) for c, m in zip(distinct[met].tolist(), n[met].tolist(), strict=True)],
+            is_normal,
+        )
+        if is_normal or not members.size:
+            continue
+        # each kind's earliest time (of equal ones the first), kinds by that time then position
+        order = np.argsort(times, kind="stable")
+        _, at = np.unique(members[order], return_index=True)
+        earliest = order[at]
+        earliest = earliest[np.lexsort((earliest, times[earliest]))]
+        for i, code in zip(earliest.tolist(), members[earliest].tolist(), strict=True):
+            stamp = float(times[i])
+            for key, _ in _span_events(kind(code)):
+                if key not in counts.first or stamp < counts.first[key]:
+                    counts.first[key] = stamp
 
 
 def _span_events(kind: _SpanKind) -> list[tuple[tuple[str, EventKind, str], bool]]:

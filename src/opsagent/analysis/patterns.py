@@ -220,13 +220,14 @@ def pattern_shifts(
     periods = Periods(normal_start, split, window_end)
     # each span id's (service, operation): the window's for the span counts, and with the
     # reference's (later ones win) for the spans the log lines were written in
-    owners = span_owners(spans)
+    # (the span counts of a window without a reference read its spans' table instead)
+    owners = span_owners(spans) if logs or ref_spans else {}
     all_owners = {**owners, **span_owners(ref_spans)} if ref_spans else owners
     log_counts, linked = count_logs(logs, periods, ref_logs, all_owners) if logs else (None, [])
     span_shifts: list[PatternShift] = []
     op_ratios: dict[tuple[str, str], float] = {}
     if spans:
-        span_counts = count_spans(spans, periods, ref_spans, (owners, all_owners))
+        span_counts = count_spans(spans, periods, ref_spans, (owners, all_owners) if ref_spans else None)
         span_r = _size(span_counts)
         op_ratios = _operation_ratios(span_counts, span_r)
         span_shifts = _shifts(span_counts, span_r, op_ratios, stopped_as_error)
