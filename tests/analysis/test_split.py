@@ -172,16 +172,18 @@ def _recorded_around_the_fault() -> list[LogRecord]:
 
 def test_a_fixed_split_after_the_last_recorded_event_moves_back_to_their_last_stretch() -> None:
     logs = _recorded_around_the_fault()
+    # (the split at the metric onset is tested below; here the fixed lead alone)
+    alone = DEFAULT_OPTIONS.with_(events_follow_metrics=False)
     for delay in (0.0, 60.0):
         # events were recorded between the fixed split and the alert: it stays
         bundle = EvidenceBundle(incident=_bundle(FAULT + delay).incident, metrics=_metrics(), logs=logs)
-        assert incident_split(bundle).event_split == FAULT + delay - EVENT_LEAD_SECONDS, delay
+        assert incident_split(bundle, alone).event_split == FAULT + delay - EVENT_LEAD_SECONDS, delay
     late = EvidenceBundle(incident=_bundle(FAULT + 180.0).incident, metrics=_metrics(), logs=logs)
     # alert - 30 s is after the last recorded event: the fault's events would all count as normal
     # and the incident side would hold none; the split goes back to where the events' stretch began
-    split = incident_split(late)
+    split = incident_split(late, alone)
     assert FAULT - 62.0 <= split.event_split <= FAULT - 59.0, split.event_split - FAULT
-    fixed = incident_split(late, DEFAULT_OPTIONS.with_(event_gaps=False))
+    fixed = incident_split(late, alone.with_(event_gaps=False))
     assert fixed.event_split == FAULT + 180.0 - EVENT_LEAD_SECONDS
 
 
@@ -251,3 +253,42 @@ def test_a_statement_that_stopped_before_the_first_error_dates_the_events() -> N
         EvidenceBundle(incident=_bundle(FAULT + 180.0).incident, metrics=_metrics(), logs=logs)
     )
     assert FAULT <= split.event_split <= FAULT + 10.0, split.event_split - FAULT
+
+
+def test_without_a_dating_event_the_events_normal_period_ends_at_the_metric_onset() -> None:
+    # ordinary request lines only: nothing dates the events, but the metrics placed the onset at
+    # FAULT; a fixed lead before a late alert would count the incident's first minutes as normal
+    late = EvidenceBundle(incident=_bundle(FAULT + 180.0).incident, metrics=_metrics(), logs=_traffic())
+    assert incident_split(late).event_split == FAULT
+    alone = incident_split(late, DEFAULT_OPTIONS.with_(events_follow_metrics=False))
+    assert alone.event_split == FAULT + 180.0 - EVENT_LEAD_SECONDS
+    # a split that falls where no event was recorded moves to the first one after it
+    islands = [
+        r for r in _traffic() if FAULT - 200.0 <= r.timestamp <= FAULT - 150.0 or r.timestamp >= FAULT + 40.0
+    ]
+    gapped = EvidenceBundle(incident=_bundle(FAULT + 60.0).incident, metrics=_metrics(), logs=islands)
+    first_after = min(r.timestamp for r in islands if r.timestamp >= FAULT)
+    assert incident_split(gapped).event_split == first_after - 1.0
+
+
+def test_a_metric_onset_at_the_search_ranges_first_point_does_not_date_the_events() -> None:
+    # the metrics shifted long before the range and the curve gives no rise to walk back along
+    # (rise_start off): the onset is where the range begins, which dates nothing
+    n, fault = 240, 100.0 * STEP
+    alert = fault + 320.0
+    incident = Incident(
+        id="inc-bound",
+        title="carts cpu",
+        window=TimeWindow(
+            start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp((n - 1) * STEP, UTC)
+        ),
+        alert_time=datetime.fromtimestamp(alert, UTC),
+    )
+    logs = [
+        LogRecord(timestamp=t / 2.0, service="user", message=f"handled request {t}")
+        for t in range(0, 4 * n * 5, 3)
+    ]
+    bundle = EvidenceBundle(incident=incident, metrics=_long_recording(fault, n), logs=logs)
+    split = incident_split(bundle, DEFAULT_OPTIONS.with_(rise_start=False))
+    assert split.normal_end == alert - 300.0
+    assert split.event_split == alert - EVENT_LEAD_SECONDS

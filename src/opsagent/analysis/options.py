@@ -40,6 +40,9 @@ class SplitOptions:
     # Without a dating event, a fixed split after the last recorded event (the logs and spans end or
     # pause before a late alert) moves back to the start of their last stretch (``split._before_silence``).
     event_gaps: bool = True
+    # Without a dating event, the events' normal period ends no later than a metric onset that the
+    # data placed (not the search range's first point): the metrics dated the incident.
+    events_follow_metrics: bool = True
     # Events are compared over the incident's first minutes (``split.EVENT_HORIZON_SECONDS``), not
     # every event up to the window's end: a fault's own events come first, its aftermath later.
     event_horizon: bool = True

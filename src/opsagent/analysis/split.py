@@ -101,8 +101,8 @@ def _event_cut(
     prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions, onset: float | None = None
 ) -> float:
     """Where the events' normal period ends: dated from the error events inside the range the
-    alert bounds, else a fixed lead before the alert (no later than the last recorded events'
-    stretch, ``_before_silence``)."""
+    alert bounds, else a fixed lead before the alert, no later than a metric onset the data placed
+    (``onset``), moved to the recorded events around it (``_before_silence``)."""
     start, _, alert = _bounds(prepared, bundle)
     fixed = alert - EVENT_LEAD_SECONDS
 
@@ -114,6 +114,9 @@ def _event_cut(
     found = event_onset(logs, spans, start, alert - back, alert + EVENT_FORWARD_SECONDS)
     if found is not None:
         return found[0] - EVENT_MARGIN_SECONDS
+    if onset is not None:
+        # the metrics dated the incident: its minutes are not the events' normal period
+        fixed = min(fixed, onset)
     if not options.split.event_gaps:
         return fixed
     return _before_silence(logs, spans, fixed, max(alert - back, start), alert)
@@ -121,7 +124,8 @@ def _event_cut(
 
 def _before_silence(logs: list[LogRecord], spans: list[Span], fixed: float, lo: float, alert: float) -> float:
     """The fixed split, unless the recorded events stopped before it: then the start of their last
-    stretch in [lo, fixed].
+    stretch in [lo, fixed]; or unless it falls in a silence of the events: then their first one
+    after it (the same comparison, and the events' horizon counts from where they resume).
 
     A split after the last recorded event compares nothing: the incident side is empty and the
     fault's own events are counted as normal. That happens when the recording of logs and spans ends
@@ -136,7 +140,12 @@ def _before_silence(logs: list[LogRecord], spans: list[Span], fixed: float, lo: 
         )
     )
     seen = times[(times >= lo) & (times <= alert)]
-    if seen.size == 0 or seen[-1] >= fixed:
+    if seen.size and seen[-1] >= fixed:
+        after = seen[seen >= fixed]
+        if after[0] - fixed >= EVENT_GAP_SECONDS:
+            return float(after[0]) - EVENT_MARGIN_SECONDS
+        return fixed
+    if seen.size == 0:
         return fixed
     breaks = np.nonzero(np.diff(seen) >= EVENT_GAP_SECONDS)[0]
     return float(seen[breaks[-1] + 1] if breaks.size else seen[0]) - EVENT_MARGIN_SECONDS
@@ -158,6 +167,15 @@ def _grid_points(bundle: EvidenceBundle, step: float) -> int:
 
 def metric_onset(prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions) -> float | None:
     """The change point of the services' anomaly curve inside the range the alert bounds."""
+    found = _metric_change(prepared, bundle, options)
+    return None if found is None else found[0]
+
+
+def _metric_change(
+    prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions
+) -> tuple[float, bool] | None:
+    """The metric onset, and whether the data placed it: False when it is the search range's first
+    point (the best split there is where the range begins, not a change the curve shows)."""
     series, step = prepared.series, prepared.step
     start, end, alert = _bounds(prepared, bundle)
     n = _grid_points(bundle, step)
@@ -190,9 +208,10 @@ def metric_onset(prepared: Prepared, bundle: EvidenceBundle, options: EngineOpti
     k = change_point(curve, lo, hi, MIN_NORMAL_POINTS)
     if k is None:
         return None
-    if options.split.rise_start and k <= max(lo, MIN_NORMAL_POINTS):
+    bound = max(lo, MIN_NORMAL_POINTS)
+    if options.split.rise_start and k <= bound:
         k = _rise_start(curve, k, floor)
-    return float(grid[k])
+    return float(grid[k]), k != bound
 
 
 def _rise_start(curve: FloatArray, k: int, floor: int) -> int:
@@ -216,11 +235,14 @@ def split_incident(
     """Where the normal period ends and the incident starts, for metrics and for events."""
     if not options.split.onset_detection:
         return fixed_split(prepared, bundle, options)
-    onset = metric_onset(prepared, bundle, options)
-    if onset is None:
+    found = _metric_change(prepared, bundle, options)
+    if found is None:
         return fixed_split(prepared, bundle, options)
+    onset, dated = found
     start, end, _ = _bounds(prepared, bundle)
-    cut = _event_cut(prepared, bundle, options, onset)
+    cut = _event_cut(
+        prepared, bundle, options, onset if dated and options.split.events_follow_metrics else None
+    )
     return Split(start, onset, onset, end, *_events(start, cut, end, options), detected=True)
 
 
