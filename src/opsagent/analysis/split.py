@@ -10,7 +10,8 @@ started. The onset is the change point of the services' own signals inside that 
   range's first point, the shift began before the range: the onset goes back to where it began);
 * events (log lines, spans, call edges; ``event onset``): they are timestamped to the millisecond, so
   their split is dated from the events themselves, inside the same range (``event_onset``); without
-  a dating event, a fixed lead before the alert, never after the last recorded events' stretch.
+  a dating event, a fixed lead before the alert, no later than a metric onset the data placed, and
+  never after the last recorded events' stretch or inside a silence of the events.
 
 Every consumer reads the split from here: the engine's stages, the log summary of reports and
 prompts (``log_summary``) and the LLM's tools (``normal_end``).
