@@ -292,3 +292,19 @@ def test_a_metric_onset_at_the_search_ranges_first_point_does_not_date_the_event
     split = incident_split(bundle, DEFAULT_OPTIONS.with_(rise_start=False))
     assert split.normal_end == alert - 300.0
     assert split.event_split == alert - EVENT_LEAD_SECONDS
+
+
+def test_an_error_first_seen_after_the_alert_does_not_date_the_events() -> None:
+    # the next incident's error begins 70 s after the alert: a candidate near the end of the range
+    # counts it within its look-ahead, but it did not exist when the alert fired
+    later = [
+        LogRecord(
+            timestamp=FAULT + 250.0 + 2.0 * k, service="user", level="error", message="payment gateway down"
+        )
+        for k in range(60)
+    ]
+    logs = sorted([*_traffic(), *later], key=lambda r: r.timestamp)
+    alert = FAULT + 180.0
+    assert event_onset(logs, [], 0.0, alert - 300.0, alert + 30.0) is None
+    split = incident_split(EvidenceBundle(incident=_bundle(alert).incident, metrics=_metrics(), logs=logs))
+    assert split.event_split == FAULT  # nothing dates the events: the metric onset does

@@ -198,6 +198,9 @@ def event_onset(
     winner: list[str] = [""] * candidates.size
     for key, times in errors.items():
         z, seen = _rises(everything, times, normal_start, candidates)
+        # an error first seen after ``hi`` (after the alert) is not what the alert is about, and would
+        # date the onset outside the range the alert bounds
+        z = np.where(seen > hi, 0.0, z)
         better = z > best
         best = np.where(better, z, best)
         first_seen = np.where(better, seen, first_seen)
