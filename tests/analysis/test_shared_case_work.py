@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from opsagent.analysis import event_counts, event_onset, events, logs
+from opsagent.analysis import event_counts, event_onset, events, logs, span_counts
 from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import LogRecord, Span
 
@@ -76,7 +76,7 @@ def test_span_owners_are_the_last_span_per_id() -> None:
     rng = random.Random(5)
     for _ in range(50):
         spans = _spans(rng, rng.randint(0, 60))
-        assert event_counts.span_owners(spans) == {s.span_id: (s.service, s.operation) for s in spans}
+        assert span_counts.span_owners(spans) == {s.span_id: (s.service, s.operation) for s in spans}
 
 
 def test_span_counts_with_owners_given_are_those_without() -> None:
@@ -85,12 +85,12 @@ def test_span_counts_with_owners_given_are_those_without() -> None:
         spans = _spans(rng, rng.randint(0, 80))
         reference = _spans(rng, rng.randint(0, 20)) + rng.sample(spans, min(len(spans), 4))
         periods = event_counts.Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
-        owners = event_counts.span_owners(spans)
-        all_owners = {**owners, **event_counts.span_owners(reference)}
-        given = event_counts.count_spans(spans, periods, reference, (owners, all_owners))
-        built = event_counts.count_spans(spans, periods, reference)
+        owners = span_counts.span_owners(spans)
+        all_owners = {**owners, **span_counts.span_owners(reference)}
+        given = span_counts.count_spans(spans, periods, reference, (owners, all_owners))
+        built = span_counts.count_spans(spans, periods, reference)
         # left as they were
-        assert owners == event_counts.span_owners(spans)
+        assert owners == span_counts.span_owners(spans)
         assert all_owners == {s.span_id: (s.service, s.operation) for s in [*spans, *reference]}
         assert dict(given.normal) == dict(built.normal)
         assert dict(given.incident) == dict(built.incident)

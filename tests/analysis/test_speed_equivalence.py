@@ -18,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from opsagent.analysis import event_counts, events, handlers, logs, traces
+from opsagent.analysis import event_counts, events, handlers, logs, span_counts, traces
 from opsagent.analysis.scoring import median_of, percentiles
 from opsagent.domain import Span
 
@@ -232,7 +232,7 @@ def test_span_events_are_counted_as_one_add_per_event_would() -> None:
         # a reference period partly inside the window's normal part, sharing some of its spans
         reference = _random_spans(rng, rng.randint(0, 40)) + rng.sample(spans, min(len(spans), 5))
         periods = event_counts.Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
-        got = event_counts.count_spans(spans, periods, reference)
+        got = span_counts.count_spans(spans, periods, reference)
         expected = _count_spans_by_event(spans, periods, reference)
         assert dict(got.normal) == dict(expected.normal)
         assert dict(got.incident) == dict(expected.incident)
@@ -250,7 +250,7 @@ def test_span_events_of_a_window_alone_are_counted_as_one_add_per_event_would() 
         if rng.random() < 0.2:  # equal times and zeros of both signs: ties in the earliest times
             spans = [s.model_copy(update={"start": rng.choice([0.0, -0.0, 30.0, 85.0])}) for s in spans]
         periods = event_counts.Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
-        got = event_counts.count_spans(spans, periods, [])
+        got = span_counts.count_spans(spans, periods, [])
         expected = _count_spans_by_event(spans, periods, [])
         assert dict(got.normal) == dict(expected.normal)
         assert dict(got.incident) == dict(expected.incident)
@@ -258,12 +258,10 @@ def test_span_events_of_a_window_alone_are_counted_as_one_add_per_event_would() 
         assert got.errors == expected.errors
         assert {k: dict(v) for k, v in got.hosts.items()} == {k: dict(v) for k, v in expected.hosts.items()}
         by_owners = event_counts.Counts()
-        owner = event_counts.span_owners(spans)
-        normal, incident = event_counts.sides(periods, [s.start for s in spans], False)
-        event_counts._tally_spans(
-            by_owners, [s for s, n in zip(spans, normal, strict=True) if n], owner, True
-        )
-        event_counts._tally_spans(
+        owner = span_counts.span_owners(spans)
+        normal, incident = span_counts.sides(periods, [s.start for s in spans], False)
+        span_counts._tally_spans(by_owners, [s for s, n in zip(spans, normal, strict=True) if n], owner, True)
+        span_counts._tally_spans(
             by_owners, [s for s, i in zip(spans, incident, strict=True) if i], owner, False
         )
         assert list(got.normal.items()) == list(by_owners.normal.items())
@@ -280,7 +278,7 @@ def test_period_masks_agree_with_the_periods() -> None:
     periods = event_counts.Periods(lo=10.0, split=20.0, hi=30.0)
     times = [-1.0, 10.0, 15.0, 20.0, 25.0, 30.0, 31.0, math.nan, math.inf, -math.inf]
     for reference in (True, False):
-        normal, incident = event_counts.sides(periods, times, reference)
+        normal, incident = span_counts.sides(periods, times, reference)
         sides = [periods.side(t, reference) for t in times]
         assert normal == [side is True for side in sides]
         assert incident == [side is False for side in sides]

@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from opsagent.analysis.event_counts import Counts, Periods, count_logs, count_spans, origins, span_owners
+from opsagent.analysis.event_counts import Counts, Periods, count_logs, origins
 from opsagent.analysis.events import (
     DECREASE_WEIGHT,
     MIN_RATE_RATIO,
@@ -65,6 +65,7 @@ from opsagent.analysis.events import (
     size_factor,
     stopped_code_path,
 )
+from opsagent.analysis.span_counts import count_spans, span_owners
 from opsagent.domain import LogRecord, Span
 
 # An error template most of whose incident lines are echoes (written in a span below which another
