@@ -37,5 +37,5 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
     evidence = score(prepared, split, options)
     gather(bundle, split, evidence, options)
     scores, impact = weigh(bundle, split, evidence, options)
-    placement = propagate(bundle, prepared, evidence, scores, options)
+    placement = propagate(bundle, prepared, evidence, scores, options, impact)
     return explain(evidence, scores, placement, impact, options)

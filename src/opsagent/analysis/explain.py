@@ -64,6 +64,19 @@ def kind_evidence(ev: ServiceEvidence, code_path_falls: bool = True) -> list[Kin
     return out
 
 
+def view_item(view: str, service: str) -> EvidenceItem:
+    """A callers' view of another service's fault (``propagate.caller_views``)."""
+    return EvidenceItem(
+        id=f"topology:{view}",
+        kind="topology",
+        service=view,
+        summary=(
+            f"calls nothing and is called only by callers of {service}, whose fault it moves with and"
+            " whose excess covers its own: a view of that service (a balancer or proxy in front of it)"
+        ),
+    )
+
+
 def _items(
     service: str, ev: ServiceEvidence, placement: Placement, impact: dict[str, tuple[float, Excess]]
 ) -> list[EvidenceItem]:
@@ -73,7 +86,9 @@ def _items(
     items += [series_item(e) for e in strong if e.series.source == "trace"][:TRACE_ITEMS]
     items += [pattern_item(p) for p in ev.patterns[:PATTERN_ITEMS]]
     callees, callers = placement.callees, placement.callers
-    if service in placement.explained_by:
+    if service in placement.views:
+        items.append(view_item(service, placement.views[service]))
+    elif service in placement.explained_by:
         culprit = placement.explained_by[service]
         items.append(victim_item(service, culprit, went_down=culprit in placement.down))
     elif callers.get(service) or callees.get(service):

@@ -13,6 +13,9 @@ lead. (No development dataset records target health, so this is neutral there by
 decides the live lab's dependency-down faults.)
 A second guard, that a callee whose anomaly started later than its caller's explains nothing,
 changed no rank on any development case at +0, +60 or +180 s and was removed (docs/ENGINE.md).
+A fault can also be seen twice without an edge between the two views: a load balancer or proxy in
+front of a service, measured by the service's callers, is a node of its own that calls nothing the
+recording sees (``caller_views``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from opsagent.analysis.impact import Excess
 from opsagent.analysis.options import EngineOptions
 from opsagent.analysis.prepare import HOST_PREFIXES, Prepared
 from opsagent.analysis.series import ServiceEvidence
@@ -56,6 +60,8 @@ class Placement:
     explained_by: dict[str, str] = field(default_factory=dict)
     # services that went down (their own target health leads their evidence)
     down: set[str] = field(default_factory=set)
+    # a callers' view (a balancer, a proxy) -> the service whose fault it shows (``caller_views``)
+    views: dict[str, str] = field(default_factory=dict)
 
 
 def call_graph(bundle: EvidenceBundle, span_edges: set[tuple[str, str]]) -> dict[str, set[str]]:
@@ -136,12 +142,80 @@ def propagation_adjust(
     return explained_by
 
 
+def _lead(ev: ServiceEvidence) -> tuple[SignalKind, float] | None:
+    """The kind and onset of a service's strongest scored series (None without an onset)."""
+    top = max(ev.scored, key=lambda e: e.weighted, default=None)
+    if top is None or top.result.onset is None:
+        return None
+    return top.series.kind, top.result.onset
+
+
+def _covers(cause: Excess, view: Excess) -> bool:
+    """Whether one excess accounts for all of another, in request-seconds and failed requests."""
+    return (
+        cause.seconds >= view.seconds
+        and cause.failures >= view.failures
+        and (cause.seconds or cause.failures) > 0
+    )
+
+
+def caller_views(
+    scores: dict[str, float],
+    evidence: dict[str, ServiceEvidence],
+    callees: dict[str, set[str]],
+    callers: dict[str, set[str]],
+    impact: dict[str, tuple[float, Excess]],
+) -> dict[str, str]:
+    """Place a callers' view of a service's fault below the service, in place; return view -> service.
+
+    A balancer or proxy in front of a service is measured by the service's callers: its latency is
+    the service's latency plus a hop, its failures the service's failures, on the part of the
+    service's requests that passed through it. Such a node calls nothing the recording sees (its
+    onward call is the service's own server side) and is called only by services that call the
+    service too, so propagation never relates the two, and it can outrank the service on a sharper
+    percentile. Three things, none a name, say it is a view: (1) structure: it calls nothing and
+    its callers are among the service's callers, with no edge between the two; (2) the same fault:
+    the strongest series of both are of one kind and moved at the same point; (3) amounts: the
+    service's own excess (request-seconds, failed requests) covers the view's in both, since the
+    view carries a part of the service's requests. The reverse cannot hold for a view that is the
+    cause: a slow balancer delays only what passes through it, so the service behind it would show no
+    move of its own, or a smaller excess. The service must also be anomalous enough to explain the
+    view by the callee test of ``propagation_adjust``. The service then takes the view's score (both
+    are evidence of its fault) and the view is discounted as a victim.
+    """
+    original = dict(scores)
+    views: dict[str, str] = {}
+    for view in sorted(original, key=lambda s: -original[s]):
+        seen_by = callers.get(view, set())
+        lead = _lead(evidence[view]) if view in evidence else None
+        if callees.get(view) or not seen_by or lead is None or view not in impact or view in views.values():
+            continue
+        best: str | None = None
+        for cause, own in original.items():
+            if cause == view or cause in views or cause not in impact or cause not in evidence:
+                continue
+            if view in callees.get(cause, ()) or not seen_by <= callers.get(cause, set()):
+                continue
+            if own > original[view] or own < MIN_EXPLAINING_SCORE or own < PROPAGATION_RATIO * original[view]:
+                continue
+            if _lead(evidence[cause]) != lead or not _covers(impact[cause][1], impact[view][1]):
+                continue
+            if best is None or own > original[best]:
+                best = cause
+        if best is not None:
+            scores[best] = max(scores[best], original[view])
+            scores[view] = original[view] * VICTIM_DISCOUNT
+            views[view] = best
+    return views
+
+
 def propagate(
     bundle: EvidenceBundle,
     prepared: Prepared,
     evidence: dict[str, ServiceEvidence],
     scores: dict[str, float],
     options: EngineOptions,
+    impact: dict[str, tuple[float, Excess]] | None = None,
 ) -> Placement:
     """Discount victims in ``scores`` (in place); the call graph and who explains whom."""
     opts = options.propagate
@@ -162,4 +236,6 @@ def propagate(
         for c in cs:
             callers[c].add(caller)
     placement.callers = callers
+    if opts.caller_views and impact:
+        placement.views = caller_views(scores, evidence, placement.callees, callers, impact)
     return placement
