@@ -308,3 +308,26 @@ def test_an_error_first_seen_after_the_alert_does_not_date_the_events() -> None:
     assert event_onset(logs, [], 0.0, alert - 300.0, alert + 30.0) is None
     split = incident_split(EvidenceBundle(incident=_bundle(alert).incident, metrics=_metrics(), logs=logs))
     assert split.event_split == FAULT  # nothing dates the events: the metric onset does
+
+
+def test_events_follow_a_metric_onset_walked_back_before_the_search_range() -> None:
+    # The shift began a minute before the range the alert bounds (rise_start walks the onset back
+    # there) and ordinary lines come every 1.5 s: nothing dates the events, so they follow the
+    # metric onset, and the lines between it and the range are no silence to move the split past.
+    n, fault = 240, 150.0 * STEP
+    alert = fault + 360.0
+    incident = Incident(
+        id="inc-late-dense",
+        title="carts cpu",
+        window=TimeWindow(
+            start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp((n - 1) * STEP, UTC)
+        ),
+        alert_time=datetime.fromtimestamp(alert, UTC),
+    )
+    lines = [
+        LogRecord(timestamp=1.5 * k, service="carts", message=f"handled request {k} in 12ms")
+        for k in range(int((n - 1) * STEP / 1.5))
+    ]
+    split = incident_split(EvidenceBundle(incident=incident, metrics=_long_recording(fault, n), logs=lines))
+    assert split.normal_end == fault
+    assert split.event_split == split.normal_end

@@ -120,7 +120,9 @@ def _event_cut(
         fixed = min(fixed, onset)
     if not options.split.event_gaps:
         return fixed
-    return _before_silence(logs, spans, fixed, max(alert - back, start), alert)
+    # from the split itself when a walked-back metric onset put it before the range: the events
+    # between it and the range are not a silence
+    return _before_silence(logs, spans, fixed, min(max(alert - back, start), fixed), alert)
 
 
 def _before_silence(logs: list[LogRecord], spans: list[Span], fixed: float, lo: float, alert: float) -> float:
