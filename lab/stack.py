@@ -288,6 +288,9 @@ def start_postgres() -> None:
     fresh = not (data / "PG_VERSION").exists()
     if fresh:
         data.mkdir(parents=True, exist_ok=True)
+        if not data.is_relative_to(layout.STATE):
+            # made under root's umask, which may close it (077): the postgres user must pass through
+            data.parent.chmod(0o755)
         if os.geteuid() == 0:
             shutil.chown(data, "postgres", "postgres")
         data.chmod(0o700)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from opsagent.analysis import event_counts, event_onset, events, logs, span_counts
 from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import LogRecord, Span
@@ -45,14 +47,21 @@ def test_templates_of_parts_are_those_of_the_joined_list() -> None:
         assert logs.line_templates(window) == alone == logs.line_templates([*window])
 
 
-def test_a_list_changed_in_place_is_masked_again() -> None:
+def _uncached(records: list[LogRecord], monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    # the templating with the masking cache emptied: what a stale cache would not give
+    with monkeypatch.context() as patch:
+        patch.setattr(logs, "_recent", ())
+        return logs.line_templates(list(records))
+
+
+def test_a_list_changed_in_place_is_masked_again(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(4)
     window = _lines(rng, 30)
     logs.line_templates(window)
     window[0] = LogRecord(timestamp=0.0, service="a", message="something else entirely 42")
-    assert logs.line_templates(window) == logs.line_templates(list(window))
+    assert logs.line_templates(window) == _uncached(window, monkeypatch)
     window.reverse()
-    assert logs.line_templates(window) == logs.line_templates([*window])
+    assert logs.line_templates(window) == _uncached(window, monkeypatch)
 
 
 def _spans(rng: random.Random, n: int) -> list[Span]:

@@ -81,3 +81,10 @@ def test_every_verb_of_an_order_holds_a_verb_word() -> None:
     alternatives = untrusted._VERBS.removeprefix("(?:").removesuffix(")").split("|")
     spellings = [s for a in alternatives for s in (a.replace(" ?", " "), a.replace(" ?", ""))]
     assert all(untrusted._holds_a_word(s, untrusted._VERB_WORDS) for s in spellings)
+
+
+def test_only_the_order_tail_gate_is_prechecked_for_verbs() -> None:
+    # every gate with a word pre-check must contain those words in every match: the verbs
+    assert set(untrusted._GATE_WORDS) == {untrusted._ORDER_TAIL}
+    assert untrusted._ORDER_TAIL.pattern.endswith(untrusted._VERBS)
+    assert untrusted._ORDER_TAIL in untrusted._ASCII_GATES["addresses an AI agent"]

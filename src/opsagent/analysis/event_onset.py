@@ -181,8 +181,9 @@ def _rise_start(everything: FloatArray, times: FloatArray, normal_start: float, 
 def event_onset(
     logs: list[LogRecord], spans: list[Span], normal_start: float, lo: float, hi: float
 ) -> tuple[float, float] | None:
-    """(onset, strength in sd): where in [lo, hi] an error event rose most sharply, or where its
-    rise began when it had already risen before ``lo`` (``_rise_start``).
+    """(onset, strength in sd): the first candidate in [lo, hi] where an error event rose by
+    ``MIN_ONSET_Z`` (an error first seen after ``hi`` does not count), or where its rise began when
+    it had already risen before ``lo`` (``_rise_start``).
 
     Events before ``normal_start`` are not counted. None when there are no events, or no error
     event rose by ``MIN_ONSET_Z`` at any candidate.

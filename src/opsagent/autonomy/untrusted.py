@@ -83,13 +83,14 @@ _MAX_FLAGS = 50
 # must contain, case-sensitive and starting with a literal or a short class, which the regular
 # expression engine skips to): the full pattern runs only where that one matched. On non-ASCII text
 # case-insensitive matching has rules of its own (the Kelvin sign is a k), so the full pattern runs.
+# the order's tail: after the address's [,:] comes an optional politeness, then a verb
+_ORDER_TAIL = re.compile(r"[,:]\s*(?:please\s+)?(?:you must|you should|now|immediately)?\s*" + _VERBS)
 _ASCII_GATES: dict[str, tuple[re.Pattern[str], ...]] = {
     "addresses an AI agent": (
         re.compile(r"you are now"),
         re.compile(r"as an? (?:ai|llm|language model|assistant|agent)"),
         re.compile(r"dear (?:ai|assistant|agent)"),
-        # the order's tail: after the address's [,:] comes an optional politeness, then a verb
-        re.compile(r"[,:]\s*(?:please\s+)?(?:you must|you should|now|immediately)?\s*" + _VERBS),
+        _ORDER_TAIL,
     ),
     "orders a fleet-wide change": (re.compile(_VERBS + r"\s+(?:all|every|each|the whole|the entire)\s"),),
 }
@@ -147,7 +148,9 @@ _VERB_WORDS = tuple(
         "shut",
     )
 )
-_GATE_WORDS = {_ASCII_GATES["addresses an AI agent"][3]: _VERB_WORDS}
+# Keyed by the gate itself, not its place in a tuple: a reordered gate must not get another's words
+# (a gate given words it need not contain would let its matches pass unflagged).
+_GATE_WORDS = {_ORDER_TAIL: _VERB_WORDS}
 
 
 def _passes_a_gate(lowered: str, gates: tuple[re.Pattern[str], ...]) -> bool:

@@ -227,14 +227,11 @@ def run_case(ref: CaseRef, services: Services, alert_delay: float = 0.0) -> Case
 
     ``alert_delay``: seconds to move the recorded alert time by (``delayed_alert``).
     """
-    # What the process already holds (the services, the importers' parsed files: hundreds of
-    # thousands of objects on the large datasets) is left out of the garbage collector's passes
-    # during the case. Each full pass walks every object held; the case creates enough objects to
-    # start several, which cost a Train Ticket case ~0.25 s of its ~1.4 s. Nor does the collector
-    # run while the case does: a case creates a few hundred thousand objects (records, spans, their
-    # tables), each pass walked the younger of them again. Objects no longer used are still freed
-    # when their last reference goes; the case's cyclic garbage is collected once at its end
-    # (``_run_case``, within its time), over the case's own objects only.
+    # The garbage collector stays off during a case and ignores what the process already holds (the
+    # importers' parsed files: hundreds of thousands of objects). A case creates a few hundred
+    # thousand more, and each pass walked them again (~0.25 s of a Train Ticket case's ~1.4 s).
+    # Unused objects are still freed by reference counting; the case's cyclic garbage is collected
+    # once at its end (``_run_case``, within its time).
     gc.freeze()
     enabled = gc.isenabled()
     gc.disable()
