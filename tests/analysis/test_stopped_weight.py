@@ -1,4 +1,4 @@
-"""A stopped code path weighs as an error rise of the same z (channels.stopped_at_full_weight)."""
+"""A stopped code path weighs as an error rise of the same z (patterns._shifts, stopped_full_weight)."""
 
 from __future__ import annotations
 

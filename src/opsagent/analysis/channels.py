@@ -13,10 +13,8 @@ Values are on the log1p(sd) scale the scorers share; ``weigh.py`` puts them on o
 
 from __future__ import annotations
 
-import dataclasses
-
 from opsagent.analysis.calls import stopped_calls
-from opsagent.analysis.events import DECREASE_WEIGHT, PatternShift
+from opsagent.analysis.events import PatternShift
 from opsagent.analysis.handlers import truncated_handlers
 from opsagent.analysis.options import EngineOptions
 from opsagent.analysis.patterns import pattern_shifts
@@ -38,22 +36,6 @@ def series_channel(scored: list[ScoredSeries]) -> float:
     return top + (SECOND_SIGNAL_WEIGHT * other.weighted if other else 0.0)
 
 
-def stopped_at_full_weight(shift: PatternShift) -> PatternShift:
-    """A log statement whose code path stopped, weighed as an error rise of the same z.
-
-    A fall counts ``DECREASE_WEIGHT`` of a rise because a service that loses requests (a victim of a
-    broken caller) loses its statements too. A stopped code path has ruled that out: the statement
-    fell far below the traffic it rides on while its requests kept coming (``relative_ratio``), so
-    the service ran its handler and left it early, which is what an injected exception or a changed
-    return does in the service itself. Its callers then fail on what it returned and write their
-    error lines: those are the consequence, and an early exit discounted below them ranked the
-    consequence first.
-    """
-    if shift.kind != "log" or shift.error or not shift.code_path_stopped:
-        return shift
-    return dataclasses.replace(shift, score=shift.score / DECREASE_WEIGHT)
-
-
 def event_shifts(bundle: EvidenceBundle, split: Split, options: EngineOptions) -> list[PatternShift]:
     """Every changed event of the incident: log and span patterns, silent call edges, cut-short handlers."""
     opts = options.channels
@@ -69,10 +51,9 @@ def event_shifts(bundle: EvidenceBundle, split: Split, options: EngineOptions) -
             reference_logs=bundle.reference_logs if opts.reference_period and use_logs else [],
             reference_spans=bundle.reference_spans if opts.reference_period and use_spans else [],
             stopped_as_error=opts.stopped_code_paths,
+            stopped_full_weight=opts.stopped_full_weight,
             error_rises_only=opts.error_rises_only,
         )
-        if opts.stopped_code_paths and opts.stopped_full_weight:
-            found = [stopped_at_full_weight(s) for s in found]
     if opts.stopped_calls:
         found += stopped_calls(
             bundle.metrics, (split.normal_start, split.event_split), (split.event_split, split.event_end)

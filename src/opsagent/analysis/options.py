@@ -69,7 +69,7 @@ class ChannelOptions:
     # its code path stopped while requests kept coming (``events.stopped_code_path``).
     stopped_code_paths: bool = True
     # Such a stopped statement weighs as an error rise of the same z, without the discount of a fall
-    # (``channels.stopped_at_full_weight``): its requests kept coming, so it is not lost traffic.
+    # (``patterns._shifts``): its requests kept coming, so it is not lost traffic.
     stopped_full_weight: bool = True
     # Only errors that rise and events that fall are evidence; a non-error event that rises is
     # what a change in the request mix looks like (``patterns._fault_evidence``).

@@ -131,13 +131,19 @@ def _shifts(
     r: float | None = None,
     operation_ratios: dict[tuple[str, str], float] | None = None,
     stopped_as_error: bool = True,
+    stopped_full_weight: bool = False,
 ) -> list[PatternShift]:
     """Changed events of ``counts``; ``r`` the size factor (by default estimated from ``counts``).
 
     ``operation_ratios``: each (service, span operation)'s rate ratio over the span size factor, the
     traffic a log line's host operation had (``relative_ratio`` of log events is taken against it).
     ``stopped_as_error``: a log statement that fell at least ``MIN_RATE_RATIO`` below the traffic it
-    rides on weighs as an error event (``stopped_code_path``).
+    rides on weighs as an error event (``stopped_code_path``). ``stopped_full_weight``: and without
+    the fall's ``DECREASE_WEIGHT``. A fall is discounted because a service that loses requests (a
+    victim of a broken caller) loses its statements too; a stopped code path has ruled that out (its
+    requests kept coming), so the service left its handler early, which is what an injected
+    exception or a changed return does in the service itself, and its callers' error lines are the
+    consequence.
     """
     keys = set(counts.normal) | set(counts.incident)
     if r is None:
@@ -172,7 +178,7 @@ def _shifts(
         # Ticket 0.93 -> 0.86; a caller's operations stop with a broken callee's as well).
         stopped = stopped_as_error and kind == "log" and z < 0 and stopped_code_path(relative)
         score = math.log1p(abs(z)) * (1.0 if error or stopped else NON_ERROR_WEIGHT)
-        if z < 0:
+        if z < 0 and not (stopped and stopped_full_weight):
             score *= DECREASE_WEIGHT
         echo_share = counts.echoes.get(key, 0) / n1 if n1 else 0.0
         if echo_share >= ECHO_SHARE:
@@ -207,6 +213,7 @@ def pattern_shifts(
     reference_logs: list[LogRecord] | None = None,
     reference_spans: list[Span] | None = None,
     stopped_as_error: bool = True,
+    stopped_full_weight: bool = False,
     error_rises_only: bool = True,
 ) -> list[PatternShift]:
     """Log and span events whose share changed from the normal period to [split, window_end].
@@ -231,7 +238,7 @@ def pattern_shifts(
         span_counts = count_spans(spans, periods, ref_spans, (owners, all_owners) if ref_spans else None)
         span_r = _size(span_counts)
         op_ratios = _operation_ratios(span_counts, span_r)
-        span_shifts = _shifts(span_counts, span_r, op_ratios, stopped_as_error)
+        span_shifts = _shifts(span_counts, span_r, op_ratios, stopped_as_error, stopped_full_weight)
     if log_counts is None:
         out = span_shifts
     else:
@@ -239,11 +246,12 @@ def pattern_shifts(
         # some error lines, not more traffic). Services whose own events changed, positively, are
         # the ones a wrong return value or a swallowed failure may hide in.
         r = _size(log_counts)
-        first = _shifts(log_counts, r, op_ratios, stopped_as_error) + span_shifts
+        first = _shifts(log_counts, r, op_ratios, stopped_as_error, stopped_full_weight) + span_shifts
         changed = {p.service for p in first if p.z > 0}
         origins(log_counts, linked, [*spans, *ref_spans], changed)
         out = _stronger_of(
-            _shifts(log_counts, r, op_ratios, stopped_as_error), _new_against_reference(log_counts)
+            _shifts(log_counts, r, op_ratios, stopped_as_error, stopped_full_weight),
+            _new_against_reference(log_counts),
         )
         out += span_shifts
     if error_rises_only:
