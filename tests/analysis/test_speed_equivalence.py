@@ -351,3 +351,85 @@ def test_handlers_match_the_span_by_span_definition() -> None:
         assert got == _handlers_by_loop(spans, 0.0, 90.0, 30.0)
         produced += len(got)
     assert produced > 50  # the comparison covered handlers, not only empty results
+
+
+def _walk_by_dict(
+    span_id: str, service: str, spans: list[Span], failed: set[str], changed: set[str]
+) -> tuple[bool, str | None]:
+    """The origin walk as first written: a dict of child lists keyed by parent id."""
+    by_id = {s.span_id: s for s in spans}
+    children: dict[str, list[Span]] = defaultdict(list)
+    for s in spans:
+        if s.parent_id:
+            children[s.parent_id].append(s)
+    if span_id not in by_id:
+        return False, None
+    best: tuple[int, str] | None = None
+    stack = [(span_id, 0, service)]
+    seen = {span_id}
+    while stack:
+        sid, depth, owner = stack.pop()
+        for child in children.get(sid, ()):
+            if child.span_id in seen:
+                continue
+            seen.add(child.span_id)
+            hop = depth + (child.service != owner)
+            if child.service != service:
+                if child.span_id in failed:
+                    return True, None
+                if child.service in changed and (best is None or hop > best[0]):
+                    best = (hop, child.service)
+            stack.append((child.span_id, hop, child.service))
+    return False, best[1] if best else None
+
+
+def _random_call_trees(rng: random.Random, n: int) -> list[Span]:
+    """Spans in deep call trees, few failures, and repeated ids (a span recorded twice, or an id
+    reused) whose occurrences differ in service and failure."""
+    ids: list[str] = []
+    spans = []
+    for i in range(n):
+        sid = ids[rng.randrange(len(ids))] if ids and rng.random() < 0.1 else str(i)
+        parent = rng.choice([None, "", "missing", *ids[-6:]]) if ids else None
+        ids.append(sid)
+        spans.append(
+            Span(
+                trace_id="t",
+                span_id=sid,
+                parent_id=parent,
+                service=rng.choice("abcde"),
+                operation=rng.choice(["get", "put", "list", "list", "handleError"]),
+                start=float(i),
+                duration_ms=1.0,
+                error=rng.random() < 0.04,
+            )
+        )
+    return spans
+
+
+def test_error_origins_walk_the_call_tree_as_a_dict_of_children_would() -> None:
+    rng = random.Random(11)
+    outcomes: set[tuple[bool, str | None]] = set()
+    for n in (1, 5, 40, 300, 300, 300):
+        spans = _random_call_trees(rng, n)
+        linked = [
+            event_counts.ErrorLine(
+                t=1.0,
+                service=rng.choice("abcde"),
+                span_id=rng.choice([s.span_id for s in spans] + ["missing", ""]),
+                template="boom",
+                normal=rng.random() < 0.5,
+            )
+            for _ in range(40)
+        ]
+        failed = {s.span_id for s in spans if s.error or events.error_operation(s.operation)}
+        failed |= {line.span_id for line in linked[:3]}
+        tree = event_counts._CallTree(spans, linked[:3])
+        for changed in (set(), {"b"}, {"a", "c", "d"}, set("abcde")):
+            for line in linked:
+                expected = _walk_by_dict(line.span_id, line.service, spans, failed, changed)
+                outcomes.add(expected)
+                assert tree.walk(line.span_id, line.service, changed) == expected, (n, line)
+    # the inputs reach every kind of verdict: an echo, a deeper origin, the line's own service
+    assert (True, None) in outcomes and (False, None) in outcomes
+    assert any(deepest is not None for _, deepest in outcomes)

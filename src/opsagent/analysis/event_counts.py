@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, repeat
 from operator import attrgetter
 from typing import TypeVar
 
@@ -169,29 +169,12 @@ def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed:
     """
     if not linked or not spans:
         return
-    # mapped and zipped rather than an attribute lookup per span: a window holds ~40k spans
-    ids = list(map(attrgetter("span_id"), spans))
-    by_id = dict(zip(ids, spans, strict=True))
-    children: dict[str, list[Span]] = defaultdict(list)
-    for parent_id, s in zip(map(attrgetter("parent_id"), spans), spans, strict=True):
-        if parent_id:
-            children[parent_id].append(s)
-    # an operation's name says it handles errors or not, whichever span it is: one look per name
-    operations = list(map(attrgetter("operation"), spans))
-    handler = {op: error_operation(op) for op in set(operations)}
-    failed = {
-        sid
-        for sid, error, op in zip(ids, map(attrgetter("error"), spans), operations, strict=True)
-        if error or handler[op]
-    }
-    failed |= {line.span_id for line in linked}
+    tree = _CallTree(spans, linked)
     verdicts: dict[str, tuple[bool, str | None]] = {}
     for line in linked:
         verdict = verdicts.get(line.span_id)
         if verdict is None:
-            verdict = verdicts[line.span_id] = _walk(
-                line.span_id, line.service, by_id, children, failed, changed
-            )
+            verdict = verdicts[line.span_id] = tree.walk(line.span_id, line.service, changed)
         echo, deepest = verdict
         log_key: tuple[str, EventKind, str] = (line.service, "log", line.template)
         if not line.normal and (echo or deepest is not None):
@@ -203,31 +186,72 @@ def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed:
         counts.add((where, "origin", f"{line.template}{via}"), line.t, line.normal, True, "")
 
 
-def _walk(
-    span_id: str,
-    service: str,
-    by_id: dict[str, Span],
-    children: dict[str, list[Span]],
-    failed: set[str],
-    changed: set[str],
-) -> tuple[bool, str | None]:
-    """(whether a descendant in another service failed, the deepest changed descendant service)."""
-    if span_id not in by_id:
-        return False, None
-    best: tuple[int, str] | None = None
-    stack: list[tuple[str, int, str]] = [(span_id, 0, service)]
-    seen = {span_id}
-    while stack:
-        sid, depth, owner = stack.pop()
-        for child in children.get(sid, ()):
-            if child.span_id in seen:
-                continue
-            seen.add(child.span_id)
-            hop = depth + (child.service != owner)
-            if child.service != service:
-                if child.span_id in failed:
-                    return True, None
-                if child.service in changed and (best is None or hop > best[0]):
-                    best = (hop, child.service)
-            stack.append((child.span_id, hop, child.service))
-    return False, best[1] if best else None
+class _CallTree:
+    """The spans' call tree as arrays: each span id's children, and which ids failed.
+
+    A window holds ~40k spans and a few hundred error lines to place: the tree is built by array
+    operations (a dict of child lists took a Python step per span, most of the origin walk's time).
+    A span id is its last occurrence among the spans (``canon``), as in a dict keyed by id; a span's
+    children are the spans naming that id as their parent, in list order.
+    """
+
+    def __init__(self, spans: list[Span], linked: list[ErrorLine]) -> None:
+        n = len(spans)
+        ids: list[str] = list(map(attrgetter("span_id"), spans))
+        index: dict[str | None, int] = dict(zip(ids, range(n), strict=True))
+        self._index = index
+        canon = np.fromiter(map(index.__getitem__, ids), np.int64, n)
+        parents: list[str | None] = list(map(attrgetter("parent_id"), spans))
+        if "" in index:  # an empty parent id is no parent, even when a span has the empty id
+            parent = np.fromiter((index.get(p, -1) if p else -1 for p in parents), np.int64, n)
+        else:  # None is no span id either
+            parent = np.fromiter(map(index.get, parents, repeat(-1)), np.int64, n)
+        # children grouped by parent, each group in list order (a stable sort)
+        order = np.argsort(parent, kind="stable")
+        grouped = parent[order]
+        positions = np.arange(n)
+        self._first = np.searchsorted(grouped, positions, side="left").tolist()
+        self._last = np.searchsorted(grouped, positions, side="right").tolist()
+        self._order = order.tolist()
+        self._canon = canon.tolist()
+        self._service: list[str] = list(map(attrgetter("service"), spans))
+        # an operation's name says it handles errors or not, whichever span it is: one look per name
+        operations: list[str] = list(map(attrgetter("operation"), spans))
+        handler = {op: error_operation(op) for op in set(operations)}
+        bad = np.fromiter(map(attrgetter("error"), spans), np.bool_, n) | np.fromiter(
+            map(handler.__getitem__, operations), np.bool_, n
+        )
+        failed = np.zeros(n, dtype=np.bool_)
+        failed[canon[bad]] = True  # an id failed when any span of it did
+        for line in linked:  # a span that wrote an error line failed too
+            at = index.get(line.span_id)
+            if at is not None:
+                failed[at] = True
+        self._failed: list[bool] = failed.tolist()
+
+    def walk(self, span_id: str, service: str, changed: set[str]) -> tuple[bool, str | None]:
+        """(whether a descendant in another service failed, the deepest changed descendant service)."""
+        start = self._index.get(span_id)
+        if start is None:
+            return False, None
+        first, last, order, canon = self._first, self._last, self._order, self._canon
+        services, failed = self._service, self._failed
+        best: tuple[int, str] | None = None
+        stack: list[tuple[int, int, str]] = [(start, 0, service)]
+        seen = {start}
+        while stack:
+            at, depth, owner = stack.pop()
+            for child in order[first[at] : last[at]]:
+                own = canon[child]
+                if own in seen:
+                    continue
+                seen.add(own)
+                child_service = services[child]
+                hop = depth + (child_service != owner)
+                if child_service != service:
+                    if failed[own]:
+                        return True, None
+                    if child_service in changed and (best is None or hop > best[0]):
+                        best = (hop, child_service)
+                stack.append((own, hop, child_service))
+        return False, best[1] if best else None

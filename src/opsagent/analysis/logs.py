@@ -44,6 +44,7 @@ _LOCATION = re.compile(
     r"^\(?[A-Za-z_$][\w$.\[\]/-]*(?:#\d+|\.[A-Za-z]{1,5}:\d+)\)?[,:;]?$|^[\w$.]+\([\w$]+\.[A-Za-z]{1,5}:\d+\)$"
 )
 _DIGIT = re.compile(r"\d")
+_has_digit = _DIGIT.search
 # Not "null": it is mostly an empty field in a printed payload ("data=null", "PaymentId: null") on
 # success paths; a null dereference says "NullPointerException" or "nil pointer". Measured on Nezha
 # Train Ticket, whose INFO lines print responses whole: AC@3 0.71 -> 0.75 without it.
@@ -53,8 +54,11 @@ _ERROR_WORDS = re.compile(
     re.I,
 )
 _LEVEL_IN_TEXT = re.compile(r"\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC)\b")
-# Substrings at least one of which every match of the two patterns above contains (lower case).
-_ERROR_HINTS = (
+# For lower-cased ASCII text ``_ERROR_WORDS`` splits into plain words, found by substring tests, and
+# two phrases that need a regular expression, each tried only where its leading word is (ASCII
+# lower-casing maps one character to one, and only letters, so the matches are the same). Train
+# Ticket's INFO lines print responses whole ("status=1"): the alternation ran over each of them.
+_ERROR_WORDS_PLAIN = (
     "error",
     "exception",
     "fail",
@@ -68,14 +72,13 @@ _ERROR_HINTS = (
     "oom",
     "traceback",
     "nil pointer",
-    "status",
-    "code",
-    "critical",
-    "severe",
 )
-# ``_ERROR_WORDS`` without IGNORECASE, for lower-cased ASCII text: there it finds the same matches
-# (ASCII lower-casing maps one character to one, and only letters), several times faster.
-_ERROR_WORDS_LOWER = re.compile(_ERROR_WORDS.pattern)
+_ERROR_PHRASES_LOWER = (
+    ("status", re.compile(r"status\s*=?\s*5\d\d")),
+    ("code", re.compile(r"code\s*=\s*(?:internal|unavailable|unknown)")),
+)
+# Substrings at least one of which every match of the two patterns above contains (lower case).
+_ERROR_HINTS = (*_ERROR_WORDS_PLAIN, "status", "code", "critical", "severe")
 _ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "panic", "severe", "alert", "emerg"}
 # The constant part of a log statement sits at its start; after ~20 tokens come payloads (objects
 # printed whole, stack frames) whose words vary without digits.
@@ -100,7 +103,8 @@ def template_of(message: str) -> str:
     out: list[str] = []
     after: int | None = None  # constant tokens kept since a code location
     for t in tokens:
-        if not _DIGIT.search(t):
+        # a word of letters only (most constant tokens) has no digit: no regex call for it
+        if t.isalpha() or not _has_digit(t):
             out.append(t)
             if after is not None:
                 after += 1
@@ -124,18 +128,23 @@ def line_template_and_error(level: str, head: str) -> tuple[str, bool]:
 def is_error_line(level: str, head: str) -> bool:
     if level.lower() in _ERROR_LEVELS:
         return True
-    # Most lines hold none of the words the two patterns look for: plain substring tests rule
-    # them out several times faster than the case-insensitive alternation (same answers).
-    lowered = head.lower()
-    if not _has_error_hint(lowered):
-        return False
-    if _LEVEL_IN_TEXT.search(head[:200]):
-        return True
     # Case-insensitive matching of non-ASCII text has rules of its own (a dotless i is an i):
     # only ASCII text may take the lower-cased shortcut.
-    if head.isascii():
-        return bool(_ERROR_WORDS_LOWER.search(lowered))
-    return bool(_ERROR_WORDS.search(head))
+    if not head.isascii():
+        lowered = head.lower()
+        if not _has_error_hint(lowered):
+            return False
+        return bool(_LEVEL_IN_TEXT.search(head[:200])) or bool(_ERROR_WORDS.search(head))
+    lowered = head.lower()
+    for word in _ERROR_WORDS_PLAIN:
+        if word in lowered:
+            return True
+    for word, phrase in _ERROR_PHRASES_LOWER:
+        if word in lowered and phrase.search(lowered):
+            return True
+    # the level named in the text: its words are in upper case, and the plain words above hold
+    # "error", "fatal" and "panic" already
+    return ("critical" in lowered or "severe" in lowered) and bool(_LEVEL_IN_TEXT.search(head[:200]))
 
 
 def _has_error_hint(lowered: str) -> bool:
