@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opsagent.analysis.options import DEFAULT_OPTIONS
 from opsagent.analysis.weigh import Channels, calibrate, combine, weigh_by_concentration
 
 
@@ -57,3 +58,31 @@ def test_concentration_leaves_a_single_channel_incident_alone() -> None:
     evidence = _evidence(rows)
     weigh_by_concentration(evidence)
     assert evidence == rows
+
+
+def test_callers_of_an_outlier_do_not_dilute_the_reference_channel() -> None:
+    # a CPU-starved service (metric 4.8) and two of its callers waiting on it (3.6, 3.2) stand out
+    # in the metric channel; another service stands out alone in the trace channel (2.3). Counted
+    # as three metric outliers, the lone trace outlier is mapped at three times its spread and
+    # outranks the starved service; its callers are the same fault, one independent outlier.
+    rows = {f"quiet{i}": {"metric": 0.3 + 0.05 * i, "trace": 0.0} for i in range(12)}
+    rows["starved"] = {"metric": 4.8, "trace": 0.0}
+    rows["caller_a"] = {"metric": 3.6, "trace": 0.0}
+    rows["caller_b"] = {"metric": 3.2, "trace": 0.0}
+    rows["elsewhere"] = {"metric": 0.6, "trace": 2.3}
+    callees = {"caller_a": {"starved"}, "caller_b": {"caller_a", "starved"}, "elsewhere": {"quiet0"}}
+
+    counted = _evidence(rows)
+    calibrate(counted)
+    assert combine(counted["elsewhere"]) > combine(counted["starved"])
+
+    independent = _evidence(rows)
+    calibrate(independent, callees=callees)
+    assert combine(independent["starved"]) > combine(independent["elsewhere"])
+    # the reference channel is unchanged either way
+    assert independent["caller_a"]["metric"] == rows["caller_a"]["metric"]
+
+
+def test_independent_outliers_is_a_switch() -> None:
+    assert DEFAULT_OPTIONS.weigh.independent_outliers
+    assert not DEFAULT_OPTIONS.with_(independent_outliers=False).weigh.independent_outliers

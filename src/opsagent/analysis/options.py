@@ -87,6 +87,10 @@ class WeighOptions:
     # Put each evidence channel on the metric channel's scale by how exceptional a service is in
     # it among the incident's services (``weigh.calibrate``).
     channel_calibration: bool = True
+    # In calibration, a service that stands out in a channel while a service it calls stands out too
+    # is not counted among the channel's outliers: it is that callee's fault seen at a caller, one
+    # piece of evidence, which must not dilute the channel as independent outliers would.
+    independent_outliers: bool = True
     # Scale each channel by how concentrated it is on one service (``weigh.weigh_by_concentration``).
     channel_concentration: bool = True
     # Where request counts are recorded: error shares as counts of failed requests, and each suspect

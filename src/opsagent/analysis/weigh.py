@@ -16,6 +16,7 @@ import numpy as np
 
 from opsagent.analysis.impact import Excess
 from opsagent.analysis.options import EngineOptions
+from opsagent.analysis.propagate import call_graph
 from opsagent.analysis.score import RECENT_POINTS
 from opsagent.analysis.scoring import ONSET_Z
 from opsagent.analysis.series import ServiceEvidence
@@ -53,12 +54,30 @@ def _spread(values: list[float]) -> tuple[float, float]:
     return median, max(mad, CALIBRATION_FLOOR)
 
 
-def _outliers(values: list[float], median: float, scale: float) -> int:
-    """How many services stand out in a channel (robust z of at least ONSET_Z), at least one."""
-    return max(sum(1 for v in values if (v - median) / scale >= ONSET_Z), 1)
+def _outliers(
+    values: list[float],
+    median: float,
+    scale: float,
+    services: list[str] | None = None,
+    callees: dict[str, set[str]] | None = None,
+) -> int:
+    """How many services stand out in a channel (robust z of at least ONSET_Z), at least one.
+
+    With ``callees`` (the call graph, ``services`` in the order of ``values``), a service that
+    stands out while one of the services it calls stands out too is not counted: a fault makes its
+    callers wait and fail, so a callee's fault seen again at its callers is one piece of evidence,
+    not several, and must not dilute the channel as several independent outliers would.
+    """
+    out = [i for i, v in enumerate(values) if (v - median) / scale >= ONSET_Z]
+    if callees is not None and services is not None:
+        standing = {services[i] for i in out}
+        out = [i for i in out if not (callees.get(services[i], set()) - {services[i]}) & standing]
+    return max(len(out), 1)
 
 
-def calibrate(by_service: dict[str, Channels], reference: str = "metric") -> None:
+def calibrate(
+    by_service: dict[str, Channels], reference: str = "metric", callees: dict[str, set[str]] | None = None
+) -> None:
     """Put every channel on the reference channel's scale, by how exceptional a service is in it.
 
     A service's value in a channel becomes its robust z among all services' values in that channel
@@ -69,8 +88,12 @@ def calibrate(by_service: dict[str, Channels], reference: str = "metric") -> Non
     reference channel over how many stand out in this one (``_outliers``): a channel in which one
     service stands out points at it, one in which eight do (a shared artefact, noise reaching many
     services) shares its evidence among them, so a lone pattern outlier is not outvoted by the
-    loudest of several metric outliers. A service with no evidence in a channel keeps 0 there
-    (absence is not "typical" evidence), and a mapped value never goes below 0. Channels with no
+    loudest of several metric outliers. With ``callees`` (switch ``independent_outliers``), the
+    outliers counted are the independent ones: a service that stands out with one of its callees is
+    that callee's fault seen again (a CPU-starved service's callers' latency), not a second piece
+    of evidence that the channel's evidence must be shared with. A service with no evidence in a
+    channel keeps 0 there (absence is not "typical" evidence), and a mapped value never goes below
+    0. Channels with no
     evidence at all, or with fewer than three services (no spread to measure), are left as they are.
     """
     services = list(by_service)
@@ -78,14 +101,14 @@ def calibrate(by_service: dict[str, Channels], reference: str = "metric") -> Non
         return
     ref_values = [by_service[s].get(reference, 0.0) for s in services]
     ref_median, ref_scale = _spread(ref_values)
-    ref_outliers = _outliers(ref_values, ref_median, ref_scale)
+    ref_outliers = _outliers(ref_values, ref_median, ref_scale, services, callees)
     names = {name for channels in by_service.values() for name in channels} - {reference}
     for name in names:
         values = [by_service[s].get(name, 0.0) for s in services]
         if not any(v > 0 for v in values):
             continue
         median, scale = _spread(values)
-        share = ref_outliers / _outliers(values, median, scale)
+        share = ref_outliers / _outliers(values, median, scale, services, callees)
         for svc, v in zip(services, values, strict=True):
             if v > 0:
                 by_service[svc][name] = max(ref_median + (v - median) / scale * ref_scale * share, 0.0)
@@ -118,12 +141,20 @@ def weigh_by_concentration(by_service: dict[str, Channels]) -> None:
 
 
 def weigh(
-    bundle: EvidenceBundle, split: Split, evidence: dict[str, ServiceEvidence], options: EngineOptions
+    bundle: EvidenceBundle,
+    split: Split,
+    evidence: dict[str, ServiceEvidence],
+    options: EngineOptions,
+    span_edges: set[tuple[str, str]] | None = None,
 ) -> tuple[dict[str, float], dict[str, tuple[float, Excess]]]:
-    """Each service's score, and the impact weight (with its own excess) of those it was weighed by."""
+    """Each service's score, and the impact weight (with its own excess) of those it was weighed by.
+
+    ``span_edges``: the call edges seen in spans, with the bundle's topology the call graph by which
+    ``independent_outliers`` tells a fault's callers from independent outliers."""
     by_service = {svc: ev.channels for svc, ev in evidence.items()}
     if options.weigh.channel_calibration:
-        calibrate(by_service)
+        callees = call_graph(bundle, span_edges or set()) if options.weigh.independent_outliers else None
+        calibrate(by_service, callees=callees)
     if options.weigh.channel_concentration:
         weigh_by_concentration(by_service)
     scores = {service: combine(channels) for service, channels in by_service.items()}
