@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping
 from typing import TypedDict, Unpack
 
@@ -198,7 +200,7 @@ def _partial(
 def _validate(action_id: str, params: dict[str, JsonValue], schema: dict[str, JsonValue]) -> None:
     """Raise ``ActionValidationError`` naming where ``params`` break ``schema`` (or that it is broken)."""
     try:
-        jsonschema.validate(params, schema)
+        _check(params, schema)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "params"
         raise ActionValidationError(f"action {action_id!r}: {where}: {exc.message}") from None
@@ -208,7 +210,29 @@ def _validate(action_id: str, params: dict[str, JsonValue], schema: dict[str, Js
 
 def _fits(value: JsonValue, schema: dict[str, JsonValue]) -> bool:
     try:
-        jsonschema.validate(value, schema)
+        _check(value, schema)
     except (jsonschema.ValidationError, jsonschema.SchemaError):
         return False
     return True
+
+
+def _check(instance: JsonValue, schema: dict[str, JsonValue]) -> None:
+    """``jsonschema.validate``: the best-matching error raised, with the schema checked against its
+    meta-schema and compiled once per schema text rather than on every call (checking it was most of
+    proposing a runbook's actions: ~10 ms each)."""
+    try:
+        text = json.dumps(schema)  # key order kept: it orders the errors best_match chooses among
+    except (TypeError, ValueError):  # not JSON (a YAML date in a schema): checked the slow way
+        jsonschema.validate(instance, schema)
+        return
+    error = jsonschema.exceptions.best_match(_validator(text).iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema_text: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_text)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)  # raises SchemaError, which is not cached: a broken schema fails every time
+    return cls(schema)
