@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from operator import attrgetter
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -171,5 +172,9 @@ class EvidenceBundle(BaseModel):
         """Every service any piece of evidence names, sorted."""
         names = {m.service for m in self.metrics} | set(self.topology.services)
         names |= {e.caller for e in self.topology.edges} | {e.callee for e in self.topology.edges}
-        names |= {r.service for r in self.logs} | {s.service for s in self.spans}
+        # mapped rather than a comprehension: an incident holds tens of thousands of lines and spans
+        names |= set(map(_service, self.logs)) | set(map(_service, self.spans))
         return sorted(names)
+
+
+_service = attrgetter("service")
