@@ -17,11 +17,14 @@ import orjson
 from opsagent.domain import LogRecord
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.nezha.layout import service_of
-from opsagent.evals.tables import rows
+from opsagent.evals.tables import builder, rows
 
 _LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL|SEVERE|CRITICAL)\b")
 _LEVEL_NAMES = {"warning": "warn", "severe": "error", "critical": "fatal"}
 _intern = sys.intern
+# Records built unvalidated (``builder``): ``read_log_file`` gives every field its type itself, and
+# validating ~2k lines a minute file was a fifth of reading it.
+_log_record = builder(LogRecord)
 
 
 def _outer(raw: str) -> object:
@@ -88,13 +91,15 @@ def read_log_file(path_text: str) -> tuple[LogRecord, ...]:
         trace_id = _intern(row[trace_idx]) if trace_idx is not None and trace_idx < len(row) else ""
         span_id = row[span_idx] if span_idx is not None and span_idx < len(row) else ""
         out.append(
-            LogRecord(
-                timestamp=ts,
-                service=service,
-                level=_intern(level),
-                message=message,
-                trace_id=trace_id or None,
-                span_id=span_id or None,
+            _log_record(
+                {
+                    "timestamp": ts,
+                    "service": service,
+                    "level": _intern(level),
+                    "message": message,
+                    "trace_id": trace_id or None,
+                    "span_id": span_id or None,
+                }
             )
         )
     out.sort(key=lambda r: r.timestamp)

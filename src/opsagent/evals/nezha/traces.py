@@ -13,10 +13,13 @@ from pathlib import Path
 from opsagent.domain import Edge, Span
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.nezha.layout import service_of
-from opsagent.evals.tables import plain_rows, rows
+from opsagent.evals.tables import builder, plain_rows, rows
 
 _HEADER = ["TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano"]
 _intern = sys.intern
+# Spans built unvalidated (``builder``): ``_spans`` gives every field its type itself. The files record
+# no error flag: ``error`` keeps its default, unset, as ``Span(...)`` without it leaves it.
+_span = builder(Span, unset=frozenset({"error"}))
 
 
 def read_trace_file(path_text: str) -> tuple[Span, ...]:
@@ -52,14 +55,17 @@ def _spans(path: Path, headers: list[list[str]], body: Iterable[tuple[int, list[
             raise IncidentFormatError(path, f"line {line_no}: bad start time or duration") from None
         parent = row[2]
         out.append(
-            Span(
-                trace_id=_intern(row[0]),
-                span_id=row[1],
-                parent_id=None if parent in ("root", "") else parent,
-                service=service,
-                operation=_intern(row[4]),
-                start=start,
-                duration_ms=duration_ms,
+            _span(
+                {
+                    "trace_id": _intern(row[0]),
+                    "span_id": row[1],
+                    "parent_id": None if parent in ("root", "") else parent,
+                    "service": service,
+                    "operation": _intern(row[4]),
+                    "start": start,
+                    "duration_ms": duration_ms,
+                    "error": False,
+                }
             )
         )
     return tuple(out)
