@@ -18,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from opsagent.analysis import event_counts, events, handlers, logs, span_counts, traces
+from opsagent.analysis import event_counts, event_onset, events, handlers, logs, span_counts, traces
 from opsagent.analysis.scoring import median_of, percentiles
 from opsagent.domain import Span
 
@@ -433,3 +433,50 @@ def test_error_origins_walk_the_call_tree_as_a_dict_of_children_would() -> None:
     # the inputs reach every kind of verdict: an echo, a deeper origin, the line's own service
     assert (True, None) in outcomes and (False, None) in outcomes
     assert any(deepest is not None for _, deepest in outcomes)
+
+
+def _rises_by_loop(
+    everything: np.ndarray, times: np.ndarray, normal_start: float, candidates: np.ndarray, falls: bool
+) -> tuple[list[float], list[float]]:
+    """An event's rise at each candidate, one ``binomial_z`` call per candidate, as first written."""
+    ends = candidates + event_onset.AFTER_SECONDS
+    start_i = np.searchsorted(everything, normal_start, side="left")
+    cut_i = np.searchsorted(everything, candidates, side="left")
+    total0 = cut_i - start_i
+    total1 = np.searchsorted(everything, ends, side="left") - cut_i
+    first = int(np.searchsorted(times, normal_start, side="left"))
+    n0 = np.searchsorted(times, candidates, side="left") - first
+    n1 = np.searchsorted(times, ends, side="left") - first - n0
+    z = [0.0] * candidates.size
+    seen = [0.0] * candidates.size
+    for i in np.nonzero((n0 > 0) if falls else (n1 > 0))[0]:
+        t0, t1 = float(total0[i]), float(total1[i])
+        if t0 <= 0 or t1 <= 0:
+            continue
+        p = (t1 + events.PRIOR) / (t0 + t1 + 2 * events.PRIOR)
+        z[i] = events.binomial_z(float(n1[i]) + events.PRIOR, float(n0[i]) + events.PRIOR, p)
+        if n1[i] > 0:
+            seen[i] = float(times[first + n0[i]])
+    return z, seen
+
+
+def test_event_rises_match_one_binomial_test_per_candidate_bit_for_bit() -> None:
+    rng = np.random.default_rng(13)
+    rising = falling = 0
+    for trial in range(300):
+        everything = np.sort(rng.uniform(0.0, 1200.0, size=int(rng.integers(0, 400))))
+        # an event: a share of all events, kept mostly after a cut (a rise) or before it (a fall)
+        share = everything[rng.random(everything.size) < rng.uniform(0.0, 0.6)]
+        cut = rng.uniform(0.0, 1200.0)
+        keep = (share < cut) ^ (rng.random(share.size) < (0.9 if trial % 2 else 0.1))
+        times = np.sort(share[keep])
+        candidates = np.arange(rng.uniform(100.0, 900.0), 1100.0, event_onset.CANDIDATE_SECONDS)
+        normal_start = float(rng.uniform(0.0, 200.0))
+        for falls in (False, True):
+            z, seen = event_onset._rises(everything, times, normal_start, candidates, falls)
+            z_loop, seen_loop = _rises_by_loop(everything, times, normal_start, candidates, falls)
+            assert [_bits(x) for x in z.tolist()] == [_bits(x) for x in z_loop]
+            assert seen.tolist() == seen_loop
+            rising += int(np.count_nonzero(z > 0))
+            falling += int(np.count_nonzero(z < 0))
+    assert rising > 1000 and falling > 1000  # both directions measured, many times
