@@ -438,25 +438,22 @@ def test_error_origins_walk_the_call_tree_as_a_dict_of_children_would() -> None:
 def _rises_by_loop(
     everything: np.ndarray, times: np.ndarray, normal_start: float, candidates: np.ndarray, falls: bool
 ) -> tuple[list[float], list[float]]:
-    """An event's rise at each candidate, one ``binomial_z`` call per candidate, as first written."""
-    ends = candidates + event_onset.AFTER_SECONDS
-    start_i = np.searchsorted(everything, normal_start, side="left")
-    cut_i = np.searchsorted(everything, candidates, side="left")
-    total0 = cut_i - start_i
-    total1 = np.searchsorted(everything, ends, side="left") - cut_i
-    first = int(np.searchsorted(times, normal_start, side="left"))
-    n0 = np.searchsorted(times, candidates, side="left") - first
-    n1 = np.searchsorted(times, ends, side="left") - first - n0
+    """An event's rise at each candidate, one ``binomial_z`` call per candidate, the counts counted."""
+    after = event_onset.AFTER_SECONDS
+    total0 = [int(np.count_nonzero((everything >= normal_start) & (everything < c))) for c in candidates]
+    total1 = [int(np.count_nonzero((everything >= c) & (everything < c + after))) for c in candidates]
+    n0 = [int(np.count_nonzero((times >= normal_start) & (times < c))) for c in candidates]
+    n1 = [int(np.count_nonzero((times >= c) & (times < c + after))) for c in candidates]
     z = [0.0] * candidates.size
     seen = [0.0] * candidates.size
-    for i in np.nonzero((n0 > 0) if falls else (n1 > 0))[0]:
+    for i in range(candidates.size):
         t0, t1 = float(total0[i]), float(total1[i])
-        if t0 <= 0 or t1 <= 0:
+        if not (n0[i] if falls else n1[i]) or t0 <= 0 or t1 <= 0:
             continue
         p = (t1 + events.PRIOR) / (t0 + t1 + 2 * events.PRIOR)
         z[i] = events.binomial_z(float(n1[i]) + events.PRIOR, float(n0[i]) + events.PRIOR, p)
         if n1[i] > 0:
-            seen[i] = float(times[first + n0[i]])
+            seen[i] = float(times[times >= candidates[i]][0])  # its first occurrence from the candidate on
     return z, seen
 
 
