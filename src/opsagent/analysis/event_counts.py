@@ -200,7 +200,12 @@ class _CallTree:
         ids: list[str] = list(map(attrgetter("span_id"), spans))
         index: dict[str | None, int] = dict(zip(ids, range(n), strict=True))
         self._index = index
-        canon = np.fromiter(map(index.__getitem__, ids), np.int64, n)
+        # without repeated ids (the usual case) each span is its id's last occurrence
+        canon = (
+            np.arange(n, dtype=np.int64)
+            if len(index) == n
+            else np.fromiter(map(index.__getitem__, ids), np.int64, n)
+        )
         parents: list[str | None] = list(map(attrgetter("parent_id"), spans))
         if "" in index:  # an empty parent id is no parent, even when a span has the empty id
             parent = np.fromiter((index.get(p, -1) if p else -1 for p in parents), np.int64, n)

@@ -35,7 +35,12 @@ class SpanTable:
         ids: list[str] = list(map(itemgetter("span_id"), fields))
         # a later duplicate overwrites an earlier one: ids index their last occurrence
         index: dict[str | None, int] = dict(zip(ids, range(n), strict=True))
-        self.canon: IntArray = np.fromiter(map(index.__getitem__, ids), np.int64, n)
+        # without repeated ids (the usual case) each span is its id's last occurrence
+        self.canon: IntArray = (
+            np.arange(n, dtype=np.int64)
+            if len(index) == n
+            else np.fromiter(map(index.__getitem__, ids), np.int64, n)
+        )
         parents: list[str | None] = list(map(itemgetter("parent_id"), fields))
         if "" in index:  # an empty parent id is no parent, even when a span has the empty id
             self.parent: IntArray = np.fromiter((index.get(p, -1) if p else -1 for p in parents), np.int64, n)
