@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
@@ -17,7 +18,7 @@ import orjson
 from opsagent.domain import LogRecord
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.nezha.layout import service_of
-from opsagent.evals.tables import builder, rows
+from opsagent.evals.tables import builder, read_rows
 
 _LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL|SEVERE|CRITICAL)\b")
 _LEVEL_NAMES = {"warning": "warn", "severe": "error", "critical": "fatal"}
@@ -67,9 +68,10 @@ def message_and_level(raw: str) -> tuple[str, str]:
 
 def read_log_file(path_text: str) -> tuple[LogRecord, ...]:
     """The file's lines, sorted by time; IncidentFormatError naming the file and line otherwise."""
-    path = Path(path_text)
-    headers, body = rows(path, skip_bad_share=0.01)
-    header = headers[0]
+    return read_rows(Path(path_text), _records, skip_bad_share=0.01)
+
+
+def _records(path: Path, header: list[str], body: Iterable[tuple[int, list[str]]]) -> tuple[LogRecord, ...]:
     if "TimeUnixNano" not in header or "PodName" not in header or "Log" not in header:
         raise IncidentFormatError(path, "not a Nezha log file (unexpected header)")
     t_idx, pod_idx, log_idx = header.index("TimeUnixNano"), header.index("PodName"), header.index("Log")

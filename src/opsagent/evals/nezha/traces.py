@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 
 from opsagent.domain import Edge, Span
 from opsagent.errors import IncidentFormatError
 from opsagent.evals.nezha.layout import service_of
-from opsagent.evals.tables import builder, plain_rows, rows
+from opsagent.evals.tables import builder, read_rows
 
 _HEADER = ["TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano"]
 _intern = sys.intern
@@ -24,23 +23,13 @@ _span = builder(Span, unset=frozenset({"error"}))
 
 def read_trace_file(path_text: str) -> tuple[Span, ...]:
     """The file's spans in file order; IncidentFormatError naming the file and line otherwise."""
-    path = Path(path_text)
-    plain = plain_rows(path)
-    if plain is not None:
-        header, body = plain
-        try:
-            # line numbers only name a bad row, and a bad row is told by reading the file again
-            return _spans(path, [header], zip(repeat(0), body))
-        except IncidentFormatError:
-            pass
-    headers, numbered = rows(path)
-    return _spans(path, headers, numbered)
+    return read_rows(Path(path_text), _spans)
 
 
-def _spans(path: Path, headers: list[list[str]], body: Iterable[tuple[int, list[str]]]) -> tuple[Span, ...]:
-    if headers[0][: len(_HEADER)] != _HEADER or "Duration" not in headers[0]:
+def _spans(path: Path, header: list[str], body: Iterable[tuple[int, list[str]]]) -> tuple[Span, ...]:
+    if header[: len(_HEADER)] != _HEADER or "Duration" not in header:
         raise IncidentFormatError(path, "not a Nezha trace file (unexpected header)")
-    dur = headers[0].index("Duration")
+    dur = header.index("Duration")
     services: dict[str, str] = {}
     out: list[Span] = []
     for line_no, row in body:
