@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
 from opsagent.analysis.channels import event_shifts
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.split import Split
-from opsagent.domain import EvidenceBundle, Incident, LogRecord, TimeWindow
+from opsagent.domain import EvidenceBundle, LogRecord
+
+from ..support.log_bundles import lines_every, log_bundle
 
 SPLIT = 600.0
 END = 900.0
-
-
-def _logs(service: str, message: str, start: float, end: float, every: float) -> list[LogRecord]:
-    n = int((end - start) / every)
-    return [LogRecord(timestamp=start + i * every, service=service, message=message) for i in range(n)]
 
 
 def _bundle() -> EvidenceBundle:
@@ -25,19 +21,12 @@ def _bundle() -> EvidenceBundle:
     few more error lines than before."""
     logs: list[LogRecord] = []
     for k in range(6):
-        logs += _logs("price", f"price step{chr(97 + k)} handled", 0, END, 10.0)
-        logs += _logs("travel", f"travel step{chr(97 + k)} handled", 0, END, 10.0)
-    logs += _logs("price", "price query route and train type", 0, SPLIT, 20.0)
-    logs += _logs("travel", "ERROR servlet service failed", 0, SPLIT, 120.0)
-    logs += _logs("travel", "ERROR servlet service failed", SPLIT, END, 20.0)
-    logs.sort(key=lambda r: r.timestamp)
-    incident = Incident(
-        id="rec-stopped",
-        title="t",
-        window=TimeWindow(start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp(END, UTC)),
-        alert_time=datetime.fromtimestamp(SPLIT + 30.0, UTC),
-    )
-    return EvidenceBundle(incident=incident, logs=logs)
+        logs += lines_every("price", f"price step{chr(97 + k)} handled", 0, END, 10.0)
+        logs += lines_every("travel", f"travel step{chr(97 + k)} handled", 0, END, 10.0)
+    logs += lines_every("price", "price query route and train type", 0, SPLIT, 20.0)
+    logs += lines_every("travel", "ERROR servlet service failed", 0, SPLIT, 120.0)
+    logs += lines_every("travel", "ERROR servlet service failed", SPLIT, END, 20.0)
+    return log_bundle("rec-stopped", logs, END, SPLIT + 30.0)
 
 
 def _top(options: EngineOptions = DEFAULT_OPTIONS) -> dict[str, tuple[float, float]]:

@@ -53,6 +53,7 @@ def event_shifts(bundle: EvidenceBundle, split: Split, options: EngineOptions) -
             stopped_as_error=opts.stopped_code_paths,
             stopped_full_weight=opts.stopped_full_weight,
             error_rises_only=opts.error_rises_only,
+            shared_errors=opts.shared_errors,
         )
     if opts.stopped_calls:
         found += stopped_calls(

@@ -74,6 +74,9 @@ class ChannelOptions:
     # Only errors that rise and events that fall are evidence; a non-error event that rises is
     # what a change in the request mix looks like (``patterns._fault_evidence``).
     error_rises_only: bool = True
+    # An error event that rises in two or more services at once weighs as an echo: what they share
+    # failed (a dependency they could not reach), not each of them (``patterns._shared_as_echoes``).
+    shared_errors: bool = True
     # Per-edge call metrics: a call edge that went silent while its caller kept being called is a
     # stopped code path of the caller (``calls.stopped_calls``).
     stopped_calls: bool = True

@@ -48,6 +48,7 @@ outranks the service it is reporting on.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 
 from opsagent.analysis.event_counts import Counts, Periods, count_logs, origins
@@ -215,6 +216,7 @@ def pattern_shifts(
     stopped_as_error: bool = True,
     stopped_full_weight: bool = False,
     error_rises_only: bool = True,
+    shared_errors: bool = False,
 ) -> list[PatternShift]:
     """Log and span events whose share changed from the normal period to [split, window_end].
 
@@ -222,7 +224,8 @@ def pattern_shifts(
     incident has one (``Periods``). Logs and spans are separate sources, each with its own size
     factor. ``stopped_as_error``: see ``_shifts``. ``error_rises_only``: rises of events that are
     not errors are left out (``_fault_evidence``); they still mark a service as changed for the
-    error-origin walk. Strongest first.
+    error-origin walk. ``shared_errors``: an error event that rises in several services at once
+    weighs as an echo (``_shared_as_echoes``). Strongest first.
     """
     ref_logs, ref_spans = reference_logs or [], reference_spans or []
     periods = Periods(normal_start, split, window_end)
@@ -256,6 +259,8 @@ def pattern_shifts(
         out += span_shifts
     if error_rises_only:
         out = [p for p in out if _fault_evidence(p)]
+    if shared_errors:
+        _shared_as_echoes(out)
     out.sort(key=lambda s: (-s.score, s.service, s.kind, s.key))
     return out
 
@@ -322,6 +327,46 @@ def _stronger_of(shifts: list[PatternShift], against_reference: list[PatternShif
         if event not in by_event or by_event[event].score < p.score:
             by_event[event] = p
     return list(by_event.values())
+
+
+# how ``event_counts.origins`` keys an origin counted away from the service that wrote the line
+_SURFACING = re.compile(r" \(surfacing in ([^()]*)\)$")
+
+
+def _error_event(shift: PatternShift) -> tuple[tuple[str, str], str]:
+    """The error event a shift is about and the service that raised it, whichever service the
+    shift is counted for: an origin is its error line's template, raised by the service that wrote
+    the line (where it surfaced); a comparison with the reference period is the event itself."""
+    key = shift.key.removesuffix(AGAINST_REFERENCE)
+    surfacing = _SURFACING.search(key) if shift.kind == "origin" else None
+    kind = "log" if shift.kind == "origin" else shift.kind
+    if surfacing is None:
+        return (kind, key), shift.service
+    return (kind, key[: surfacing.start()]), surfacing.group(1)
+
+
+def _shared_as_echoes(shifts: list[PatternShift]) -> None:
+    """Weigh as an echo (``ECHO_WEIGHT``), in place, each error rise whose event two or more
+    services raised at once.
+
+    The trace places an error line below which another service failed as an echo (``origins``),
+    but a call that could not be made leaves no span below the line: "no instances available for
+    X", a refused connection, a timeout to a dependency that is restarting. The same framework or
+    client error rising in several services at once is what they share (a dependency, a common
+    path) failing, not a fault of each; a fault's own error is raised by the one service that runs
+    the faulty code. An origin blamed on a callee is raised by the service that wrote the line, so
+    the walk's blame is not a second service. The services' other evidence (a stopped code path,
+    their own error statements) is untouched. Lines already counted as echoes are not discounted
+    twice.
+    """
+    raisers: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for p in shifts:
+        if p.error and p.z > 0:
+            event, raiser = _error_event(p)
+            raisers[event].add(raiser)
+    for p in shifts:
+        if p.error and p.z > 0 and p.echo_share < ECHO_SHARE and len(raisers[_error_event(p)[0]]) >= 2:
+            p.score *= ECHO_WEIGHT
 
 
 def _fault_evidence(shift: PatternShift) -> bool:
