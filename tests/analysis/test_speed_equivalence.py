@@ -357,7 +357,7 @@ def test_handlers_match_the_span_by_span_definition() -> None:
 
 
 def _walk_by_dict(
-    span_id: str, service: str, spans: list[Span], failed: set[str], changed: set[str]
+    span_id: str, service: str, spans: list[Span], failed: set[str], changed: event_counts.Changed
 ) -> tuple[bool, str | None]:
     """The origin walk as first written: a dict of child lists keyed by parent id."""
     by_id = {s.span_id: s for s in spans}
@@ -380,7 +380,7 @@ def _walk_by_dict(
             if child.service != service:
                 if child.span_id in failed:
                     return True, None
-                if child.service in changed and (best is None or hop > best[0]):
+                if changed.holds(child.service, child.operation) and (best is None or hop > best[0]):
                     best = (hop, child.service)
             stack.append((child.span_id, hop, child.service))
     return False, best[1] if best else None
@@ -429,7 +429,11 @@ def test_error_origins_walk_the_call_tree_as_a_dict_of_children_would() -> None:
         failed = {s.span_id for s in spans if s.error or events.error_operation(s.operation)}
         failed |= {line.span_id for line in linked[:3]}
         tree = event_counts._CallTree(spans, linked[:3])
-        for changed in (set(), {"b"}, {"a", "c", "d"}, set("abcde")):
+        changes = [event_counts.Changed(services=frozenset(names)) for names in ("", "b", "acd", "abcde")] + [
+            event_counts.Changed(operations=frozenset(pairs))
+            for pairs in ({("b", "get")}, {("a", "list"), ("c", "put"), ("d", "list")})
+        ]
+        for changed in changes:
             for line in linked:
                 expected = _walk_by_dict(line.span_id, line.service, spans, failed, changed)
                 outcomes.add(expected)

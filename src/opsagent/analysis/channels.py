@@ -54,6 +54,7 @@ def event_shifts(bundle: EvidenceBundle, split: Split, options: EngineOptions) -
             stopped_full_weight=opts.stopped_full_weight,
             error_rises_only=opts.error_rises_only,
             shared_errors=opts.shared_errors,
+            origin_by_operation=opts.origin_by_operation,
         )
     if opts.stopped_calls:
         found += stopped_calls(

@@ -158,13 +158,28 @@ def count_logs(
     return counts, linked
 
 
-def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed: set[str]) -> None:
+@dataclass(frozen=True)
+class Changed:
+    """What changed, for the origin walk: (service, span operation) pairs whose own events rose (the
+    operation's spans, or a statement written in it), and services any of whose events rose (the
+    walk's coarser reading, ``ChannelOptions.origin_by_operation`` off)."""
+
+    operations: frozenset[tuple[str, str]] = frozenset()
+    services: frozenset[str] = frozenset()
+
+    def holds(self, service: str, operation: str) -> bool:
+        return service in self.services or (service, operation) in self.operations
+
+
+def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed: Changed) -> None:
     """Count where each trace-linked error line originated, and which lines echo one; in ``counts``.
 
     A line is an echo when a descendant span in another service failed (error status or an
-    error-handler operation) or wrote an error line itself, or when a descendant service has changed
-    events of its own (``changed``): the deepest such service is then the origin. Otherwise the
-    line's own service is. Origins are counted as events of kind ``origin`` of the blamed service,
+    error-handler operation) or wrote an error line itself, or when a descendant span's own
+    operation changed (``changed``): the deepest such service is then the origin. A service that
+    changed elsewhere (a background error in another of its operations) is not blamed for a call
+    the trace made to an operation of it that did not change: a wrong return value comes from the
+    operation that was called. Otherwise the line's own service is. Origins are counted as events of kind ``origin`` of the blamed service,
     keyed by the error template they surface as (and where), so the normal period is counted alike.
     """
     if not linked or not spans:
@@ -222,6 +237,7 @@ class _CallTree:
         self._service: list[str] = list(map(attrgetter("service"), spans))
         # an operation's name says it handles errors or not, whichever span it is: one look per name
         operations: list[str] = list(map(attrgetter("operation"), spans))
+        self._operation = operations
         handler = {op: error_operation(op) for op in set(operations)}
         bad = np.fromiter(map(attrgetter("error"), spans), np.bool_, n) | np.fromiter(
             map(handler.__getitem__, operations), np.bool_, n
@@ -234,13 +250,13 @@ class _CallTree:
                 failed[at] = True
         self._failed: list[bool] = failed.tolist()
 
-    def walk(self, span_id: str, service: str, changed: set[str]) -> tuple[bool, str | None]:
+    def walk(self, span_id: str, service: str, changed: Changed) -> tuple[bool, str | None]:
         """(whether a descendant in another service failed, the deepest changed descendant service)."""
         start = self._index.get(span_id)
         if start is None:
             return False, None
         first, last, order, canon = self._first, self._last, self._order, self._canon
-        services, failed = self._service, self._failed
+        services, failed, operations = self._service, self._failed, self._operation
         best: tuple[int, str] | None = None
         stack: list[tuple[int, int, str]] = [(start, 0, service)]
         seen = {start}
@@ -256,7 +272,7 @@ class _CallTree:
                 if child_service != service:
                     if failed[own]:
                         return True, None
-                    if child_service in changed and (best is None or hop > best[0]):
+                    if changed.holds(child_service, operations[child]) and (best is None or hop > best[0]):
                         best = (hop, child_service)
                 stack.append((own, hop, child_service))
         return False, best[1] if best else None

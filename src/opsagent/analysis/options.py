@@ -77,6 +77,10 @@ class ChannelOptions:
     # An error event that rises in two or more services at once weighs as an echo: what they share
     # failed (a dependency they could not reach), not each of them (``patterns._shared_as_echoes``).
     shared_errors: bool = True
+    # The error-origin walk blames a callee for an error line only where the operation the trace
+    # called changed (its spans, or a statement written in it), not any service with a change
+    # somewhere: a wrong return value comes from the operation that was called (``event_counts.Changed``).
+    origin_by_operation: bool = True
     # Per-edge call metrics: a call edge that went silent while its caller kept being called is a
     # stopped code path of the caller (``calls.stopped_calls``).
     stopped_calls: bool = True

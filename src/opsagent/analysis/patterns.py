@@ -51,7 +51,7 @@ import math
 import re
 from collections import defaultdict
 
-from opsagent.analysis.event_counts import Counts, Periods, count_logs, origins
+from opsagent.analysis.event_counts import Changed, Counts, Periods, count_logs, origins
 from opsagent.analysis.events import (
     DECREASE_WEIGHT,
     MIN_RATE_RATIO,
@@ -217,6 +217,7 @@ def pattern_shifts(
     stopped_full_weight: bool = False,
     error_rises_only: bool = True,
     shared_errors: bool = False,
+    origin_by_operation: bool = False,
 ) -> list[PatternShift]:
     """Log and span events whose share changed from the normal period to [split, window_end].
 
@@ -225,7 +226,9 @@ def pattern_shifts(
     factor. ``stopped_as_error``: see ``_shifts``. ``error_rises_only``: rises of events that are
     not errors are left out (``_fault_evidence``); they still mark a service as changed for the
     error-origin walk. ``shared_errors``: an error event that rises in several services at once
-    weighs as an echo (``_shared_as_echoes``). Strongest first.
+    weighs as an echo (``_shared_as_echoes``). ``origin_by_operation``: the origin walk blames a
+    callee only where the operation the trace called changed (``event_counts.Changed``), not any
+    service with a change anywhere. Strongest first.
     """
     ref_logs, ref_spans = reference_logs or [], reference_spans or []
     periods = Periods(normal_start, split, window_end)
@@ -250,7 +253,7 @@ def pattern_shifts(
         # the ones a wrong return value or a swallowed failure may hide in.
         r = _size(log_counts)
         first = _shifts(log_counts, r, op_ratios, stopped_as_error, stopped_full_weight) + span_shifts
-        changed = {p.service for p in first if p.z > 0}
+        changed = _changed(first, log_counts) if origin_by_operation else _changed_services(first)
         origins(log_counts, linked, [*spans, *ref_spans], changed)
         out = _stronger_of(
             _shifts(log_counts, r, op_ratios, stopped_as_error, stopped_full_weight),
@@ -263,6 +266,24 @@ def pattern_shifts(
         _shared_as_echoes(out)
     out.sort(key=lambda s: (-s.score, s.service, s.kind, s.key))
     return out
+
+
+def _changed(first: list[PatternShift], counts: Counts) -> Changed:
+    """The (service, span operation) pairs whose own events rose: span operations that rose or
+    failed more, and the operations that host a log statement that rose."""
+    pairs: set[tuple[str, str]] = set()
+    for p in first:
+        if p.z <= 0:
+            continue
+        if p.kind in ("operation", "error"):
+            pairs.add((p.service, p.key))
+        elif p.kind == "log":
+            pairs.update(counts.hosts.get((p.service, p.kind, p.key), {}))
+    return Changed(operations=frozenset(pairs))
+
+
+def _changed_services(first: list[PatternShift]) -> Changed:
+    return Changed(services=frozenset(p.service for p in first if p.z > 0))
 
 
 AGAINST_REFERENCE = " (against the reference period)"
