@@ -183,8 +183,8 @@ def reading(text: str) -> str | None:
 # An incident's log lines are read together. For ASCII text every match of a pattern contains, lower
 # case, one of the pattern's words below (for an order, one spelling of its verb: the gates' argument);
 # one pass of a multi-word automaton over all the lines' lower-cased bytes (native code, ~0.5 GB/s)
-# finds the few lines that hold one, and only those are read pattern by pattern. A substring test per
-# word and line had been most of an incident's scan. Other lines are read one by one (``reading``).
+# finds the few lines that hold one, and only those are read pattern by pattern, where a substring
+# test per word and line would read each line ~25 times. Other lines are read one by one (``reading``).
 _MUST_HOLD: dict[str, tuple[str, ...]] = {
     "asks to ignore earlier instructions": ("ignore", "disregard", "forget", "override"),
     # "you are now", "as a(n) <agent>", "dear <agent>", or an address followed by a verb
