@@ -8,6 +8,7 @@ where a failure originated from where it was only echoed. ``patterns.py`` turns 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -197,8 +198,23 @@ def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed:
         if echo:
             continue
         where = line.service if deepest is None else deepest
-        via = "" if deepest is None else f" (surfacing in {line.service})"
-        counts.add((where, "origin", f"{line.template}{via}"), line.t, line.normal, True, "")
+        key = origin_key(line.template, None if deepest is None else line.service)
+        counts.add((where, "origin", key), line.t, line.normal, True, "")
+
+
+def origin_key(template: str, surfaced_in: str | None) -> str:
+    """The key of an origin event: its error line's template, and where the line surfaced when the
+    origin was counted for another service (a callee the walk blamed)."""
+    return template if surfaced_in is None else f"{template} (surfacing in {surfaced_in})"
+
+
+_SURFACING = re.compile(r" \(surfacing in ([^()]*)\)$")
+
+
+def origin_parts(key: str) -> tuple[str, str | None]:
+    """``origin_key`` read back: (template, the service the line surfaced in, if not the origin's)."""
+    surfacing = _SURFACING.search(key)
+    return (key, None) if surfacing is None else (key[: surfacing.start()], surfacing.group(1))
 
 
 class _CallTree:

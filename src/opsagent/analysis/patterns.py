@@ -48,10 +48,9 @@ outranks the service it is reporting on.
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 
-from opsagent.analysis.event_counts import Changed, Counts, Periods, count_logs, origins
+from opsagent.analysis.event_counts import Changed, Counts, Periods, count_logs, origin_parts, origins
 from opsagent.analysis.events import (
     DECREASE_WEIGHT,
     MIN_RATE_RATIO,
@@ -350,20 +349,15 @@ def _stronger_of(shifts: list[PatternShift], against_reference: list[PatternShif
     return list(by_event.values())
 
 
-# how ``event_counts.origins`` keys an origin counted away from the service that wrote the line
-_SURFACING = re.compile(r" \(surfacing in ([^()]*)\)$")
-
-
 def _error_event(shift: PatternShift) -> tuple[tuple[str, str], str]:
     """The error event a shift is about and the service that raised it, whichever service the
     shift is counted for: an origin is its error line's template, raised by the service that wrote
     the line (where it surfaced); a comparison with the reference period is the event itself."""
     key = shift.key.removesuffix(AGAINST_REFERENCE)
-    surfacing = _SURFACING.search(key) if shift.kind == "origin" else None
-    kind = "log" if shift.kind == "origin" else shift.kind
-    if surfacing is None:
-        return (kind, key), shift.service
-    return (kind, key[: surfacing.start()]), surfacing.group(1)
+    if shift.kind != "origin":
+        return (shift.kind, key), shift.service
+    template, surfaced_in = origin_parts(key)
+    return ("log", template), shift.service if surfaced_in is None else surfaced_in
 
 
 def _shared_as_echoes(shifts: list[PatternShift]) -> None:
