@@ -4,7 +4,9 @@ Quantiles, the error-line test, the trace series, the span event counts and the 
 sequences each have a faster implementation than the obvious one (numpy's percentile, a
 case-insensitive regex, a loop per span). Each is checked here against that obvious definition,
 bit for bit, on random and awkward inputs (signed zeros, duplicate span ids, missing parents,
-non-ASCII text).
+non-ASCII text). The one exception is a logarithm: numpy's vectorised ``log`` (AVX-512 kernels where
+the CPU has them) and the C library's ``math.log`` may round the last bit differently, so the event
+rises are held to 1e-12 sd instead.
 """
 
 from __future__ import annotations
@@ -465,7 +467,13 @@ def _rises_by_loop(
     return z, seen
 
 
-def test_event_rises_match_one_binomial_test_per_candidate_bit_for_bit() -> None:
+# Each log may be a unit in the last place off the C library's. The statistic sums two terms of
+# opposite sign, so near z = 0 the cancellation makes that a large relative difference; in absolute
+# terms it stays near 1e-15 sd, while the thresholds the engine compares z with are whole sd.
+LOG_ROUNDING_SD = 1e-12
+
+
+def test_event_rises_match_one_binomial_test_per_candidate_to_the_last_bits() -> None:
     rng = np.random.default_rng(13)
     rising = falling = 0
     for trial in range(300):
@@ -480,7 +488,8 @@ def test_event_rises_match_one_binomial_test_per_candidate_bit_for_bit() -> None
         for falls in (False, True):
             z, seen = event_onset._rises(everything, times, normal_start, candidates, falls)
             z_loop, seen_loop = _rises_by_loop(everything, times, normal_start, candidates, falls)
-            assert [_bits(x) for x in z.tolist()] == [_bits(x) for x in z_loop]
+            np.testing.assert_allclose(z, z_loop, rtol=LOG_ROUNDING_SD, atol=LOG_ROUNDING_SD)
+            assert np.array_equal(np.signbit(z), np.signbit(np.array(z_loop)))
             assert seen.tolist() == seen_loop
             rising += int(np.count_nonzero(z > 0))
             falling += int(np.count_nonzero(z < 0))

@@ -161,7 +161,8 @@ def _rises(
 def _binomial_z(n1: FloatArray, n0: FloatArray, p: FloatArray) -> FloatArray:
     """``binomial_z`` of each element: the same operations in the same order (a statement's rise is
     measured at ~30 candidates, for each of a window's hundreds of statements). Counts here carry
-    the prior, so both are positive, and ``p`` lies strictly between 0 and 1."""
+    the prior, so both are positive, and ``p`` lies strictly between 0 and 1. On CPUs with AVX-512,
+    numpy's ``log`` may round a last bit unlike ``math.log``: ~1e-15 sd, far below any threshold."""
     n = n0 + n1
     q = n1 / n
     g = n1 * np.log(q / p) + n0 * np.log((1.0 - q) / (1.0 - p))
