@@ -36,6 +36,6 @@ def rank_suspects(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIO
     split = split_incident(prepared, bundle, options)
     evidence = score(prepared, split, options)
     gather(bundle, split, evidence, options)
-    scores, impact = weigh(bundle, split, evidence, options, prepared.span_edges)
-    placement = propagate(bundle, prepared, evidence, scores, options, impact)
+    scores, impact = weigh(bundle, split, evidence, options, prepared.callees)
+    placement = propagate(prepared, evidence, scores, options, impact)
     return explain(evidence, scores, placement, impact, options)

@@ -8,6 +8,7 @@ series are dropped here, so no later stage has to know about them.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,14 +44,16 @@ CLIENT_WEIGHT = 0.5
 
 @dataclass(frozen=True)
 class Prepared:
-    """What every later stage reads: the series, the sampling step, the alert and the span edges."""
+    """What every later stage reads: the series, the sampling step, the alert and the call graph."""
 
     series: list[PreparedSeries]
     step: float
     # the alert time; without one, three quarters into the window (``alert_known`` says which)
     alert: float
     alert_known: bool
-    span_edges: set[tuple[str, str]]
+    # caller -> its callees: the topology's edges and those seen in spans (``call_graph``); read by
+    # the weigh stage (a fault's callers are not independent outliers) and the propagate stage
+    callees: dict[str, set[str]]
 
 
 def kind_weight(signal: str, kind: SignalKind) -> float:
@@ -131,8 +134,20 @@ def _metric_series(bundle: EvidenceBundle, options: EngineOptions) -> list[Prepa
     return out
 
 
+def call_graph(bundle: EvidenceBundle, span_edges: set[tuple[str, str]]) -> dict[str, set[str]]:
+    """Each caller's callees: the topology's edges (self-calls left out) and the edges seen in spans."""
+    callees: dict[str, set[str]] = defaultdict(set)
+    for e in bundle.topology.edges:
+        if e.caller != e.callee:
+            callees[e.caller].add(e.callee)
+    for caller, callee in span_edges:
+        callees[caller].add(callee)
+    # a plain dict: the stages that share it only read it, and a lookup must not add a key
+    return dict(callees)
+
+
 def prepare(bundle: EvidenceBundle, options: EngineOptions) -> Prepared:
-    """The bundle's series, ready to split and score, and the call edges seen in spans."""
+    """The bundle's series, ready to split and score, and the call graph."""
     step = sampling_step(bundle)
     out = _metric_series(bundle, options)
     derived, span_edges = trace_series(bundle.spans, bundle.incident.window.start_s, step)
@@ -155,5 +170,5 @@ def prepare(bundle: EvidenceBundle, options: EngineOptions) -> Prepared:
         step=step,
         alert=alert_time(bundle),
         alert_known=bundle.incident.alert_time is not None,
-        span_edges=span_edges,
+        callees=call_graph(bundle, span_edges),
     )

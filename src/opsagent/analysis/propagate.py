@@ -28,7 +28,7 @@ from opsagent.analysis.impact import Excess
 from opsagent.analysis.options import EngineOptions
 from opsagent.analysis.prepare import HOST_PREFIXES, Prepared
 from opsagent.analysis.series import ServiceEvidence
-from opsagent.domain import EvidenceBundle, SignalKind
+from opsagent.domain import SignalKind
 
 # A service whose strongest callee is at least this anomalous relative to itself is more likely a
 # victim of that callee than a cause; its score is multiplied by VICTIM_DISCOUNT. Below 1: a callee
@@ -62,16 +62,6 @@ class Placement:
     down: set[str] = field(default_factory=set)
     # a callers' view (a balancer, a proxy) -> the service whose fault it shows (``caller_views``)
     views: dict[str, str] = field(default_factory=dict)
-
-
-def call_graph(bundle: EvidenceBundle, span_edges: set[tuple[str, str]]) -> dict[str, set[str]]:
-    callees: dict[str, set[str]] = defaultdict(set)
-    for e in bundle.topology.edges:
-        if e.caller != e.callee:
-            callees[e.caller].add(e.callee)
-    for caller, callee in span_edges:
-        callees[caller].add(callee)
-    return callees
 
 
 def resource_led(ev: ServiceEvidence, kinds: frozenset[SignalKind] = _RESOURCE_KINDS) -> bool:
@@ -210,7 +200,6 @@ def caller_views(
 
 
 def propagate(
-    bundle: EvidenceBundle,
     prepared: Prepared,
     evidence: dict[str, ServiceEvidence],
     scores: dict[str, float],
@@ -222,7 +211,7 @@ def propagate(
     placement = Placement()
     if not opts.topology:
         return placement
-    placement.callees = call_graph(bundle, prepared.span_edges)
+    placement.callees = prepared.callees
     led = {svc for svc, ev in evidence.items() if resource_led(ev)} if opts.resource_causes else None
     placement.explained_by = propagation_adjust(scores, placement.callees, led)
     if opts.resource_causes:

@@ -16,7 +16,6 @@ import numpy as np
 
 from opsagent.analysis.impact import Excess
 from opsagent.analysis.options import EngineOptions
-from opsagent.analysis.propagate import call_graph
 from opsagent.analysis.score import RECENT_POINTS
 from opsagent.analysis.scoring import ONSET_Z
 from opsagent.analysis.series import ServiceEvidence
@@ -145,16 +144,15 @@ def weigh(
     split: Split,
     evidence: dict[str, ServiceEvidence],
     options: EngineOptions,
-    span_edges: set[tuple[str, str]] | None = None,
+    callees: dict[str, set[str]] | None = None,
 ) -> tuple[dict[str, float], dict[str, tuple[float, Excess]]]:
     """Each service's score, and the impact weight (with its own excess) of those it was weighed by.
 
-    ``span_edges``: the call edges seen in spans, with the bundle's topology the call graph by which
-    ``independent_outliers`` tells a fault's callers from independent outliers."""
+    ``callees``: the call graph (``prepare.call_graph``) by which ``independent_outliers`` tells a
+    fault's callers from independent outliers."""
     by_service = {svc: ev.channels for svc, ev in evidence.items()}
     if options.weigh.channel_calibration:
-        callees = call_graph(bundle, span_edges or set()) if options.weigh.independent_outliers else None
-        calibrate(by_service, callees=callees)
+        calibrate(by_service, callees=callees if options.weigh.independent_outliers else None)
     if options.weigh.channel_concentration:
         weigh_by_concentration(by_service)
     scores = {service: combine(channels) for service, channels in by_service.items()}
