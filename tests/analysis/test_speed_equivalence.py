@@ -359,9 +359,15 @@ def test_handlers_match_the_span_by_span_definition() -> None:
 
 
 def _walk_by_dict(
-    span_id: str, service: str, spans: list[Span], failed: set[str], changed: event_counts.Changed
+    span_id: str,
+    service: str,
+    spans: list[Span],
+    failed: set[str],
+    changed: event_counts.Changed,
+    called: set[str],
 ) -> tuple[bool, str | None]:
-    """The origin walk as first written: a dict of child lists keyed by parent id."""
+    """The origin walk as first written: a dict of child lists keyed by parent id; ``called`` collects
+    the other services it passes through."""
     by_id = {s.span_id: s for s in spans}
     children: dict[str, list[Span]] = defaultdict(list)
     for s in spans:
@@ -380,6 +386,7 @@ def _walk_by_dict(
             seen.add(child.span_id)
             hop = depth + (child.service != owner)
             if child.service != service:
+                called.add(child.service)
                 if child.span_id in failed:
                     return True, None
                 if changed.holds(child.service, child.operation) and (best is None or hop > best[0]):
@@ -416,6 +423,7 @@ def _random_call_trees(rng: random.Random, n: int) -> list[Span]:
 def test_error_origins_walk_the_call_tree_as_a_dict_of_children_would() -> None:
     rng = random.Random(11)
     outcomes: set[tuple[bool, str | None]] = set()
+    passed_through = 0
     for n in (1, 5, 40, 300, 300, 300, 300, 300):
         spans = _random_call_trees(rng, n)
         linked = [
@@ -437,12 +445,17 @@ def test_error_origins_walk_the_call_tree_as_a_dict_of_children_would() -> None:
         ]
         for changed in changes:
             for line in linked:
-                expected = _walk_by_dict(line.span_id, line.service, spans, failed, changed)
+                called_by_dict: set[str] = set()
+                expected = _walk_by_dict(line.span_id, line.service, spans, failed, changed, called_by_dict)
                 outcomes.add(expected)
-                assert tree.walk(line.span_id, line.service, changed) == expected, (n, line)
+                called: set[str] = set()
+                assert tree.walk(line.span_id, line.service, changed, called) == expected, (n, line)
+                assert called == called_by_dict, (n, line)
+                passed_through += len(called)
     # the inputs reach every kind of verdict: an echo, a deeper origin, the line's own service
     assert (True, None) in outcomes and (False, None) in outcomes
     assert any(deepest is not None for _, deepest in outcomes)
+    assert passed_through > 100  # the walks passed through other services, many times
 
 
 def _rises_by_loop(

@@ -39,6 +39,9 @@ class Counts:
     hosts: dict[tuple[str, EventKind, str], dict[tuple[str, str], int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
     )
+    # origin events in the line's own service: the other services the incident's failing requests
+    # called below the line, none of which failed or changed there (``origins``)
+    answered: dict[tuple[str, EventKind, str], set[str]] = field(default_factory=lambda: defaultdict(set))
     # the reference period's share of ``normal``: its counts on their own
     reference: dict[tuple[str, EventKind, str], int] = field(default_factory=lambda: defaultdict(int))
 
@@ -186,12 +189,14 @@ def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed:
     if not linked or not spans:
         return
     tree = _CallTree(spans, linked)
-    verdicts: dict[str, tuple[bool, str | None]] = {}
+    verdicts: dict[str, tuple[bool, str | None, set[str]]] = {}
     for line in linked:
         verdict = verdicts.get(line.span_id)
         if verdict is None:
-            verdict = verdicts[line.span_id] = tree.walk(line.span_id, line.service, changed)
-        echo, deepest = verdict
+            called: set[str] = set()
+            echo, deepest = tree.walk(line.span_id, line.service, changed, called)
+            verdict = verdicts[line.span_id] = (echo, deepest, called)
+        echo, deepest, called = verdict
         log_key: tuple[str, EventKind, str] = (line.service, "log", line.template)
         if not line.normal and (echo or deepest is not None):
             counts.echoes[log_key] += 1
@@ -200,6 +205,8 @@ def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed:
         where = line.service if deepest is None else deepest
         key = origin_key(line.template, None if deepest is None else line.service)
         counts.add((where, "origin", key), line.t, line.normal, True, "")
+        if deepest is None and not line.normal:
+            counts.answered[(where, "origin", key)].update(called)
 
 
 def origin_key(template: str, surfaced_in: str | None) -> str:
@@ -266,8 +273,11 @@ class _CallTree:
                 failed[at] = True
         self._failed: list[bool] = failed.tolist()
 
-    def walk(self, span_id: str, service: str, changed: Changed) -> tuple[bool, str | None]:
-        """(whether a descendant in another service failed, the deepest changed descendant service)."""
+    def walk(
+        self, span_id: str, service: str, changed: Changed, called: set[str] | None = None
+    ) -> tuple[bool, str | None]:
+        """(whether a descendant in another service failed, the deepest changed descendant service);
+        ``called`` collects the other services the walk passed through."""
         start = self._index.get(span_id)
         if start is None:
             return False, None
@@ -286,6 +296,8 @@ class _CallTree:
                 child_service = services[child]
                 hop = depth + (child_service != owner)
                 if child_service != service:
+                    if called is not None:
+                        called.add(child_service)
                     if failed[own]:
                         return True, None
                     if changed.holds(child_service, operations[child]) and (best is None or hop > best[0]):

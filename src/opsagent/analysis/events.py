@@ -73,6 +73,9 @@ class PatternShift:
     # handler events (``handlers.truncated_handlers``): the handler's requests before and after
     # the change, the denominators of ``normal_count`` and ``incident_count``
     requests: tuple[int, int] | None = None
+    # origin events (``event_counts.origins``): the other services the failing requests called,
+    # none of which failed or changed on their path
+    answered_by: frozenset[str] = frozenset()
 
     @property
     def is_new(self) -> bool:

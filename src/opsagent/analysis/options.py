@@ -111,6 +111,9 @@ class PropagateOptions:
     topology: bool = True
     # A service whose strongest evidence is its own CPU, memory, disk or restarts is not a victim.
     resource_causes: bool = True
+    # A callee that the trace shows answering a service's leading failure normally (the failing
+    # requests called it; it neither failed nor changed there) does not explain that service.
+    traced_origins: bool = True
     # A node that calls nothing, seen by the callers of a service whose fault it moves with and whose
     # excess covers its own (a balancer, a proxy in front of it), is placed below that service.
     caller_views: bool = True

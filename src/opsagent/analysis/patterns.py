@@ -198,6 +198,7 @@ def _shifts(
                 examples=counts.examples.get(key, []),
                 echo_share=echo_share,
                 relative_ratio=relative,
+                answered_by=frozenset(counts.answered.get(key, ())),
             )
         )
     return out

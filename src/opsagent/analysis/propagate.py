@@ -111,18 +111,26 @@ def below_down_callees(
 
 
 def propagation_adjust(
-    scores: dict[str, float], callees: dict[str, set[str]], resource_led: set[str] | None = None
+    scores: dict[str, float],
+    callees: dict[str, set[str]],
+    resource_led: set[str] | None = None,
+    answered: dict[str, set[str]] | None = None,
 ) -> dict[str, str]:
     """Discount likely victims in place; return service -> the callee that explains it.
 
-    Services in ``resource_led`` are never discounted.
+    Services in ``resource_led`` are never discounted; ``answered``: per service, the callees the
+    trace shows answering its failing requests normally (``answered_callees``), which explain nothing.
     """
     original = dict(scores)
     explained_by: dict[str, str] = {}
+    answered = answered or {}
     for service, own in original.items():
         if resource_led is not None and service in resource_led:
             continue
-        candidates = [c for c in callees.get(service, ()) if c in original and c != service]
+        cleared = answered.get(service, set())
+        candidates = [
+            c for c in callees.get(service, ()) if c in original and c != service and c not in cleared
+        ]
         if not candidates or own <= 0:
             continue
         top = max(candidates, key=lambda c: original[c])
@@ -199,6 +207,29 @@ def caller_views(
     return views
 
 
+def answered_callees(ev: ServiceEvidence) -> set[str]:
+    """The callees that answered the requests of the service's leading failure normally: the other
+    services the failing requests called (``PatternShift.answered_by``), when an error the trace
+    walk placed in the service is about as strong as its strongest changed event, and its changed
+    events as strong as its strongest evidence.
+
+    The callee rule reads the call graph: a caller of an anomalous callee is likely its victim. The
+    walk (``event_counts.origins``) read the failing requests themselves: the callee operations
+    they called neither failed, nor rose, nor logged a rising statement. So whatever that callee's
+    anomaly is, it lies on other requests' paths and does not explain this failure. A failure whose
+    requests called nothing below (a trace that ends at the service) clears no callee.
+    """
+    top = max(ev.channels.values(), default=0.0)
+    if top <= 0 or ev.channels.get("pattern", 0.0) < RESOURCE_SHARE * top:
+        return set()
+    strongest = max((p.score for p in ev.patterns), default=0.0)
+    cleared: set[str] = set()
+    for p in ev.patterns:
+        if p.kind == "origin" and p.z > 0 and p.score >= RESOURCE_SHARE * strongest:
+            cleared |= p.answered_by
+    return cleared
+
+
 def propagate(
     prepared: Prepared,
     evidence: dict[str, ServiceEvidence],
@@ -213,7 +244,8 @@ def propagate(
         return placement
     placement.callees = prepared.callees
     led = {svc for svc, ev in evidence.items() if resource_led(ev)} if opts.resource_causes else None
-    placement.explained_by = propagation_adjust(scores, placement.callees, led)
+    answered = {svc: answered_callees(ev) for svc, ev in evidence.items()} if opts.traced_origins else {}
+    placement.explained_by = propagation_adjust(scores, placement.callees, led, answered)
     if opts.resource_causes:
         placement.down = {svc for svc, ev in evidence.items() if down_led(ev)}
         if placement.down:
