@@ -331,3 +331,41 @@ def test_events_follow_a_metric_onset_walked_back_before_the_search_range() -> N
     split = incident_split(EvidenceBundle(incident=incident, metrics=_long_recording(fault, n), logs=lines))
     assert split.normal_end == fault
     assert split.event_split == split.normal_end
+
+
+def _reopened(quiet_since: float | None) -> EvidenceBundle:
+    """A frontend whose calls to orders failed in an earlier episode (100 to 60 s before the fault,
+    resolved 40 s before it), then fail again with users' fault: its client error reads the same."""
+    logs = _traffic()
+    logs += [
+        LogRecord(
+            timestamp=t, service="frontend", level="error", message=f"call to {peer} failed with HTTP 500"
+        )
+        for peer, first, last in (
+            ("orders", FAULT - 100.0, FAULT - 60.0),
+            ("users", FAULT + 2.0, FAULT + 200.0),
+        )
+        for t in (first + 2.0 * k for k in range(int((last - first) / 2.0)))
+    ]
+    logs += [
+        LogRecord(
+            timestamp=FAULT + 2.0 + 2.0 * k, service="users", level="error", message="deadlock detected"
+        )
+        for k in range(100)
+    ]
+    bundle = _bundle(FAULT + 10.0)
+    bundle.logs = sorted(logs, key=lambda r: r.timestamp)
+    if quiet_since is not None:
+        bundle.incident = bundle.incident.model_copy(
+            update={"quiet_since": datetime.fromtimestamp(quiet_since, UTC)}
+        )
+    return bundle
+
+
+def test_a_reopened_episodes_events_are_not_dated_by_the_earlier_episodes_errors() -> None:
+    # without knowing of the earlier episode, the first error rise in the range is that episode's
+    assert incident_split(_reopened(None)).event_split < FAULT - 90.0
+    # the store knows when it resolved: the events are dated after it, by this fault's errors
+    assert FAULT <= incident_split(_reopened(FAULT - 40.0)).event_split <= FAULT + 2.0
+    # a quiet before the search range changes nothing
+    assert incident_split(_reopened(5.0)).event_split < FAULT - 90.0

@@ -109,7 +109,7 @@ def _event_cut(
 
     if not options.split.event_onset:
         return fixed
-    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+    back = _events_back(bundle, start, alert)
     logs = bundle.logs if options.prepare.logs else []
     spans = bundle.spans if options.prepare.traces else []
     found = event_onset(logs, spans, start, alert - back, alert + EVENT_FORWARD_SECONDS)
@@ -123,6 +123,25 @@ def _event_cut(
     # from the split itself when a walked-back metric onset put it before the range: the events
     # between it and the range are not a silence
     return _before_silence(logs, spans, fixed, min(max(alert - back, start), fixed), alert)
+
+
+def _events_back(bundle: EvidenceBundle, start: float, alert: float) -> float:
+    """How far before the alert the events' onset is searched: as far as the metrics' (the usual
+    ``for:``, at most half the history), but not before an earlier episode of the same trouble
+    resolved (``Incident.quiet_since``, inside the window when the quiet was too short to start the
+    window after it, ``evidence.coverage.after_quiet``).
+
+    Error lines are timestamped to the millisecond and stop with their fault: a rise before that
+    episode resolved is that episode's. Dated from it, the earlier episode's errors join this one's
+    and name the earlier fault's callers (a frontend's "call to X failed" for both faults) as the
+    cause. The metrics keep their range: their rate windows still show the earlier episode after it
+    resolved, and their change point is where the new shift begins.
+    """
+    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+    quiet = bundle.incident.quiet_since
+    if quiet is not None and start < quiet.timestamp() < alert:
+        back = min(back, alert - quiet.timestamp())
+    return back
 
 
 def _before_silence(logs: list[LogRecord], spans: list[Span], fixed: float, lo: float, alert: float) -> float:
