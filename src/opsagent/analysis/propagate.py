@@ -79,6 +79,15 @@ def resource_led(ev: ServiceEvidence, kinds: frozenset[SignalKind] = _RESOURCE_K
     )
 
 
+def latency_led(ev: ServiceEvidence) -> bool:
+    """Whether the service's latency (a metric's or its spans' own time) is about as strong as its
+    strongest evidence: it answers slowly."""
+    top = max(ev.channels.values(), default=0.0)
+    return top > 0 and any(
+        e.series.kind is SignalKind.LATENCY and e.weighted >= RESOURCE_SHARE * top for e in ev.scored
+    )
+
+
 def down_led(ev: ServiceEvidence) -> bool:
     """Whether the service's own target health (it went down) is about as strong as its strongest evidence."""
     return resource_led(ev, _DOWN_KINDS)
@@ -217,7 +226,9 @@ def answered_callees(ev: ServiceEvidence) -> set[str]:
     walk (``event_counts.origins``) read the failing requests themselves: the callee operations
     they called neither failed, nor rose, nor logged a rising statement. So whatever that callee's
     anomaly is, it lies on other requests' paths and does not explain this failure. A failure whose
-    requests called nothing below (a trace that ends at the service) clears no callee.
+    requests called nothing below (a trace that ends at the service) clears no callee; nor does one
+    whose callee answered slowly (``latency_led``, applied by ``propagate``): the walk reads failures
+    and changed events, not durations, and a timeout leaves the slow callee's span unfailed.
     """
     top = max(ev.channels.values(), default=0.0)
     if top <= 0 or ev.channels.get("pattern", 0.0) < RESOURCE_SHARE * top:
@@ -244,7 +255,12 @@ def propagate(
         return placement
     placement.callees = prepared.callees
     led = {svc for svc, ev in evidence.items() if resource_led(ev)} if opts.resource_causes else None
-    answered = {svc: answered_callees(ev) for svc, ev in evidence.items()} if opts.traced_origins else {}
+    answered: dict[str, set[str]] = {}
+    if opts.traced_origins:
+        # a slow answer is not a normal one: a caller's timeout leaves the callee's span unfailed,
+        # and the callee whose latency leads still explains it
+        slow = {svc for svc, ev in evidence.items() if latency_led(ev)}
+        answered = {svc: answered_callees(ev) - slow for svc, ev in evidence.items()}
     placement.explained_by = propagation_adjust(scores, placement.callees, led, answered)
     if opts.resource_causes:
         placement.down = {svc for svc, ev in evidence.items() if down_led(ev)}
