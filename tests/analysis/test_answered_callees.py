@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from opsagent.analysis.events import PatternShift
+from opsagent.analysis.explain import explain
 from opsagent.analysis.options import DEFAULT_OPTIONS
 from opsagent.analysis.patterns import pattern_shifts
 from opsagent.analysis.prepare import Prepared
@@ -127,3 +128,14 @@ def test_a_callee_that_answered_slowly_still_explains_the_caller() -> None:
     evidence = _evidence(calls_back=True)
     scores = {svc: ev.channels["pattern"] for svc, ev in evidence.items()}
     assert propagate(prepared, evidence, dict(scores), off).explained_by["mid"] == "back"
+
+
+def test_the_report_names_the_callees_that_answered() -> None:
+    prepared = Prepared(series=[], step=1.0, alert=600.0, alert_known=True, callees=CALLS)
+    evidence = _evidence(calls_back=True)
+    scores = {svc: ev.channels["pattern"] for svc, ev in evidence.items()}
+    placement = propagate(prepared, evidence, scores, DEFAULT_OPTIONS)
+    placement.callers = {"back": {"mid"}}
+    mid = next(s for s in explain(evidence, scores, placement, {}, DEFAULT_OPTIONS) if s.service == "mid")
+    where = next(e.summary for e in mid.evidence if e.id == "topology:mid")
+    assert where.endswith("(its failing requests called back, which answered them normally)"), where

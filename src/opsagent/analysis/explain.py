@@ -93,7 +93,8 @@ def _items(
         items.append(victim_item(service, culprit, went_down=culprit in placement.down))
     elif callers.get(service) or callees.get(service):
         healthy = sorted(c for c in callees.get(service, ()) if c not in placement.explained_by)
-        items.append(placement_item(service, sorted(callers.get(service, ())), healthy))
+        answered = sorted(placement.answered.get(service, set()) & callees.get(service, set()))
+        items.append(placement_item(service, sorted(callers.get(service, ())), healthy, answered))
     if service in impact:
         items.append(impact_item(service, *impact[service]))
     return items

@@ -115,15 +115,16 @@ def victim_item(service: str, callee: str, *, went_down: bool = False) -> Eviden
     return EvidenceItem(id=f"topology:{service}", kind="topology", service=service, summary=summary)
 
 
-def placement_item(service: str, callers: list[str], healthy_callees: list[str]) -> EvidenceItem:
-    """Where an unexplained suspect sits in the call graph."""
+def placement_item(
+    service: str, callers: list[str], healthy_callees: list[str], answered: list[str] | None = None
+) -> EvidenceItem:
+    """Where an unexplained suspect sits in the call graph; ``answered``: the callees its failing
+    requests called and found answering normally (``propagate.answered_callees``)."""
     where = f"called by {', '.join(callers) or 'nobody'}"
-    return EvidenceItem(
-        id=f"topology:{service}",
-        kind="topology",
-        service=service,
-        summary=f"{where}; calls {', '.join(healthy_callees) or 'nothing'}; no anomalous callee explains it",
-    )
+    summary = f"{where}; calls {', '.join(healthy_callees) or 'nothing'}; no anomalous callee explains it"
+    if answered:
+        summary += f" (its failing requests called {', '.join(answered)}, which answered them normally)"
+    return EvidenceItem(id=f"topology:{service}", kind="topology", service=service, summary=summary)
 
 
 def impact_item(service: str, weight: float, own: Excess) -> EvidenceItem:

@@ -11,7 +11,10 @@ evidence, its availability, while each caller piles up error ratios and "connect
 and all of that is the store's doing. Such callers are placed below it unless their own resources
 lead. (No development dataset records target health, so this is neutral there by construction; it
 decides the live lab's dependency-down faults.)
-A second guard, that a callee whose anomaly started later than its caller's explains nothing,
+A second guard reads the failing requests themselves: a callee that they called, and that neither
+failed nor changed on their path, does not explain the service's failure (``answered_callees``),
+unless it answered slowly.
+Another guard, that a callee whose anomaly started later than its caller's explains nothing,
 changed no rank on any development case at +0, +60 or +180 s and was removed (docs/ENGINE.md).
 A fault can also be seen twice without an edge between the two views: a load balancer or proxy in
 front of a service, measured by the service's callers, is a node of its own that calls nothing the
@@ -62,6 +65,8 @@ class Placement:
     down: set[str] = field(default_factory=set)
     # a callers' view (a balancer, a proxy) -> the service whose fault it shows (``caller_views``)
     views: dict[str, str] = field(default_factory=dict)
+    # service -> the callees its failing requests called and found answering normally (``answered_callees``)
+    answered: dict[str, set[str]] = field(default_factory=dict)
 
 
 def resource_led(ev: ServiceEvidence, kinds: frozenset[SignalKind] = _RESOURCE_KINDS) -> bool:
@@ -255,13 +260,12 @@ def propagate(
         return placement
     placement.callees = prepared.callees
     led = {svc for svc, ev in evidence.items() if resource_led(ev)} if opts.resource_causes else None
-    answered: dict[str, set[str]] = {}
     if opts.traced_origins:
         # a slow answer is not a normal one: a caller's timeout leaves the callee's span unfailed,
         # and the callee whose latency leads still explains it
         slow = {svc for svc, ev in evidence.items() if latency_led(ev)}
-        answered = {svc: answered_callees(ev) - slow for svc, ev in evidence.items()}
-    placement.explained_by = propagation_adjust(scores, placement.callees, led, answered)
+        placement.answered = {svc: answered_callees(ev) - slow for svc, ev in evidence.items()}
+    placement.explained_by = propagation_adjust(scores, placement.callees, led, placement.answered)
     if opts.resource_causes:
         placement.down = {svc for svc, ev in evidence.items() if down_led(ev)}
         if placement.down:
