@@ -9,7 +9,8 @@ started. The onset is the change point of the services' own signals inside that 
   and its mean-shift change point is the onset; the normal period ends there (when that is the
   range's first point, the shift began before the range: the onset goes back to where it began);
 * events (log lines, spans, call edges; ``event onset``): they are timestamped to the millisecond, so
-  their split is dated from the events themselves, inside the same range (``event_onset``); without
+  their split is dated from the events themselves, inside the same range, which for them starts no
+  earlier than an earlier episode of the same trouble resolved (``event_onset``, ``_events_back``); without
   a dating event, a fixed lead before the alert, no later than a metric onset the data placed, and
   never after the last recorded events' stretch or inside a silence of the events.
 
