@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opsagent.analysis.impact import Excess
 from opsagent.analysis.options import EngineOptions
 from opsagent.analysis.prepare import HOST_PREFIXES, Prepared
-from opsagent.analysis.series import ServiceEvidence
+from opsagent.analysis.series import ScoredSeries, ServiceEvidence
 from opsagent.domain import SignalKind
 
 # A service whose strongest callee is at least this anomalous relative to itself is more likely a
@@ -69,28 +70,30 @@ class Placement:
     answered: dict[str, set[str]] = field(default_factory=dict)
 
 
+def _leads(ev: ServiceEvidence, counts: Callable[[ScoredSeries], bool]) -> bool:
+    """Whether a scored series that ``counts`` accepts is about as strong as the service's strongest
+    evidence (``RESOURCE_SHARE`` of its top channel)."""
+    top = max(ev.channels.values(), default=0.0)
+    return top > 0 and any(counts(e) and e.weighted >= RESOURCE_SHARE * top for e in ev.scored)
+
+
 def resource_led(ev: ServiceEvidence, kinds: frozenset[SignalKind] = _RESOURCE_KINDS) -> bool:
     """Whether a resource of the service's own container (one of ``kinds``) is about as strong as its
     strongest evidence."""
-    top = max(ev.channels.values(), default=0.0)
-    if top <= 0:
-        return False
-    return any(
-        e.series.source == "metric"
-        and e.series.kind in kinds
-        and not e.series.signal.lower().startswith(HOST_PREFIXES)
-        and e.weighted >= RESOURCE_SHARE * top
-        for e in ev.scored
+    return _leads(
+        ev,
+        lambda e: (
+            e.series.source == "metric"
+            and e.series.kind in kinds
+            and not e.series.signal.lower().startswith(HOST_PREFIXES)
+        ),
     )
 
 
 def latency_led(ev: ServiceEvidence) -> bool:
     """Whether the service's latency (a metric's or its spans' own time) is about as strong as its
     strongest evidence: it answers slowly."""
-    top = max(ev.channels.values(), default=0.0)
-    return top > 0 and any(
-        e.series.kind is SignalKind.LATENCY and e.weighted >= RESOURCE_SHARE * top for e in ev.scored
-    )
+    return _leads(ev, lambda e: e.series.kind is SignalKind.LATENCY)
 
 
 def down_led(ev: ServiceEvidence) -> bool:

@@ -126,6 +126,11 @@ def _event_cut(
     return _before_silence(logs, spans, fixed, min(max(alert - back, start), fixed), alert)
 
 
+def _search_back(start: float, alert: float) -> float:
+    """How far before the alert an onset is searched: the usual ``for:``, at most half the history."""
+    return min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+
+
 def _events_back(bundle: EvidenceBundle, start: float, alert: float) -> float:
     """How far before the alert the events' onset is searched: as far as the metrics' (the usual
     ``for:``, at most half the history), but not before an earlier episode of the same trouble
@@ -138,7 +143,7 @@ def _events_back(bundle: EvidenceBundle, start: float, alert: float) -> float:
     cause. The metrics keep their range: their rate windows still show the earlier episode after it
     resolved, and their change point is where the new shift begins.
     """
-    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+    back = _search_back(start, alert)
     quiet = bundle.incident.quiet_since
     if quiet is not None and start < quiet.timestamp() < alert:
         back = min(back, alert - quiet.timestamp())
@@ -206,7 +211,7 @@ def _metric_change(
         return None
     # the onset lies in [alert - back, alert + forward]; the points before that range are the
     # preliminary normal period every series is scored against
-    back = min(ONSET_BACK_SHARE * max(alert - start, 0.0), ONSET_MAX_LEAD_SECONDS)
+    back = _search_back(start, alert)
     prelim = alert - back
     grid = start + step * np.arange(n, dtype=np.float64)
     per_series: list[tuple[FloatArray, FloatArray]] = []
