@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from opsagent.analysis.event_onset import event_onset
+from opsagent.analysis.event_onset import MIN_ONSET_Z, event_onset
+from opsagent.analysis.events import MIN_Z
 from opsagent.analysis.log_summary import summarize_logs
 from opsagent.analysis.options import DEFAULT_OPTIONS
-from opsagent.analysis.split import EVENT_LEAD_SECONDS, incident_split, normal_end
+from opsagent.analysis.split import EVENT_LEAD_SECONDS, EVENT_MARGIN_SECONDS, incident_split, normal_end
 from opsagent.domain import EvidenceBundle, Incident, LogRecord, MetricSeries, SignalKind, TimeWindow
 
 STEP = 10.0
@@ -110,9 +111,8 @@ def test_event_onset_needs_an_error_that_rose() -> None:
     quiet = [r for r in _logs() if r.level != "error"]
     assert event_onset(quiet, [], 0.0, FAULT - 300.0, FAULT + 30.0) is None
     found = event_onset(_logs(), [], 0.0, FAULT - 300.0, FAULT + 30.0)
-    assert found is not None
-    onset, strength = found
-    assert onset == FAULT + 4.0 and strength >= 5.0
+    assert found is not None and found.sharp
+    assert found.time == FAULT + 4.0 and found.strength >= MIN_ONSET_Z
 
 
 def test_the_log_summary_and_the_tools_read_the_engines_split() -> None:
@@ -139,6 +139,55 @@ def test_an_error_already_rising_when_the_search_range_begins_is_dated_from_its_
     logs = sorted([*_logs(), *earlier], key=lambda r: r.timestamp)
     found = event_onset(logs, [], 0.0, FAULT - 100.0, FAULT + 30.0)
     assert found is not None and FAULT + 4.0 <= found[0] < FAULT + 30.0
+
+
+def _few_errors_after_an_earlier_episode() -> list[LogRecord]:
+    """A fault whose error is too rare to date the events on its own: 20 lines from FAULT + 4 s,
+    one every 6 s, where the same error had already come and gone 8 times three minutes before."""
+    error = "cart store refused the write"
+    lines = [
+        LogRecord(timestamp=FAULT + 4.0 + 6.0 * k, service="carts", level="error", message=error)
+        for k in range(20)
+    ]
+    lines += [
+        LogRecord(timestamp=FAULT - 200.0 + 6.0 * k, service="carts", level="error", message=error)
+        for k in range(8)
+    ]
+    return sorted([*_traffic(), *lines], key=lambda r: r.timestamp)
+
+
+def _without_metrics(alert: float, logs: list[LogRecord]) -> EvidenceBundle:
+    # no metric onset: the events' split is theirs alone (``events_follow_metrics`` is tested apart)
+    return EvidenceBundle(incident=_bundle(alert).incident, metrics=[], logs=logs)
+
+
+def test_an_error_too_weak_to_date_the_events_still_moves_a_late_alerts_split_back() -> None:
+    logs = _few_errors_after_an_earlier_episode()
+    found = event_onset(logs, [], 0.0, FAULT - 300.0, FAULT + 30.0)
+    assert found is not None and not found.sharp
+    assert found.time == FAULT + 4.0 and MIN_Z <= found.strength < MIN_ONSET_Z
+    for delay in (60.0, 180.0):
+        bundle = _without_metrics(FAULT + delay, logs)
+        # the fault's first error line counts in the incident, not a fixed lead before the late alert
+        assert incident_split(bundle).event_split == FAULT + 4.0 - EVENT_MARGIN_SECONDS, delay
+        fixed = incident_split(bundle, DEFAULT_OPTIONS.with_(weak_event_onset=False))
+        assert fixed.event_split == FAULT + delay - EVENT_LEAD_SECONDS, delay
+
+
+def test_a_weak_error_rise_never_moves_the_events_split_later_than_the_fixed_lead() -> None:
+    # the alert fires 10 s after the fault: the fixed lead already counts the errors in the incident,
+    # and a weak rise (possibly chance) must not count the 20 s before them as normal
+    bundle = _without_metrics(FAULT + 10.0, _few_errors_after_an_earlier_episode())
+    assert incident_split(bundle).event_split == FAULT + 10.0 - EVENT_LEAD_SECONDS
+
+
+def test_an_error_below_what_the_event_comparison_counts_dates_nothing() -> None:
+    logs = [r for r in _few_errors_after_an_earlier_episode() if r.timestamp < FAULT + 4.0 + 6.0 * 6]
+    # six lines after eight in the normal period: below events.MIN_Z at every candidate
+    assert event_onset(logs, [], 0.0, FAULT - 300.0, FAULT + 30.0) is None
+    assert (
+        incident_split(_without_metrics(FAULT + 60.0, logs)).event_split == FAULT + 60.0 - EVENT_LEAD_SECONDS
+    )
 
 
 def _stopped_statement_logs() -> list[LogRecord]:

@@ -10,19 +10,24 @@ the first occurrence of the error event that rose most at the earliest candidate
 reaches ``MIN_ONSET_Z`` (a fault's own errors come before the sharper ones it causes elsewhere).
 The comparison after a candidate covers a fixed stretch (``AFTER_SECONDS``): long enough to hold a
 fault's first errors, short enough that a later change (the next incident, a recovery) cannot decide
-where this one began. When no error rose, a log statement that stopped while its service kept
-logging dates the events (``_stopped_statement``): a code fault that writes no error line.
+where this one began. When no error rose that far, a log statement that stopped while its service kept
+logging dates the events (``_stopped_statement``): a code fault that writes no error line. When
+neither did, the earliest error rise that the event comparison itself counts as a shift
+(``events.MIN_Z``) is returned as a weak onset (``EventOnset.sharp`` False): a fault whose errors are
+few (a sparse recording, a rarely called path, an earlier episode of the same error in the normal
+period) is still dated by them, and the split decides how far to trust it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from opsagent.analysis.events import PRIOR, error_operation
+from opsagent.analysis.events import MIN_Z, PRIOR, error_operation
 from opsagent.analysis.logs import line_templates
 from opsagent.analysis.spantable import IntArray, SpanTable
 from opsagent.domain import LogRecord, Span
@@ -36,6 +41,16 @@ AFTER_SECONDS = 120.0
 # The strongest error rise must pass this (in sd) for the events to date the onset at all: below
 # it, no error event changed beyond noise.
 MIN_ONSET_Z = 5.0
+
+
+class EventOnset(NamedTuple):
+    """Where the events changed, how strongly (sd), and whether the change passed the onset bar
+    (``MIN_ONSET_Z``: an error rise or a stopped statement); not ``sharp``: only an error rise that
+    the event comparison counts (``events.MIN_Z``)."""
+
+    time: float
+    strength: float
+    sharp: bool = True
 
 
 @dataclass(frozen=True)
@@ -192,13 +207,13 @@ def _rise_start(everything: FloatArray, times: FloatArray, normal_start: float, 
 
 def event_onset(
     logs: list[LogRecord], spans: list[Span], normal_start: float, lo: float, hi: float
-) -> tuple[float, float] | None:
-    """(onset, strength in sd): the first candidate in [lo, hi] where an error event rose by
-    ``MIN_ONSET_Z`` (an error first seen after ``hi`` does not count), or where its rise began when
-    it had already risen before ``lo`` (``_rise_start``).
+) -> EventOnset | None:
+    """The first candidate in [lo, hi] where an error event rose by ``MIN_ONSET_Z`` (an error first
+    seen after ``hi`` does not count), or where its rise began when it had already risen before
+    ``lo`` (``_rise_start``); else a stopped statement; else a weak onset (``_weak_rise``).
 
     Events before ``normal_start`` are not counted. None when there are no events, or no error
-    event rose by ``MIN_ONSET_Z`` at any candidate.
+    event rose by ``events.MIN_Z`` at any candidate and no statement stopped.
     """
     if hi < lo or not (logs or spans):
         return None
@@ -223,16 +238,34 @@ def event_onset(
     # errors it causes elsewhere (callers' timeouts, retries) after them and often sharper.
     risen = np.nonzero(best >= MIN_ONSET_Z)[0]
     if not risen.size:
-        return _stopped_statement(events, normal_start, candidates)
+        stopped = _stopped_statement(events, normal_start, candidates)
+        return EventOnset(*stopped) if stopped is not None else _weak_rise(best, first_seen)
     k = int(risen[0])
     earlier = _rise_start(everything, errors[winner[k]], normal_start, lo)
     if earlier is not None:
-        return earlier, float(best[k])
+        return EventOnset(earlier, float(best[k]))
     # A new error scores alike at every candidate before its first occurrence (until the counted
     # stretch no longer reaches it): the onset is that first occurrence, not the earliest candidate.
     # A statement that stopped before it is the fault's first change (its code path changed; the
     # errors it caused came after).
     stopped = _stopped_statement(events, normal_start, candidates)
     if stopped is not None and stopped[0] < first_seen[k]:
-        return stopped
-    return float(first_seen[k]), float(best[k])
+        return EventOnset(*stopped)
+    return EventOnset(float(first_seen[k]), float(best[k]))
+
+
+def _weak_rise(best: FloatArray, first_seen: FloatArray) -> EventOnset | None:
+    """The first occurrence of the error event that rose most at the earliest candidate where an
+    error rose by ``events.MIN_Z`` (what the event comparison counts as a shift), as a weak onset;
+    None when none did.
+
+    Below ``MIN_ONSET_Z`` a rise may be noise among a window's hundreds of events, but a fault's own
+    errors can stay below it: a few lines in a sparse recording, or the same error in an earlier
+    episode counted on the normal side. The earliest rise, not the strongest, for the same reason as
+    above: a fault's own errors come before its callers' (often more numerous) ones.
+    """
+    counted = np.nonzero(best >= MIN_Z)[0]
+    if not counted.size:
+        return None
+    k = int(counted[0])
+    return EventOnset(float(first_seen[k]), float(best[k]), sharp=False)

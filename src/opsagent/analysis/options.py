@@ -37,6 +37,10 @@ class SplitOptions:
     # Date the events' split (logs, spans, call edges) from the events themselves, inside the range
     # the alert bounds (``split.event_onset``); off: a fixed lead before the alert.
     event_onset: bool = True
+    # No error rose sharply enough to date the events (``event_onset.MIN_ONSET_Z``): the earliest
+    # error rise the event comparison itself counts as a shift (``events.MIN_Z``) still moves the
+    # events' split back before the fixed lead, never later than it (``split._event_cut``).
+    weak_event_onset: bool = True
     # Without a dating event, a fixed split after the last recorded event (the logs and spans end or
     # pause before a late alert) moves back to the start of their last stretch (``split._before_silence``).
     event_gaps: bool = True

@@ -11,8 +11,9 @@ started. The onset is the change point of the services' own signals inside that 
 * events (log lines, spans, call edges; ``event onset``): they are timestamped to the millisecond, so
   their split is dated from the events themselves, inside the same range, which for them starts no
   earlier than an earlier episode of the same trouble resolved (``event_onset``, ``_events_back``); without
-  a dating event, a fixed lead before the alert, no later than a metric onset the data placed, and
-  never after the last recorded events' stretch or inside a silence of the events.
+  a dating event, a fixed lead before the alert, no later than a metric onset the data placed or an
+  error rise too weak to date the events on its own, and never after the last recorded events'
+  stretch or inside a silence of the events.
 
 Every consumer reads the split from here: the engine's stages, the log summary of reports and
 prompts (``log_summary``) and the LLM's tools (``normal_end``).
@@ -104,7 +105,8 @@ def _event_cut(
 ) -> float:
     """Where the events' normal period ends: dated from the error events inside the range the
     alert bounds, else a fixed lead before the alert, no later than a metric onset the data placed
-    (``onset``), moved to the recorded events around it (``_before_silence``)."""
+    (``onset``) or a weak error rise (``EventOnset.sharp`` False), moved to the recorded events
+    around it (``_before_silence``)."""
     start, _, alert = _bounds(prepared, bundle)
     fixed = alert - EVENT_LEAD_SECONDS
 
@@ -114,11 +116,16 @@ def _event_cut(
     logs = bundle.logs if options.prepare.logs else []
     spans = bundle.spans if options.prepare.traces else []
     found = event_onset(logs, spans, start, alert - back, alert + EVENT_FORWARD_SECONDS)
-    if found is not None:
-        return found[0] - EVENT_MARGIN_SECONDS
+    if found is not None and found.sharp:
+        return found.time - EVENT_MARGIN_SECONDS
     if onset is not None:
         # the metrics dated the incident: its minutes are not the events' normal period
         fixed = min(fixed, onset)
+    if found is not None and options.split.weak_event_onset and found.time - EVENT_MARGIN_SECONDS < fixed:
+        # errors too few to date the events on their own began before the fixed lead: their lines are
+        # the incident's (a late alert's fixed lead would count them as normal); a weak rise only
+        # ever moves the split back, so a chance one cannot count a fault's first minutes as normal
+        return found.time - EVENT_MARGIN_SECONDS
     if not options.split.event_gaps:
         return fixed
     # from the split itself when a walked-back metric onset put it before the range: the events
