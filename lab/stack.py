@@ -196,6 +196,31 @@ def port_free(port: int) -> bool:
     return True
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def port_holder(port: int) -> str:
+    """Who holds a port that cannot be bound, in words for the message that refuses to start.
+
+    Not always a server: the kernel gives outgoing connections a local port from its ephemeral range
+    (32768-60999 by default), which holds the lab's ports too, so a client of any process (the other
+    lab's opsagent talking to its PostgreSQL) can sit on one until that connection closes.
+    """
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        if probe.connect_ex((layout.HOST, port)) == 0:
+            return "a process the lab did not start listens on it"
+    try:
+        low, high = (int(x) for x in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return "an outgoing connection holds it as its local port"
+    where = "inside" if low <= port <= high else "outside"
+    return (
+        f"an outgoing connection holds it as its local port ({where} the kernel's range for those,"
+        f" {low}-{high})"
+    )
+
+
 def http_ok(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
@@ -608,7 +633,10 @@ def start_part(part: Part) -> None:
     while port is not None and not port_free(port) and time.monotonic() < deadline:
         time.sleep(0.25)
     if port is not None and not port_free(port):
-        raise SystemExit(f"port {port} for {part.name} is taken by a process the lab did not start")
+        raise SystemExit(
+            f"port {port} for {part.name} is taken: {port_holder(port)}; wait for it to close,"
+            f" or start this lab's ports elsewhere with LAB_BASE_PORT (now {layout.BASE_PORT})"
+        )
     if part.name == "opsagent":
         snapshot_opsagent()
     if part.name == "nginx":
