@@ -124,3 +124,73 @@ def test_the_engine_ranks_the_caller_whose_calls_stopped_as_a_code_fault() -> No
     off = rank_suspects(bundle, DEFAULT_OPTIONS.with_(stopped_calls=False))
     assert not any("went silent" in item.summary for s in off for item in s.evidence)
     assert not (off[0].service == "checkout" and off[0].fault_type is FaultType.ERRORS_CODE)
+
+
+# A live system's edges are rates over a trailing window, sampled every 5 s.
+FINE = 5.0
+WINDOW = 60.0  # rate(...[1m])
+STOP = 600.0  # the calls stop ten minutes in
+SEEN = STOP + 85.0  # the alert's investigation reads up to 85 s after it (a for: of one minute)
+
+
+def _rate(
+    caller: str,
+    callee: str | None,
+    level: float,
+    stop: float | None = None,
+    to: float = 0.0,
+    until: float = SEEN,
+) -> MetricSeries:
+    """A call rate of ``level`` per second (``callee`` None: the service's own requests), as a rate
+    over WINDOW reads it: when the calls fall to ``to`` times the level at ``stop``, the series
+    moves there linearly over the window, not at once."""
+    ts = [i * FINE for i in range(int(until / FINE) + 1)]
+
+    def value(t: float) -> float:
+        if stop is None or t <= stop:
+            return level * (1.0 + 0.05 * ((int(t / FINE) * 7) % 3 - 1))
+        return level * max(to, 1.0 - (1.0 - to) * (t - stop) / WINDOW)
+
+    return MetricSeries(
+        service=caller,
+        peer=callee,
+        signal="call_rate_per_second" if callee else "requests_per_second",
+        kind=SignalKind.TRAFFIC,
+        timestamps=ts,
+        values=[value(t) for t in ts],
+    )
+
+
+def _live_periods() -> tuple[tuple[float, float], tuple[float, float]]:
+    return (0.0, STOP), (STOP, SEEN)
+
+
+def test_a_call_rate_that_decays_over_its_window_counts_as_stopped_from_half_its_level() -> None:
+    # The frontend (an entry point) stops calling cart and catalog; its rate series need a minute to
+    # reach zero, so only the last 25 s read zero: too few samples, read as "any value is a call".
+    series = [_rate("frontend", "cart", 3.0, stop=STOP), _rate("frontend", "catalog", 3.0, stop=STOP)]
+    found = stopped_calls(series, *_live_periods())
+    assert [(e.service, e.key) for e in found] == [("frontend", "cart, catalog")]
+    (event,) = found
+    # silent from half the level on: 30 s into the window's decay
+    assert event.first_seen is not None and STOP + 25.0 <= event.first_seen <= STOP + 35.0
+    assert event.z <= -3.0 and event.relative_ratio <= 0.5
+
+
+def test_calls_that_fall_with_their_callers_traffic_are_lost_traffic_not_a_stop() -> None:
+    # Half the users went away for five minutes: the frontend (an entry point, its own request rate
+    # recorded) calls checkout half as often, and checkout calls payment half as often; checkout's
+    # calls to email stopped. Only the stop is a code path: the rest fell with their caller's traffic.
+    end = STOP + 300.0
+    series = [
+        _rate("frontend", None, 4.0, stop=STOP, to=0.5, until=end),
+        _rate("frontend", "checkout", 2.0, stop=STOP, to=0.5, until=end),
+        _rate("checkout", "payment", 1.0, stop=STOP, to=0.5, until=end),
+        _rate("checkout", "email", 1.0, stop=STOP, until=end),
+    ]
+    periods = (0.0, STOP), (STOP, end)
+    assert [(e.service, e.key) for e in stopped_calls(series, *periods)] == [("checkout", "email")]
+    # without the frontend's own request rate its calls are read against their own level: at half
+    # of it for four of the five minutes, they read as stopped
+    alone = series[1:]
+    assert ("frontend", "checkout") in [(e.service, e.key) for e in stopped_calls(alone, *periods)]

@@ -8,7 +8,9 @@ request rate per source and destination, or a per-edge latency that has no value
 no calls) show this directly.
 
 So, per call edge ``caller -> callee``, the samples in which the edge carried no call are counted in
-the normal period and in the incident, over the samples in which the caller itself was being called
+the normal period and in the incident (a call *rate* is a mean over a trailing window, and takes that
+window to reach zero after the calls stop: a rate sample counts as silent once it is at most
+1 / ``MIN_RATE_RATIO`` of the edge's normal share of its caller's traffic, ``_rate_activity``), over the samples in which the caller itself was being called
 (its inbound edges carried calls; a caller with no inbound edge series, an entry point, counts every
 sample). An edge that goes silent because its caller stopped receiving requests is lost traffic,
 not a fault of the caller, and is not counted. The test is the conditional binomial of the other
@@ -32,13 +34,14 @@ import numpy.typing as npt
 
 from opsagent.analysis.events import (
     DECREASE_WEIGHT,
+    MIN_RATE_RATIO,
     MIN_Z,
     PRIOR,
     PatternShift,
     binomial_z,
     stopped_code_path,
 )
-from opsagent.domain import MetricSeries
+from opsagent.domain import MetricSeries, SignalKind
 
 _Activity = dict[float, bool]
 
@@ -65,20 +68,88 @@ def _merge(into: _Activity, more: _Activity) -> None:
         into[t] = into.get(t, False) or active
 
 
-def _edges(metrics: Iterable[MetricSeries]) -> dict[tuple[str, str], _Activity]:
-    """Each call edge's activity; several series of one edge (latency and rate) merge by "any"."""
-    out: dict[tuple[str, str], _Activity] = defaultdict(dict)
-    for m in metrics:
-        if m.peer is not None and m.peer != m.service:
-            _merge(out[(m.service, m.peer)], _activity(m))
+def _summed(series: Iterable[MetricSeries]) -> dict[float, float]:
+    out: dict[float, float] = {}
+    for m in series:
+        for t, v in zip(m.timestamps, m.values, strict=True):
+            if math.isfinite(v):
+                out[t] = out.get(t, 0.0) + v
     return out
 
 
-def _inbound(edges: dict[tuple[str, str], _Activity]) -> dict[str, _Activity]:
-    """Per callee, whether any of its inbound edges carried calls at each sample time."""
+def _traffic_of(
+    metrics: Iterable[MetricSeries], rates: dict[tuple[str, str], list[MetricSeries]]
+) -> dict[str, dict[float, float]]:
+    """Per service, the traffic it receives at each sample time: the summed call rate of its inbound
+    edges, or, for a service no recorded edge calls (an entry point), its own request-rate series."""
+    inbound: dict[str, list[MetricSeries]] = defaultdict(list)
+    for (_, callee), series in rates.items():
+        inbound[callee].extend(series)
+    own: dict[str, list[MetricSeries]] = defaultdict(list)
+    for m in metrics:
+        if m.peer is None and m.kind is SignalKind.TRAFFIC and m.service not in inbound:
+            own[m.service].append(m)
+    return {service: _summed(series) for service, series in (*inbound.items(), *own.items())}
+
+
+def _rate_activity(
+    series: MetricSeries, inbound: dict[float, float] | None, normal: tuple[float, float]
+) -> _Activity:
+    """Per sample time, whether a call-rate edge carried more than 1 / ``MIN_RATE_RATIO`` of its
+    normal share of its caller's traffic (``_traffic_of``; without any, of its own level).
+
+    A rate over a trailing window decays for the whole window after the calls stop (a minute for
+    ``rate(...[1m])``): read as "any value is a call", an edge that stopped 85 s before the alert
+    shows only the last 25 s as silent, too few samples to count. At half its level the window held
+    at most half the calls, the bar a stopped code path must pass anyway. Measured as a share of the
+    caller's own traffic, so that an edge does not go "silent" because its caller lost requests (a
+    victim of an upstream fault), which is what the "caller was called" test does for a full stop.
+    """
+    vs = np.asarray(series.values, dtype=np.float64)
+    ts = np.asarray(series.timestamps, dtype=np.float64)
+    if inbound is not None:
+        calls = np.fromiter((inbound.get(t, math.nan) for t in series.timestamps), np.float64, ts.size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vs = np.where(calls > 0, vs / calls, math.nan)
+    in_normal = (ts >= normal[0]) & (ts < normal[1]) & np.isfinite(vs) & (vs > 0)
+    if not in_normal.any():
+        return _activity(series)
+    floor = float(np.median(vs[in_normal])) / MIN_RATE_RATIO
+    # no inbound traffic at a sample: the caller was not called then (``_counts`` leaves it out)
+    active: npt.NDArray[np.bool_] = np.isfinite(vs) & (vs > floor)
+    return dict(zip(series.timestamps, active.tolist(), strict=True))
+
+
+def _edges(metrics: Iterable[MetricSeries], normal: tuple[float, float]) -> dict[tuple[str, str], _Activity]:
+    """Each call edge's activity. An edge with call-rate series is read from those alone
+    (``_rate_activity``); several series of one edge merge by "any". A latency series says only
+    whether there were calls, and over a window that outlasts them: it decides only where no rate
+    is recorded."""
+    metrics = list(metrics)
+    rates: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
+    others: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
+    for m in metrics:
+        if m.peer is not None and m.peer != m.service:
+            (rates if m.kind is SignalKind.TRAFFIC else others)[(m.service, m.peer)].append(m)
+    inbound = _traffic_of(metrics, rates) if rates else {}
+    out: dict[tuple[str, str], _Activity] = defaultdict(dict)
+    for edge, series in rates.items():
+        for m in series:
+            _merge(out[edge], _rate_activity(m, inbound.get(edge[0]), normal))
+    for edge, series in others.items():
+        if edge not in rates:
+            for m in series:
+                _merge(out[edge], _activity(m))
+    return out
+
+
+def _inbound(metrics: Iterable[MetricSeries]) -> dict[str, _Activity]:
+    """Per callee, whether any of its inbound edges carried calls at each sample time (any value of
+    any of their series: a caller whose calls fell but did not stop is still called)."""
     out: dict[str, _Activity] = defaultdict(dict)
-    for (_, callee), activity in edges.items():
-        _merge(out[callee], activity)
+    for m in metrics:
+        if m.peer is not None and m.peer != m.service:
+            _merge(out[m.peer], _activity(m))
     return out
 
 
@@ -108,8 +179,9 @@ def stopped_calls(
     test and one event: two calls that stopped together are more evidence than one, and one
     event per caller keeps a handler with many calls from outvoting one with few.
     """
-    edges = _edges(metrics)
-    inbound = _inbound(edges)
+    metrics = list(metrics)
+    edges = _edges(metrics, normal)
+    inbound = _inbound(metrics)
     stopped: dict[str, list[_Stopped]] = defaultdict(list)
     for (caller, callee), activity in sorted(edges.items()):
         called = inbound.get(caller)
