@@ -10,9 +10,9 @@ no calls) show this directly.
 So, per call edge ``caller -> callee``, the samples in which the edge carried no call are counted in
 the normal period and in the incident (a call *rate* is a mean over a trailing window, and takes that
 window to reach zero after the calls stop: a rate sample counts as silent once it is at most
-1 / ``MIN_RATE_RATIO`` of the edge's normal share of its caller's traffic, ``_rate_activity``), over the samples in which the caller itself was being called
-(its inbound edges carried calls; a caller with no inbound edge series, an entry point, counts every
-sample). An edge that goes silent because its caller stopped receiving requests is lost traffic,
+1 / ``MIN_RATE_RATIO`` of the edge's normal share of its caller's traffic, ``_rate_activity``), over
+the samples in which the caller itself was being called (its inbound edges carried calls; a caller
+with no inbound edge series, an entry point, counts every sample). An edge that goes silent because its caller stopped receiving requests is lost traffic,
 not a fault of the caller, and is not counted. The test is the conditional binomial of the other
 event counts (``patterns.binomial_z``): given the silent samples of both periods, are the incident's
 more than its share of the samples? An edge must be active at most half as often as before
@@ -93,7 +93,7 @@ def _traffic_of(
 
 
 def _rate_activity(
-    series: MetricSeries, inbound: dict[float, float] | None, normal: tuple[float, float]
+    series: MetricSeries, traffic: dict[float, float] | None, normal: tuple[float, float]
 ) -> _Activity:
     """Per sample time, whether a call-rate edge carried more than 1 / ``MIN_RATE_RATIO`` of its
     normal share of its caller's traffic (``_traffic_of``; without any, of its own level).
@@ -107,8 +107,8 @@ def _rate_activity(
     """
     vs = np.asarray(series.values, dtype=np.float64)
     ts = np.asarray(series.timestamps, dtype=np.float64)
-    if inbound is not None:
-        calls = np.fromiter((inbound.get(t, math.nan) for t in series.timestamps), np.float64, ts.size)
+    if traffic is not None:
+        calls = np.fromiter((traffic.get(t, math.nan) for t in series.timestamps), np.float64, ts.size)
         with np.errstate(divide="ignore", invalid="ignore"):
             vs = np.where(calls > 0, vs / calls, math.nan)
     in_normal = (ts >= normal[0]) & (ts < normal[1]) & np.isfinite(vs) & (vs > 0)
@@ -131,11 +131,11 @@ def _edges(metrics: Iterable[MetricSeries], normal: tuple[float, float]) -> dict
     for m in metrics:
         if m.peer is not None and m.peer != m.service:
             (rates if m.kind is SignalKind.TRAFFIC else others)[(m.service, m.peer)].append(m)
-    inbound = _traffic_of(metrics, rates) if rates else {}
+    traffic = _traffic_of(metrics, rates) if rates else {}
     out: dict[tuple[str, str], _Activity] = defaultdict(dict)
     for edge, series in rates.items():
         for m in series:
-            _merge(out[edge], _rate_activity(m, inbound.get(edge[0]), normal))
+            _merge(out[edge], _rate_activity(m, traffic.get(edge[0]), normal))
     for edge, series in others.items():
         if edge not in rates:
             for m in series:
