@@ -41,6 +41,7 @@ from opsagent.analysis.events import (
     binomial_z,
     stopped_code_path,
 )
+from opsagent.analysis.traffic import is_request_count, summed_by_time
 from opsagent.domain import MetricSeries, SignalKind
 
 _Activity = dict[float, bool]
@@ -68,28 +69,20 @@ def _merge(into: _Activity, more: _Activity) -> None:
         into[t] = into.get(t, False) or active
 
 
-def _summed(series: Iterable[MetricSeries]) -> dict[float, float]:
-    out: dict[float, float] = {}
-    for m in series:
-        for t, v in zip(m.timestamps, m.values, strict=True):
-            if math.isfinite(v):
-                out[t] = out.get(t, 0.0) + v
-    return out
-
-
 def _traffic_of(
-    metrics: Iterable[MetricSeries], rates: dict[tuple[str, str], list[MetricSeries]]
+    metrics: list[MetricSeries], rates: dict[tuple[str, str], list[MetricSeries]]
 ) -> dict[str, dict[float, float]]:
     """Per service, the traffic it receives at each sample time: the summed call rate of its inbound
-    edges, or, for a service no recorded edge calls (an entry point), its own request-rate series."""
+    edges, or, for a service no recorded edge calls (an entry point), its own request series
+    (``traffic.request_counts``'s)."""
     inbound: dict[str, list[MetricSeries]] = defaultdict(list)
     for (_, callee), series in rates.items():
         inbound[callee].extend(series)
     own: dict[str, list[MetricSeries]] = defaultdict(list)
     for m in metrics:
-        if m.peer is None and m.kind is SignalKind.TRAFFIC and m.service not in inbound:
+        if m.peer is None and is_request_count(m) and m.service not in inbound:
             own[m.service].append(m)
-    return {service: _summed(series) for service, series in (*inbound.items(), *own.items())}
+    return {service: summed_by_time(series) for service, series in (*inbound.items(), *own.items())}
 
 
 def _rate_activity(
@@ -120,12 +113,11 @@ def _rate_activity(
     return dict(zip(series.timestamps, active.tolist(), strict=True))
 
 
-def _edges(metrics: Iterable[MetricSeries], normal: tuple[float, float]) -> dict[tuple[str, str], _Activity]:
+def _edges(metrics: list[MetricSeries], normal: tuple[float, float]) -> dict[tuple[str, str], _Activity]:
     """Each call edge's activity. An edge with call-rate series is read from those alone
     (``_rate_activity``); several series of one edge merge by "any". A latency series says only
     whether there were calls, and over a window that outlasts them: it decides only where no rate
     is recorded."""
-    metrics = list(metrics)
     rates: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
     others: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
     for m in metrics:

@@ -121,11 +121,9 @@ def _groups(codes: IntArray, values: FloatArray) -> list[tuple[int, FloatArray]]
     return [(code, stamps) for code, _, stamps in parts]
 
 
-def _stopped_statement(
-    events: _Events, normal_start: float, candidates: FloatArray
-) -> tuple[float, float] | None:
-    """(onset, strength in sd): where a log statement stopped most sharply while its service kept
-    logging, or None below ``MIN_ONSET_Z``.
+def _stopped_statement(events: _Events, normal_start: float, candidates: FloatArray) -> EventOnset | None:
+    """Where a log statement stopped most sharply while its service kept logging, or None below
+    ``MIN_ONSET_Z``.
 
     A fault that raises no error line (an exception caught on the way, a changed return value)
     takes the code past statements it wrote on every request: the statement falls against its own
@@ -139,7 +137,7 @@ def _stopped_statement(
         k = int(np.argmin(z))
         if -z[k] > best:
             best, onset = float(-z[k]), float(candidates[k])
-    return (onset, best) if best >= MIN_ONSET_Z else None
+    return EventOnset(onset, best) if best >= MIN_ONSET_Z else None
 
 
 def _rises(
@@ -239,7 +237,7 @@ def event_onset(
     risen = np.nonzero(best >= MIN_ONSET_Z)[0]
     if not risen.size:
         stopped = _stopped_statement(events, normal_start, candidates)
-        return EventOnset(*stopped) if stopped is not None else _weak_rise(best, first_seen)
+        return stopped if stopped is not None else _weak_rise(best, first_seen)
     k = int(risen[0])
     earlier = _rise_start(everything, errors[winner[k]], normal_start, lo)
     if earlier is not None:
@@ -249,8 +247,8 @@ def event_onset(
     # A statement that stopped before it is the fault's first change (its code path changed; the
     # errors it caused came after).
     stopped = _stopped_statement(events, normal_start, candidates)
-    if stopped is not None and stopped[0] < first_seen[k]:
-        return EventOnset(*stopped)
+    if stopped is not None and stopped.time < first_seen[k]:
+        return stopped
     return EventOnset(float(first_seen[k]), float(best[k]))
 
 

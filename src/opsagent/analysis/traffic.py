@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -22,20 +23,27 @@ from opsagent.domain.signals import classify_signal, is_client_side
 FloatArray = npt.NDArray[np.float64]
 
 
-def _is_request_count(m: MetricSeries) -> bool:
+def is_request_count(m: MetricSeries) -> bool:
     return m.kind is SignalKind.TRAFFIC and "request" in m.signal.lower()
+
+
+def summed_by_time(series: Iterable[MetricSeries]) -> dict[float, float]:
+    """The series' values added up per timestamp (a missing value adds nothing)."""
+    out: dict[float, float] = {}
+    for m in series:
+        for t, v in zip(m.timestamps, m.values, strict=False):
+            if math.isfinite(v):
+                out[t] = out.get(t, 0.0) + v
+    return out
 
 
 def request_counts(bundle: EvidenceBundle) -> dict[str, dict[float, float]]:
     """Per service, its request count by timestamp (the sum when it has several request series)."""
-    out: dict[str, dict[float, float]] = defaultdict(dict)
+    per_service: dict[str, list[MetricSeries]] = defaultdict(list)
     for m in bundle.metrics:
-        if _is_request_count(m):
-            counts = out[m.service]
-            for t, v in zip(m.timestamps, m.values, strict=False):
-                if math.isfinite(v):
-                    counts[t] = counts.get(t, 0.0) + v
-    return out
+        if is_request_count(m):
+            per_service[m.service].append(m)
+    return defaultdict(dict, {service: summed_by_time(series) for service, series in per_service.items()})
 
 
 def aligned_requests(counts: dict[float, float] | None, ts: FloatArray) -> FloatArray | None:
@@ -129,7 +137,7 @@ def idle_times(bundle: EvidenceBundle) -> dict[str, FloatArray]:
     """Per service, the timestamps at which a request-count series of it reads zero."""
     out: dict[str, FloatArray] = {}
     for m in bundle.metrics:
-        if _is_request_count(m):
+        if is_request_count(m):
             vs = np.asarray(m.values, dtype=np.float64)
             zero = np.asarray(m.timestamps, dtype=np.float64)[vs == 0.0]
             if zero.size:
