@@ -1,8 +1,11 @@
-"""Where the lab lives: its ports (one dedicated high range), its state folder and its services.
+"""Where the lab lives: its ports (one dedicated range), its state folder and its services.
 
-Everything the lab starts listens on 127.0.0.1 in 47100-47199, so it never meets the machine's own
-PostgreSQL (5432) or Redis (6379), nor the test suites' random ports (the OS hands those out from
-32768 up, but rarely this high in practice; ``python -m lab up`` refuses a port that is taken).
+Everything the lab starts listens on 127.0.0.1 in 27100-27199, so it never meets the machine's own
+PostgreSQL (5432), Redis (6379) or other services. The range sits below the kernel's ephemeral range
+(32768-60999 by default), the ports it hands to outgoing connections and to ``bind(port 0)``: a lab
+there could find its port held, between the check and its own bind, by any client's connection (a
+second lab's opsagent talking to its PostgreSQL did exactly that). ``python -m lab up`` still refuses
+a port that is taken.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("LAB_STATE", ROOT / ".lab"))
 HOST = "127.0.0.1"
-BASE_PORT = int(os.environ.get("LAB_BASE_PORT", "47100"))
+BASE_PORT = int(os.environ.get("LAB_BASE_PORT", "27100"))
 
 
 def port(offset: int) -> int:

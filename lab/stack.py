@@ -203,8 +203,9 @@ def port_holder(port: int) -> str:
     """Who holds a port that cannot be bound, in words for the message that refuses to start.
 
     Not always a server: the kernel gives outgoing connections a local port from its ephemeral range
-    (32768-60999 by default), which holds the lab's ports too, so a client of any process (the other
-    lab's opsagent talking to its PostgreSQL) can sit on one until that connection closes.
+    (32768-60999 by default). The lab's default ports lie below it, but a ``LAB_BASE_PORT`` inside it
+    can meet a client of any process (another lab's opsagent talking to its PostgreSQL) sitting on one
+    until that connection closes.
     """
     with socket.socket() as probe:
         probe.settimeout(1.0)
@@ -246,10 +247,21 @@ def wait(check: Callable[[], bool], what: str, timeout: float = 60.0, pid: int |
     deadline = time.monotonic() + timeout
     while not check():
         if pid is not None and not alive(pid):
-            raise SystemExit(f"{what} exited while starting; see {run_dir()}/{what}.log")
+            log = run_dir() / f"{what}.log"
+            raise SystemExit(f"{what} exited while starting; see {log}{_tail(log)}")
         if time.monotonic() > deadline:
             raise SystemExit(f"{what} did not become ready within {timeout:.0f}s; see {run_dir()}/{what}.log")
         time.sleep(0.2)
+
+
+def _tail(log: Path, lines: int = 12) -> str:
+    """The end of a part's log, for the message that says it failed: whoever reads that message
+    (a CI run that deletes the lab's state afterwards) may never see the file itself."""
+    try:
+        text = log.read_text(errors="replace").rstrip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "".join(f"\n  | {line}" for line in text) if text else ""
 
 
 def spawn(part: Part) -> int:

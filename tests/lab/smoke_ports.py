@@ -1,7 +1,7 @@
 """The smoke test's port block: clear of the labs people run, and free when the test starts.
 
-Labs run by hand or by a campaign use 47100-47399 (the default lab at 47100, a second one side by
-side at 47200, more at 47300). CI runs the smoke test while a developer's labs may be up, so the
+Labs run by hand or by a campaign use 27100-27399 (the default lab at 27100, a second one side by
+side at 27200, more at 27300). CI runs the smoke test while a developer's labs may be up, so the
 test takes a block above that range, and only one whose every port can be bound right now (another
 smoke test, or anything else, may hold one).
 """
@@ -12,8 +12,9 @@ import socket
 
 # Offsets the lab uses from its base port (lab/layout.py: nginx at +0 ... opsagent at +50), rounded up.
 BLOCK = 60
-RESERVED = range(47100, 47400)
-CANDIDATES = tuple(range(47400, 48000, 100))
+RESERVED = range(27100, 27400)
+# Below the kernel's ephemeral range (from 32768), like the labs': no outgoing connection takes them.
+CANDIDATES = tuple(range(27400, 28000, 100))
 
 
 def _free(port: int) -> bool:

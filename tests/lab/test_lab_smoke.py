@@ -3,7 +3,7 @@ Alertmanager to ``opsagent serve``, a finished investigation, the case recorded 
 down with every process gone.
 
 Runs the lab in its own state folder and port range (``LAB_STATE``, ``LAB_BASE_PORT``: a free
-block above the labs' 47100-47399, see ``smoke_ports``), so it neither meets nor disturbs a lab
+block above the labs' 27100-27399, see ``smoke_ports``), so it neither meets nor disturbs a lab
 someone is running. A few minutes: the alert rules hold for a minute, as real rules do.
 Accuracy is not asserted here (one fault after one minute of history is not a
 measurement); the campaign command measures it.
@@ -54,10 +54,10 @@ def lab_env():
     # Under the repository; when the clone sits in a folder closed to others (mktemp -d), the lab
     # keeps PostgreSQL's data under /var/tmp instead, and `down --purge` deletes it.
     state = ROOT / ".lab" / f"smoke-{os.getpid()}"
-    # Its own block above the labs people run (47100-47399), and only one that is free right now.
+    # Its own block above the labs people run (27100-27399), and only one that is free right now.
     base = os.environ.get("LAB_SMOKE_BASE_PORT") or str(free_block() or "")
     if not base:
-        pytest.skip("no free block of lab ports in 47400-47999")
+        pytest.skip("no free block of lab ports in 27400-27999")
     env = {
         **os.environ,
         "LAB_STATE": str(state),

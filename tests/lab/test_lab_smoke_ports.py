@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+from pathlib import Path
 
 from .smoke_ports import BLOCK, CANDIDATES, RESERVED, free_block
 
@@ -20,7 +22,7 @@ def test_a_block_with_a_taken_port_is_passed_over():
         sock.listen()
         second = free_block()
     assert second is not None and second > first
-    assert free_block((47100, 47200, 47300)) is None, "the labs' own range is never offered"
+    assert free_block((27100, 27200, 27300)) is None, "the labs' own range is never offered"
 
 
 def test_a_port_held_by_an_outgoing_connection_is_told_apart_from_a_server():
@@ -39,3 +41,14 @@ def test_a_port_held_by_an_outgoing_connection_is_told_apart_from_a_server():
         listening = server.getsockname()[1]
         assert not port_free(listening)
         assert port_holder(listening) == "a process the lab did not start listens on it"
+
+
+def test_every_lab_port_lies_below_the_kernels_ephemeral_range():
+    """Outgoing connections take their local port from that range, so a lab port inside it can be
+    taken between the check and the bind (a CI run lost its lab's opsagent that way)."""
+    from lab import layout
+
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    labs = (*RESERVED, *(p for base in CANDIDATES for p in range(base, base + BLOCK)))
+    assert max(labs) < low
+    assert layout.BASE_PORT in RESERVED or "LAB_BASE_PORT" in os.environ
