@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from opsagent.analysis.calls import stopped_calls
+from opsagent.analysis.calls import silence_onset, stopped_calls
 from opsagent.analysis.engine import rank_suspects
 from opsagent.analysis.options import DEFAULT_OPTIONS
+from opsagent.analysis.split import incident_split
 from opsagent.domain import EvidenceBundle, FaultType, Incident, MetricSeries, SignalKind, TimeWindow
 
 STEP = 60.0
@@ -194,3 +195,72 @@ def test_calls_that_fall_with_their_callers_traffic_are_lost_traffic_not_a_stop(
     # of it for four of the five minutes, they read as stopped
     alone = series[1:]
     assert ("frontend", "checkout") in [(e.service, e.key) for e in stopped_calls(alone, *periods)]
+
+
+# An early exit in checkout: it stops calling inventory at STOP while the frontend keeps calling it;
+# the alert fires 80 s later, after one minute of silence (``for: 1m``) and a scrape.
+ALERT_LIVE = STOP + 80.0
+SEARCH = (ALERT_LIVE - 240.0, ALERT_LIVE)
+
+
+def _early_exit(resumes: bool = False, caller_stops: bool = False) -> list[MetricSeries]:
+    """frontend (an entry point, its requests recorded) -> checkout -> inventory; checkout stops
+    calling inventory at STOP. ``caller_stops``: the frontend stops calling checkout at STOP instead,
+    and checkout's calls to inventory stop with it."""
+    checkout_calls = _rate("checkout", "inventory", 1.0, stop=STOP)
+    if resumes:  # the calls come back before the investigation reads the data
+        checkout_calls.values[-3:] = [1.0, 1.0, 1.0]
+    return [
+        _rate("frontend", None, 2.0),
+        _rate("frontend", "checkout", 1.0, stop=STOP if caller_stops else None),
+        checkout_calls,
+    ]
+
+
+def test_a_call_edge_that_went_silent_for_good_dates_the_stop() -> None:
+    onset = silence_onset(_early_exit(), 0.0, SEARCH, SEEN)
+    # the first sample at half the edge's normal share: 30 s into its rate window's decay
+    assert onset is not None and STOP + 25.0 <= onset <= STOP + 35.0
+
+
+def test_a_silence_that_ended_dates_nothing() -> None:
+    assert silence_onset(_early_exit(resumes=True), 0.0, SEARCH, SEEN) is None
+
+
+def test_calls_that_stopped_with_their_callers_traffic_date_their_callers_stop() -> None:
+    series = _early_exit(caller_stops=True)
+    onset = silence_onset(series, 0.0, SEARCH, SEEN)
+    assert onset is not None and STOP + 25.0 <= onset <= STOP + 35.0
+    # dated there, the stop is the frontend's; checkout's silent calls are its lost traffic
+    found = stopped_calls(series, (0.0, onset), (onset, SEEN))
+    assert [(e.service, e.key) for e in found] == [("frontend", "checkout")]
+
+
+def test_a_silence_that_began_before_the_search_range_dates_nothing() -> None:
+    assert silence_onset(_early_exit(), 0.0, (STOP + 60.0, ALERT_LIVE), SEEN) is None
+
+
+def _live_bundle(metrics: list[MetricSeries]) -> EvidenceBundle:
+    incident = Incident(
+        id="rec-early-exit",
+        title="t",
+        window=TimeWindow(start=datetime.fromtimestamp(0, UTC), end=datetime.fromtimestamp(SEEN, UTC)),
+        alert_time=datetime.fromtimestamp(ALERT_LIVE, UTC),
+    )
+    return EvidenceBundle(incident=incident, metrics=metrics)
+
+
+def test_a_stopped_call_edge_splits_the_incident_where_no_metric_moved() -> None:
+    bundle = _live_bundle(_early_exit())
+    split = incident_split(bundle)
+    assert STOP + 25.0 <= split.normal_end <= STOP + 35.0 and split.detected
+    # the events (call edges among them) follow it: the whole silence is the incident's
+    assert split.event_split == split.normal_end
+    assert [
+        (e.service, e.key)
+        for e in stopped_calls(bundle.metrics, (0.0, split.event_split), (split.event_split, SEEN))
+    ] == [("checkout", "inventory")]
+    # without it, nothing dates the incident: the fixed split comes later and counts the first
+    # silent samples as normal
+    off = incident_split(bundle, DEFAULT_OPTIONS.with_(silence_onset=False))
+    assert not off.detected and off.event_split > STOP + 35.0

@@ -207,3 +207,36 @@ def stopped_calls(
         )
     out.sort(key=lambda s: (-s.score, s.service, s.key))
     return out
+
+
+def silence_onset(
+    metrics: Iterable[MetricSeries], start: float, search: tuple[float, float], end: float
+) -> float | None:
+    """The earliest time in ``search`` from which a caller's call edge stayed silent to ``end`` while
+    the caller kept being called, if ``stopped_calls`` finds that stop with the split there.
+
+    A stopped code path (an early exit, calls cut off after a failing step) moves no metric of the
+    caller's own: the metrics' change point can then fall on a later side effect (the caller's
+    callers noticing), which counts the first silent samples as normal and hides the stop. This
+    dates it the way a stopped log statement dates the events. Normal shares come from before the
+    search range, as the metrics' preliminary normal period does.
+    """
+    metrics = list(metrics)
+    edges = _edges(metrics, (start, search[0]))
+    inbound = _inbound(metrics)
+    candidates: set[float] = set()
+    for (caller, _), activity in edges.items():
+        called = inbound.get(caller)
+        first: float | None = None
+        for t in sorted((t for t in activity if t < end), reverse=True):
+            if called is not None and not called.get(t, False):
+                continue
+            if activity[t]:
+                break
+            first = t
+        if first is not None and search[0] <= first <= search[1]:
+            candidates.add(first)
+    for t in sorted(candidates):
+        if stopped_calls(metrics, (start, t), (t, end)):
+            return t
+    return None

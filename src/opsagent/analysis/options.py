@@ -50,6 +50,10 @@ class SplitOptions:
     # Events are compared over the incident's first minutes (``split.EVENT_HORIZON_SECONDS``), not
     # every event up to the window's end: a fault's own events come first, its aftermath later.
     event_horizon: bool = True
+    # A caller's call edge that went silent for good inside the search range while it kept being
+    # called moves the onset back to its first silent sample (``calls.silence_onset``), never later:
+    # a stopped code path moves no metric of the caller's own.
+    silence_onset: bool = True
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from opsagent.analysis.calls import silence_onset
 from opsagent.analysis.event_onset import event_onset
 from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
@@ -271,10 +272,15 @@ def split_incident(
     if not options.split.onset_detection:
         return fixed_split(prepared, bundle, options)
     found = _metric_change(prepared, bundle, options)
+    start, end, alert = _bounds(prepared, bundle)
+    if options.split.silence_onset:
+        # a call edge that stopped dates the incident where the metrics place it later or nowhere
+        silent = silence_onset(bundle.metrics, start, (alert - _search_back(start, alert), alert), end)
+        if silent is not None and (found is None or silent < found[0]):
+            found = (silent, True)
     if found is None:
         return fixed_split(prepared, bundle, options)
     onset, dated = found
-    start, end, _ = _bounds(prepared, bundle)
     cut = _event_cut(
         prepared, bundle, options, onset if dated and options.split.events_follow_metrics else None
     )
