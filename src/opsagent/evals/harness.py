@@ -272,7 +272,7 @@ def _run_case(ref: CaseRef, services: Services, alert_delay: float) -> CaseResul
     result = _result(recording, inv, 0.0, load_s)
     # The case's cyclic garbage (``run_case``), counted in its time. Collected once the case's own
     # objects are released: while the recording and the investigation are still held, the pass walks
-    # every one of them too (a third longer on a Train Ticket case) and frees none of them.
+    # every one of them too (half again as long on a Train Ticket case) and frees none of them.
     del recording, inv, case_services
     gc.collect()
     result.seconds = round(time.perf_counter() - started, 4)
