@@ -8,15 +8,16 @@ request rate per source and destination, or a per-edge latency that has no value
 no calls) show this directly.
 
 So, per call edge ``caller -> callee``, the samples in which the edge carried no call are counted in
-the normal period and in the incident (a call *rate* is a mean over a trailing window, and takes that
-window to reach zero after the calls stop: a rate sample counts as silent once it is at most
+the normal period and in the incident (a call *rate* is a mean over a trailing window, and takes
+that window to reach zero after the calls stop: a rate sample counts as silent once it is at most
 1 / ``MIN_RATE_RATIO`` of the edge's normal share of its caller's traffic, ``_rate_activity``), over
 the samples in which the caller itself was being called (its inbound edges carried calls; a caller
-with no inbound edge series, an entry point, counts every sample). An edge that goes silent because its caller stopped receiving requests is lost traffic,
-not a fault of the caller, and is not counted. The test is the conditional binomial of the other
-event counts (``patterns.binomial_z``): given the silent samples of both periods, are the incident's
-more than its share of the samples? An edge must be active at most half as often as before
-(``patterns.stopped_code_path``) and the silence must pass ``patterns.MIN_Z``.
+with no inbound edge series, an entry point, counts every sample). An edge that goes silent because
+its caller stopped receiving requests is lost traffic, not a fault of the caller, and is not
+counted. The test is the conditional binomial of the other event counts (``patterns.binomial_z``):
+given the silent samples of both periods, are the incident's more than its share of the samples? An
+edge must be active at most half as often as before (``patterns.stopped_code_path``) and the silence
+must pass ``patterns.MIN_Z``.
 
 A silent edge is reported as a pattern event of the caller (kind ``edge``) and weighs as a stopped
 code path: as an error event that fell.
@@ -108,7 +109,9 @@ def _rate_activity(
     if not in_normal.any():
         return _activity(series)
     floor = float(np.median(vs[in_normal])) / MIN_RATE_RATIO
-    # no inbound traffic at a sample: the caller was not called then (``_counts`` leaves it out)
+    # no traffic at a sample reads as silent; for a caller with inbound edges, ``_counts`` leaves
+    # that sample out (it was not called); an entry point's is counted, as its own requests are not
+    # read for "called"
     active: npt.NDArray[np.bool_] = np.isfinite(vs) & (vs > floor)
     return dict(zip(series.timestamps, active.tolist(), strict=True))
 
