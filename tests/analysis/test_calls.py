@@ -197,6 +197,25 @@ def test_calls_that_fall_with_their_callers_traffic_are_lost_traffic_not_a_stop(
     assert ("frontend", "checkout") in [(e.service, e.key) for e in stopped_calls(alone, *periods)]
 
 
+def test_an_entry_point_whose_users_went_away_has_not_stopped_its_calls() -> None:
+    # Nobody used the shop for five minutes: the frontend's own requests, and its calls with them,
+    # fell to zero. Its calls have no inbound edge to say it was not called: its own request count
+    # says so.
+    end = STOP + 300.0
+    users_gone = [
+        _rate("frontend", None, 4.0, stop=STOP, until=end),
+        _rate("frontend", "checkout", 2.0, stop=STOP, until=end),
+        _rate("frontend", "catalog", 2.0, stop=STOP, until=end),
+    ]
+    periods = (0.0, STOP), (STOP, end)
+    assert stopped_calls(users_gone, *periods) == []
+    # the same calls stopping while the users kept coming is a stopped code path
+    users_stay = [_rate("frontend", None, 4.0, until=end), *users_gone[1:]]
+    assert [(e.service, e.key) for e in stopped_calls(users_stay, *periods)] == [
+        ("frontend", "catalog, checkout")
+    ]
+
+
 # An early exit in checkout: it stops calling inventory at STOP while the frontend keeps calling it;
 # the alert fires 80 s later, after one minute of silence (``for: 1m``) and a scrape.
 ALERT_LIVE = STOP + 80.0

@@ -11,8 +11,9 @@ So, per call edge ``caller -> callee``, the samples in which the edge carried no
 the normal period and in the incident (a call *rate* is a mean over a trailing window, and takes
 that window to reach zero after the calls stop: a rate sample counts as silent once it is at most
 1 / ``MIN_RATE_RATIO`` of the edge's normal share of its caller's traffic, ``_rate_activity``), over
-the samples in which the caller itself was being called (its inbound edges carried calls; a caller
-with no inbound edge series, an entry point, counts every sample). An edge that goes silent because
+the samples in which the caller itself was being called (its inbound edges carried calls; for an
+entry point, with no inbound edge series, its own request count was above zero; one without a
+request series counts every sample). An edge that goes silent because
 its caller stopped receiving requests is lost traffic, not a fault of the caller, and is not
 counted. The test is the conditional binomial of the other event counts (``patterns.binomial_z``):
 given the silent samples of both periods, are the incident's more than its share of the samples? An
@@ -70,20 +71,46 @@ def _merge(into: _Activity, more: _Activity) -> None:
         into[t] = into.get(t, False) or active
 
 
+@dataclass(frozen=True)
+class _CallGraph:
+    """What reading the edges needs that does not depend on the split, built once per reading.
+
+    ``rates`` and ``latencies``: each edge's call-rate series and its other series (latency);
+    ``traffic``: per service, the traffic it receives at each sample time; ``called``: per service,
+    whether it was being called at each sample time (``_called``).
+    """
+
+    rates: dict[tuple[str, str], list[MetricSeries]]
+    latencies: dict[tuple[str, str], list[MetricSeries]]
+    traffic: dict[str, dict[float, float]]
+    called: dict[str, _Activity]
+
+
+def _graph(metrics: list[MetricSeries]) -> _CallGraph:
+    rates: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
+    latencies: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
+    own: dict[str, list[MetricSeries]] = defaultdict(list)
+    for m in metrics:
+        if m.peer is not None and m.peer != m.service:
+            (rates if m.kind is SignalKind.TRAFFIC else latencies)[(m.service, m.peer)].append(m)
+        elif m.peer is None and is_request_count(m):
+            own[m.service].append(m)
+    requests = {service: summed_by_time(series) for service, series in own.items()}
+    traffic = _traffic_of(rates, requests) if rates else {}
+    return _CallGraph(rates, latencies, traffic, _called(metrics, requests))
+
+
 def _traffic_of(
-    metrics: list[MetricSeries], rates: dict[tuple[str, str], list[MetricSeries]]
+    rates: dict[tuple[str, str], list[MetricSeries]], requests: dict[str, dict[float, float]]
 ) -> dict[str, dict[float, float]]:
     """Per service, the traffic it receives at each sample time: the summed call rate of its inbound
-    edges, or, for a service no recorded edge calls (an entry point), its own request series
-    (``traffic.request_counts``'s)."""
+    edges, or, for a service no recorded rate edge calls (an entry point), its own request count
+    (``requests``, ``traffic.request_counts``'s)."""
     inbound: dict[str, list[MetricSeries]] = defaultdict(list)
     for (_, callee), series in rates.items():
         inbound[callee].extend(series)
-    own: dict[str, list[MetricSeries]] = defaultdict(list)
-    for m in metrics:
-        if m.peer is None and is_request_count(m) and m.service not in inbound:
-            own[m.service].append(m)
-    return {service: summed_by_time(series) for service, series in (*inbound.items(), *own.items())}
+    own = {service: counts for service, counts in requests.items() if service not in inbound}
+    return {**{service: summed_by_time(series) for service, series in inbound.items()}, **own}
 
 
 def _rate_activity(
@@ -109,42 +136,44 @@ def _rate_activity(
     if not in_normal.any():
         return _activity(series)
     floor = float(np.median(vs[in_normal])) / MIN_RATE_RATIO
-    # no traffic at a sample reads as silent; for a caller with inbound edges, ``_counts`` leaves
-    # that sample out (it was not called); an entry point's is counted, as its own requests are not
-    # read for "called"
+    # no traffic at a sample reads as silent; ``_counts`` leaves that sample out, as the caller was
+    # not called in it (``_called``)
     active: npt.NDArray[np.bool_] = np.isfinite(vs) & (vs > floor)
     return dict(zip(series.timestamps, active.tolist(), strict=True))
 
 
-def _edges(metrics: list[MetricSeries], normal: tuple[float, float]) -> dict[tuple[str, str], _Activity]:
+def _edges(graph: _CallGraph, normal: tuple[float, float]) -> dict[tuple[str, str], _Activity]:
     """Each call edge's activity. An edge with call-rate series is read from those alone
     (``_rate_activity``); several series of one edge merge by "any". A latency series says only
     whether there were calls, and over a window that outlasts them: it decides only where no rate
     is recorded."""
-    rates: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
-    others: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
-    for m in metrics:
-        if m.peer is not None and m.peer != m.service:
-            (rates if m.kind is SignalKind.TRAFFIC else others)[(m.service, m.peer)].append(m)
-    traffic = _traffic_of(metrics, rates) if rates else {}
     out: dict[tuple[str, str], _Activity] = defaultdict(dict)
-    for edge, series in rates.items():
+    for edge, series in graph.rates.items():
         for m in series:
-            _merge(out[edge], _rate_activity(m, traffic.get(edge[0]), normal))
-    for edge, series in others.items():
-        if edge not in rates:
+            _merge(out[edge], _rate_activity(m, graph.traffic.get(edge[0]), normal))
+    for edge, series in graph.latencies.items():
+        if edge not in graph.rates:
             for m in series:
                 _merge(out[edge], _activity(m))
     return out
 
 
-def _inbound(metrics: Iterable[MetricSeries]) -> dict[str, _Activity]:
-    """Per callee, whether any of its inbound edges carried calls at each sample time (any value of
-    any of their series: a caller whose calls fell but did not stop is still called)."""
+def _called(metrics: list[MetricSeries], requests: dict[str, dict[float, float]]) -> dict[str, _Activity]:
+    """Per service, whether it was being called at each sample time.
+
+    A callee: whether any of its inbound edges carried calls (any value of any of their series: a
+    caller whose calls fell but did not stop is still called). An entry point (no inbound edge): whether
+    its own request count (``requests``) was above zero, so that its calls going quiet because its
+    users went away are not read as a stopped code path. A service with neither has no such test:
+    every sample counts.
+    """
     out: dict[str, _Activity] = defaultdict(dict)
     for m in metrics:
         if m.peer is not None and m.peer != m.service:
             _merge(out[m.peer], _activity(m))
+    for service, counts in requests.items():
+        if service not in out:
+            out[service] = {t: v > 0 for t, v in counts.items()}
     return out
 
 
@@ -174,12 +203,16 @@ def stopped_calls(
     test and one event: two calls that stopped together are more evidence than one, and one
     event per caller keeps a handler with many calls from outvoting one with few.
     """
-    metrics = list(metrics)
-    edges = _edges(metrics, normal)
-    inbound = _inbound(metrics)
+    return _stops(_graph(list(metrics)), normal, incident)
+
+
+def _stops(
+    graph: _CallGraph, normal: tuple[float, float], incident: tuple[float, float]
+) -> list[PatternShift]:
+    """``stopped_calls`` on a graph already built."""
     stopped: dict[str, list[_Stopped]] = defaultdict(list)
-    for (caller, callee), activity in sorted(edges.items()):
-        called = inbound.get(caller)
+    for (caller, callee), activity in sorted(_edges(graph, normal).items()):
+        called = graph.called.get(caller)
         n0, s0 = _counts(activity, called, *normal)
         n1, s1 = _counts(activity, called, *incident)
         if n0 and n1 and stopped_code_path(_active_ratio(n0, s0, n1, s1)):
@@ -224,12 +257,10 @@ def silence_onset(
     dates it the way a stopped log statement dates the events. Normal shares come from before the
     search range, as the metrics' preliminary normal period does.
     """
-    metrics = list(metrics)
-    edges = _edges(metrics, (start, search[0]))
-    inbound = _inbound(metrics)
+    graph = _graph(list(metrics))
     candidates: set[float] = set()
-    for (caller, _), activity in edges.items():
-        called = inbound.get(caller)
+    for (caller, _), activity in _edges(graph, (start, search[0])).items():
+        called = graph.called.get(caller)
         first: float | None = None
         for t in sorted((t for t in activity if t < end), reverse=True):
             if called is not None and not called.get(t, False):
@@ -240,6 +271,6 @@ def silence_onset(
         if first is not None and search[0] <= first <= search[1]:
             candidates.add(first)
     for t in sorted(candidates):
-        if stopped_calls(metrics, (start, t), (t, end)):
+        if _stops(graph, (start, t), (t, end)):
             return t
     return None
