@@ -111,20 +111,23 @@ def test_span_counts_with_owners_given_are_those_without() -> None:
 def _events_by_loop(
     lines: list[LogRecord], spans: list[Span]
 ) -> tuple[list[float], dict[str, list[float]], dict[str, list[float]]]:
-    """The event onset's events by their definition: one step per line and per span."""
+    """The event onset's events by their definition: one step per line and per span (a service's
+    events, for its statements' shares, are those that are not errors)."""
     times: list[float] = []
     errors: dict[str, list[float]] = {}
     by_service: dict[str, list[float]] = {}
     for rec, (template, error) in zip(lines, logs.line_templates(lines), strict=True):
         times.append(rec.timestamp)
-        by_service.setdefault(rec.service, []).append(rec.timestamp)
         if error:
             errors.setdefault(f"{rec.service}\x00log\x00{template}", []).append(rec.timestamp)
+        else:
+            by_service.setdefault(rec.service, []).append(rec.timestamp)
     for span in spans:
         times.append(span.start)
-        by_service.setdefault(span.service, []).append(span.start)
         if span.error or events.error_operation(span.operation):
             errors.setdefault(f"{span.service}\x00span\x00{span.operation}", []).append(span.start)
+        else:
+            by_service.setdefault(span.service, []).append(span.start)
     return (
         sorted(times),
         {k: sorted(v) for k, v in errors.items()},

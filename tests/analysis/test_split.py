@@ -9,7 +9,13 @@ from opsagent.analysis.event_onset import MIN_ONSET_Z, event_onset
 from opsagent.analysis.events import MIN_Z
 from opsagent.analysis.log_summary import summarize_logs
 from opsagent.analysis.options import DEFAULT_OPTIONS
-from opsagent.analysis.split import EVENT_LEAD_SECONDS, EVENT_MARGIN_SECONDS, incident_split, normal_end
+from opsagent.analysis.split import (
+    EVENT_FORWARD_SECONDS,
+    EVENT_LEAD_SECONDS,
+    EVENT_MARGIN_SECONDS,
+    incident_split,
+    normal_end,
+)
 from opsagent.domain import EvidenceBundle, Incident, LogRecord, MetricSeries, SignalKind, TimeWindow
 
 STEP = 10.0
@@ -105,6 +111,16 @@ def test_the_events_are_split_at_their_own_onset_not_at_the_alert() -> None:
     # without event dating the events' split is a fixed lead before the alert, late for a late alert
     late = incident_split(_bundle(FAULT + 180.0, logs=True), DEFAULT_OPTIONS.with_(event_onset=False))
     assert late.event_split == FAULT + 180.0 - EVENT_LEAD_SECONDS
+
+
+def test_an_alert_at_the_faults_nominal_start_dates_the_events_as_far_ahead_as_the_metrics() -> None:
+    # a recorded alert time that is the fault's nominal start: its effect shows 45 s later, in the
+    # metrics and in its first error lines alike
+    alert = FAULT - 45.0
+    split = incident_split(_bundle(alert, logs=True))
+    assert split.normal_end == FAULT
+    assert FAULT <= split.event_split <= FAULT + 4.0
+    assert split.event_split - alert > EVENT_LEAD_SECONDS
 
 
 def test_event_onset_needs_an_error_that_rose() -> None:
@@ -345,7 +361,8 @@ def test_a_metric_onset_at_the_search_ranges_first_point_does_not_date_the_event
 
 def test_an_error_first_seen_after_the_alert_does_not_date_the_events() -> None:
     # the next incident's error begins 70 s after the alert: a candidate near the end of the range
-    # counts it within its look-ahead, but it did not exist when the alert fired
+    # counts it within its look-ahead, but it did not exist when the alert fired; nor, added to the
+    # user service's lines, does it make that service's request line look stopped
     later = [
         LogRecord(
             timestamp=FAULT + 250.0 + 2.0 * k, service="user", level="error", message="payment gateway down"
@@ -354,7 +371,8 @@ def test_an_error_first_seen_after_the_alert_does_not_date_the_events() -> None:
     ]
     logs = sorted([*_traffic(), *later], key=lambda r: r.timestamp)
     alert = FAULT + 180.0
-    assert event_onset(logs, [], 0.0, alert - 300.0, alert + 30.0) is None
+    for forward in (30.0, EVENT_FORWARD_SECONDS, 65.0):
+        assert event_onset(logs, [], 0.0, alert - 300.0, alert + forward) is None, forward
     split = incident_split(EvidenceBundle(incident=_bundle(alert).incident, metrics=_metrics(), logs=logs))
     assert split.event_split == FAULT  # nothing dates the events: the metric onset does
 

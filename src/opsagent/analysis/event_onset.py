@@ -58,7 +58,8 @@ class _Events:
     everything: FloatArray  # every event's time, sorted
     errors: dict[str, FloatArray]  # each error event's sorted times
     statements: dict[str, FloatArray]  # each other log statement's sorted times
-    by_service: dict[str, FloatArray]  # each service's events' times, sorted
+    # each service's events that are not errors, times sorted: what its statements' shares are of
+    by_service: dict[str, FloatArray]
 
 
 def _sorted(times: dict[str, list[float]]) -> dict[str, FloatArray]:
@@ -72,9 +73,10 @@ def _events(logs: list[LogRecord], spans: list[Span]) -> _Events:
     by_service: dict[str, list[float]] = defaultdict(list)
     for rec, (template, error) in zip(logs, line_templates(logs), strict=True):
         times.append(rec.timestamp)
-        by_service[rec.service].append(rec.timestamp)
         key = f"{rec.service}\x00log\x00{template}"
         (errors if error else statements)[key].append(rec.timestamp)
+        if not error:
+            by_service[rec.service].append(rec.timestamp)
     if not spans:
         return _Events(
             np.sort(np.asarray(times, dtype=np.float64)),
@@ -91,7 +93,7 @@ def _events(logs: list[LogRecord], spans: list[Span]) -> _Events:
     handler = np.fromiter((error_operation(op) for _, op in pairs), dtype=np.bool_, count=len(pairs))
     failing = table.error | handler[pair]
     span_errors = _groups(pair[failing], table.start[failing])
-    span_services = _groups(table.service, table.start)
+    span_services = _groups(table.service[~failing], table.start[~failing])
     for code, stamps in span_errors:
         service, operation = pairs[code]
         errors[f"{service}\x00span\x00{operation}"].extend(stamps.tolist())
@@ -127,7 +129,10 @@ def _stopped_statement(events: _Events, normal_start: float, candidates: FloatAr
 
     A fault that raises no error line (an exception caught on the way, a changed return value)
     takes the code past statements it wrote on every request: the statement falls against its own
-    service's events (so a service that merely lost traffic does not count). The onset is the
+    service's events (so a service that merely lost traffic does not count). Against those that are
+    not errors: a new error line adds to a service's events without taking any statement's place,
+    so a statement whose service began failing on other requests (the next incident's errors, a
+    callee's failures logged) has not stopped. The onset is the
     candidate where the fall is sharpest, just after the statement's last occurrence before it.
     """
     best, onset = 0.0, 0.0

@@ -64,8 +64,11 @@ EVENT_LEAD_SECONDS = 30.0
 # spans only around its faults, or a collector outage, is.
 EVENT_GAP_SECONDS = EVENT_LEAD_SECONDS
 # The events' onset is searched up to this long after the alert (a recorded alert time that is the
-# nominal start of a fault whose first events come a little later).
-EVENT_FORWARD_SECONDS = 30.0
+# nominal start of a fault whose first events come a little later): as long as the metrics' onset.
+# How long a fault takes to show after its nominal start is the system's, not the signal's: an
+# exception thrown on a code path that the next requests reach writes its first line as late as
+# those requests' metrics move.
+EVENT_FORWARD_SECONDS = ONSET_FORWARD_SECONDS
 # The events' normal period ends this long before the first error that dates it, so that error
 # counts in the incident.
 EVENT_MARGIN_SECONDS = 1.0
