@@ -87,6 +87,7 @@ class _CallGraph:
 
 
 def _graph(metrics: list[MetricSeries]) -> _CallGraph:
+    """The edges' series, and each service's traffic and when it was called, from ``metrics``."""
     rates: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
     latencies: dict[tuple[str, str], list[MetricSeries]] = defaultdict(list)
     own: dict[str, list[MetricSeries]] = defaultdict(list)
