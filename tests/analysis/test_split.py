@@ -13,6 +13,7 @@ from opsagent.analysis.split import (
     EVENT_FORWARD_SECONDS,
     EVENT_LEAD_SECONDS,
     EVENT_MARGIN_SECONDS,
+    _down_onset,
     incident_split,
     normal_end,
 )
@@ -436,3 +437,51 @@ def test_a_reopened_episodes_events_are_not_dated_by_the_earlier_episodes_errors
     assert FAULT <= incident_split(_reopened(FAULT - 40.0)).event_split <= FAULT + 2.0
     # a quiet before the search range changes nothing
     assert incident_split(_reopened(5.0)).event_split < FAULT - 90.0
+
+
+def _store_down(alert: float) -> EvidenceBundle:
+    """A store stops at FAULT: its target health reads 0 from that sample on; its three callers'
+    error ratios (rates over a window) climb over the next three samples."""
+    ts = [i * STEP for i in range(N)]
+    store_up = [1.0 if t < FAULT else 0.0 for t in ts]
+
+    def errors(i: int, t: float) -> float:
+        ramp = min(max((t - FAULT) / (3 * STEP), 0.0), 1.0)
+        return _wiggle(i, 0.01, 0.001) + 0.6 * ramp
+
+    metrics = [
+        MetricSeries(service="redis", signal="target_up", kind=SignalKind.UP, timestamps=ts, values=store_up),
+        *(
+            MetricSeries(
+                service=caller,
+                signal="error_ratio",
+                kind=SignalKind.ERRORS,
+                timestamps=ts,
+                values=[errors(i, t) for i, t in enumerate(ts)],
+            )
+            for caller in ("cart", "catalog", "frontend")
+        ),
+    ]
+    incident = _bundle(alert).incident
+    return EvidenceBundle(incident=incident, metrics=metrics)
+
+
+def test_a_target_that_went_down_dates_the_incident_at_its_first_down_sample() -> None:
+    for delay in (60.0, 180.0):
+        bundle = _store_down(FAULT + delay)
+        assert incident_split(bundle).normal_end == FAULT, delay
+        # the curve alone places the change where the callers' errors have risen, after the store's
+        # first down samples
+        assert incident_split(bundle, DEFAULT_OPTIONS.with_(down_onset=False)).normal_end > FAULT, delay
+
+
+def test_a_target_that_came_back_or_was_never_up_dates_nothing() -> None:
+    came_back = _store_down(FAULT + 60.0)
+    up = came_back.metrics[0]
+    up.values[-2:] = [1.0, 1.0]
+    assert _down_onset(came_back.metrics, (FAULT - 100.0, FAULT + 60.0), N * STEP) is None
+    never_up = _store_down(FAULT + 60.0)
+    never_up.metrics[0].values[:] = [0.0] * N
+    assert _down_onset(never_up.metrics, (0.0, FAULT + 60.0), N * STEP) is None
+    # a fall before the search range is not this alert's onset
+    assert _down_onset(_store_down(FAULT + 60.0).metrics, (FAULT + 10.0, FAULT + 60.0), N * STEP) is None

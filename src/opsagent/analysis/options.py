@@ -54,6 +54,11 @@ class SplitOptions:
     # called moves the onset back to its first silent sample (``calls.silence_onset``), never later:
     # a stopped code path moves no metric of the caller's own.
     silence_onset: bool = True
+    # A target that went down inside the search range and stayed down moves the onset back to its
+    # first down sample (``split._down_onset``), never later: target health is a state sampled as
+    # it is, while its callers' error rates take their windows to rise and place the curve's change
+    # point after it.
+    down_onset: bool = True
 
 
 @dataclass(frozen=True)

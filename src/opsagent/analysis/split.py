@@ -33,7 +33,7 @@ from opsagent.analysis.onset import after_last_gap, anomaly_curve, change_point
 from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
 from opsagent.analysis.prepare import Prepared, prepare
 from opsagent.analysis.scoring import Baseline, robust_baseline, signed_z
-from opsagent.domain import EvidenceBundle, LogRecord, Span
+from opsagent.domain import EvidenceBundle, LogRecord, MetricSeries, SignalKind, Span
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -276,11 +276,16 @@ def split_incident(
         return fixed_split(prepared, bundle, options)
     found = _metric_change(prepared, bundle, options)
     start, end, alert = _bounds(prepared, bundle)
+    search = (alert - _search_back(start, alert), alert)
     if options.split.silence_onset:
         # a call edge that stopped dates the incident where the metrics place it later or nowhere
-        silent = silence_onset(bundle.metrics, start, (alert - _search_back(start, alert), alert), end)
+        silent = silence_onset(bundle.metrics, start, search, end)
         if silent is not None and (found is None or silent < found[0]):
             found = (silent, True)
+    if options.split.down_onset:
+        down = _down_onset(bundle.metrics, search, end)
+        if down is not None and (found is None or down < found[0]):
+            found = (down, True)
     if found is None:
         return fixed_split(prepared, bundle, options)
     onset, dated = found
@@ -288,6 +293,35 @@ def split_incident(
         prepared, bundle, options, onset if dated and options.split.events_follow_metrics else None
     )
     return Split(start, onset, onset, end, *_events(start, cut, end, options), detected=True)
+
+
+def _down_onset(metrics: list[MetricSeries], search: tuple[float, float], end: float) -> float | None:
+    """The earliest first down sample, inside ``search``, of a target health series (``up``) that
+    was up before it and stayed down to ``end``.
+
+    Target health is a state, sampled as it is: its first 0 is when the target went down. The
+    anomaly curve's change point sums every series, and a down store's callers' error rates take
+    their rate windows to rise, so it can fall a sample or two later; the target's own first down
+    samples are then its normal period, its recent level reads as down already, and the one
+    series that names the cause scores nothing (the live lab's Redis stopped, seed 59).
+    """
+    earliest: float | None = None
+    for m in metrics:
+        if m.kind is not SignalKind.UP:
+            continue
+        points = sorted(
+            (t, v) for t, v in zip(m.timestamps, m.values, strict=True) if t <= end and math.isfinite(v)
+        )
+        first: float | None = None  # the first sample of the down stretch that lasts to the end
+        was_up = up_before = False
+        for t, v in points:
+            if v > 0:
+                was_up, first = True, None
+            elif first is None:
+                first, up_before = t, was_up
+        if first is not None and up_before and search[0] <= first <= search[1]:
+            earliest = first if earliest is None else min(earliest, first)
+    return earliest
 
 
 def incident_split(bundle: EvidenceBundle, options: EngineOptions = DEFAULT_OPTIONS) -> Split:
