@@ -8,6 +8,10 @@ started. The onset is the change point of the services' own signals inside that 
   range, the per-point anomalies are summed over series into one curve (``onset.anomaly_curve``),
   and its mean-shift change point is the onset; the normal period ends there (when that is the
   range's first point, the shift began before the range: the onset goes back to where it began);
+* states that changed for good inside the range (a call edge gone silent while its caller was
+  called, ``calls.silence_onset``; a target gone down, ``_down_onset``) move that onset back to
+  where they changed, never later: a state is read as it is, while the curve sums rates over
+  windows that take the window to move;
 * events (log lines, spans, call edges; ``event onset``): they are timestamped to the millisecond, so
   their split is dated from the events themselves, inside the same range, which for them starts no
   earlier than an earlier episode of the same trouble resolved (``event_onset``, ``_events_back``); without
