@@ -98,7 +98,7 @@ def _graph(metrics: list[MetricSeries]) -> _CallGraph:
             own[m.service].append(m)
     requests = {service: summed_by_time(series) for service, series in own.items()}
     traffic = _traffic_of(rates, requests) if rates else {}
-    return _CallGraph(rates, latencies, traffic, _called(metrics, requests))
+    return _CallGraph(rates, latencies, traffic, _called([*rates.items(), *latencies.items()], requests))
 
 
 def _traffic_of(
@@ -159,8 +159,11 @@ def _edges(graph: _CallGraph, normal: tuple[float, float]) -> dict[tuple[str, st
     return out
 
 
-def _called(metrics: list[MetricSeries], requests: dict[str, dict[float, float]]) -> dict[str, _Activity]:
-    """Per service, whether it was being called at each sample time.
+def _called(
+    edges: list[tuple[tuple[str, str], list[MetricSeries]]], requests: dict[str, dict[float, float]]
+) -> dict[str, _Activity]:
+    """Per service, whether it was being called at each sample time, from every edge's series
+    (``edges``, grouped by edge) and the services' own request counts.
 
     A callee: whether any of its inbound edges carried calls (any value of any of their series: a
     caller whose calls fell but did not stop is still called). An entry point (no inbound edge): whether
@@ -169,9 +172,9 @@ def _called(metrics: list[MetricSeries], requests: dict[str, dict[float, float]]
     every sample counts.
     """
     out: dict[str, _Activity] = defaultdict(dict)
-    for m in metrics:
-        if m.peer is not None and m.peer != m.service:
-            _merge(out[m.peer], _activity(m))
+    for (_, callee), series in edges:
+        for m in series:
+            _merge(out[callee], _activity(m))
     for service, counts in requests.items():
         if service not in out:
             out[service] = {t: v > 0 for t, v in counts.items()}

@@ -281,15 +281,10 @@ def split_incident(
     found = _metric_change(prepared, bundle, options)
     start, end, alert = _bounds(prepared, bundle)
     search = (alert - _search_back(start, alert), alert)
-    if options.split.silence_onset:
-        # a call edge that stopped dates the incident where the metrics place it later or nowhere
-        silent = silence_onset(bundle.metrics, start, search, end)
-        if silent is not None and (found is None or silent < found[0]):
-            found = (silent, True)
-    if options.split.down_onset:
-        down = _down_onset(bundle.metrics, search, end)
-        if down is not None and (found is None or down < found[0]):
-            found = (down, True)
+    # a state that changed for good dates the incident where the metrics place it later or nowhere
+    changed = _state_onset(bundle.metrics, start, search, end, options)
+    if changed is not None and (found is None or changed < found[0]):
+        found = (changed, True)
     if found is None:
         return fixed_split(prepared, bundle, options)
     onset, dated = found
@@ -297,6 +292,19 @@ def split_incident(
         prepared, bundle, options, onset if dated and options.split.events_follow_metrics else None
     )
     return Split(start, onset, onset, end, *_events(start, cut, end, options), detected=True)
+
+
+def _state_onset(
+    metrics: list[MetricSeries], start: float, search: tuple[float, float], end: float, options: EngineOptions
+) -> float | None:
+    """The earliest time in ``search`` at which a state changed for good: a call edge went silent
+    (``calls.silence_onset``) or a target went down (``_down_onset``), each where its switch is on."""
+    onsets: list[float | None] = []
+    if options.split.silence_onset:
+        onsets.append(silence_onset(metrics, start, search, end))
+    if options.split.down_onset:
+        onsets.append(_down_onset(metrics, search, end))
+    return min((t for t in onsets if t is not None), default=None)
 
 
 def _down_onset(metrics: list[MetricSeries], search: tuple[float, float], end: float) -> float | None:
