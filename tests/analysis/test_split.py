@@ -485,3 +485,20 @@ def test_a_target_that_came_back_or_was_never_up_dates_nothing() -> None:
     assert _down_onset(never_up.metrics, (0.0, FAULT + 60.0), N * STEP) is None
     # a fall before the search range is not this alert's onset
     assert _down_onset(_store_down(FAULT + 60.0).metrics, (FAULT + 10.0, FAULT + 60.0), N * STEP) is None
+
+
+def test_a_statement_that_pauses_and_comes_back_dates_nothing() -> None:
+    """A statement absent for a stretch longer than the counted one after a candidate, then back
+    while the service kept logging, is a lull in the request mix, not a stopped code path."""
+    logs = _traffic()
+    logs += [
+        LogRecord(timestamp=float(t), service="carts", message=f"stock reserved for cart {t}")
+        for t in range(0, 2 * N * int(STEP) // 2, 2)
+        if not FAULT <= t < FAULT + 150.0
+    ]
+    logs.sort(key=lambda r: r.timestamp)
+    assert event_onset(logs, [], 0.0, FAULT - 300.0, FAULT + 30.0) is None
+    # the same statement, gone for good, dates the events where it stopped
+    stopped = [r for r in logs if "stock" not in r.message or r.timestamp < FAULT]
+    found = event_onset(stopped, [], 0.0, FAULT - 300.0, FAULT + 30.0)
+    assert found is not None and found.sharp and FAULT - 5.0 <= found.time <= FAULT + 5.0

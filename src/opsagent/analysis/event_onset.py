@@ -41,6 +41,11 @@ AFTER_SECONDS = 120.0
 # The strongest error rise must pass this (in sd) for the events to date the onset at all: below
 # it, no error event changed beyond noise.
 MIN_ONSET_Z = 5.0
+# A statement has stopped only where it stays away this long: as long as the incident's events are
+# compared over (``split.EVENT_HORIZON_SECONDS``). A fault's changed code path stays changed while
+# the fault lasts; a statement that pauses and comes back within minutes is the request mix (a load
+# generator's scenarios take turns), not a fault.
+STOPPED_SECONDS = 300.0
 
 
 class EventOnset(NamedTuple):
@@ -132,13 +137,18 @@ def _stopped_statement(events: _Events, normal_start: float, candidates: FloatAr
     service's events (so a service that merely lost traffic does not count). Against those that are
     not errors: a new error line adds to a service's events without taking any statement's place,
     so a statement whose service began failing on other requests (the next incident's errors, a
-    callee's failures logged) has not stopped. The onset is the
+    callee's failures logged) has not stopped. Nor has one that comes back within
+    ``STOPPED_SECONDS``: its fall over the counted stretch was a lull in the request mix (Train
+    Ticket ``08:52:06``: a seat-service statement paused for two minutes while the recording
+    resumed after a gap, and dated the events 2.5 minutes before the fault). The onset is the
     candidate where the fall is sharpest, just after the statement's last occurrence before it.
     """
     best, onset = 0.0, 0.0
     for key, times in events.statements.items():
         service = key.split("\x00", 1)[0]
         z, _ = _rises(events.by_service[service], times, normal_start, candidates, falls=True)
+        following = np.append(times, np.inf)[np.searchsorted(times, candidates, side="left")]
+        z = np.where(following - candidates < STOPPED_SECONDS, 0.0, z)
         k = int(np.argmin(z))
         if -z[k] > best:
             best, onset = float(-z[k]), float(candidates[k])
