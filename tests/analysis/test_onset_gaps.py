@@ -82,3 +82,24 @@ def test_a_barely_moved_series_has_no_shape_to_read() -> None:
     # the same shapes with both moves clear: the shapes decide
     clear = [KindEvidence(FaultType.CPU, 13.5, 0.0, 0.33), KindEvidence(FaultType.MEMORY, 15.0, 0.0, 1.0)]
     assert classify(clear, shape=True) is FaultType.MEMORY
+
+
+def test_cpu_and_memory_seconds_apart_moved_at_once() -> None:
+    from opsagent.analysis.explain import EARLY_SECONDS
+    from opsagent.analysis.faults import KindEvidence, classify
+    from opsagent.domain import FaultType
+
+    # a memory stressor sampled every second: it burns its core at once and has allocated 5 s later;
+    # CPU first by 5 s is not CPU the cause, the magnitude rule decides within the minute
+    stressor = [
+        KindEvidence(FaultType.CPU, 1288.0, 100.0, 1.0),
+        KindEvidence(FaultType.MEMORY, 30.8, 105.0, 0.6),
+    ]
+    assert classify(stressor, shape=True) is FaultType.CPU
+    assert classify(stressor, shape=True, resource_tie_seconds=EARLY_SECONDS) is FaultType.MEMORY
+    # a leak: memory minutes before the CPU of its garbage collection; still ordered
+    leak = [KindEvidence(FaultType.MEMORY, 30.0, 100.0, 0.2), KindEvidence(FaultType.CPU, 80.0, 280.0, 1.0)]
+    assert classify(leak, shape=True, resource_tie_seconds=EARLY_SECONDS) is FaultType.MEMORY
+    # errors seconds after a CPU hog are its consequence, not a class tied with it
+    hog = [KindEvidence(FaultType.CPU, 40.0, 100.0, 1.0), KindEvidence(FaultType.ERRORS_CODE, 90.0, 104.0)]
+    assert classify(hog, shape=True, resource_tie_seconds=EARLY_SECONDS) is FaultType.CPU

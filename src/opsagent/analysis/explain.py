@@ -112,7 +112,10 @@ def explain(
     suspects: list[Suspect] = []
     for service, ev in evidence.items():
         fault = classify(
-            kind_evidence(ev, opts.code_path_falls), ordering=opts.fault_ordering, shape=opts.fault_shape
+            kind_evidence(ev, opts.code_path_falls),
+            ordering=opts.fault_ordering,
+            shape=opts.fault_shape,
+            resource_tie_seconds=EARLY_SECONDS if opts.resource_tie else 0.0,
         )
         suspects.append(
             Suspect(

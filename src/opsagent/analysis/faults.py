@@ -37,6 +37,7 @@ KIND_TO_FAULT: dict[SignalKind, FaultType] = {
     SignalKind.ERRORS: FaultType.ERRORS_CODE,
 }
 SPECIFIC = (FaultType.CPU, FaultType.MEMORY, FaultType.ERRORS_CODE, FaultType.UNAVAILABLE)
+RESOURCES = (FaultType.CPU, FaultType.MEMORY)
 # A class counts as moved at 5 robust sd: above the 3 sd of a single noisy point, so one control-
 # chart excursion of an unrelated signal doesn't decide the type.
 MOVED_Z = 5.0
@@ -79,9 +80,17 @@ def _shape_decides(cpu: float | None, memory: float | None) -> FaultType | None:
 
 
 def classify(
-    evidence: list[KindEvidence], ordering: bool = True, tie_seconds: float = 0.0, shape: bool = False
+    evidence: list[KindEvidence],
+    ordering: bool = True,
+    tie_seconds: float = 0.0,
+    shape: bool = False,
+    resource_tie_seconds: float = 0.0,
 ) -> FaultType:
-    """The fault type of one suspect from its per-signal evidence."""
+    """The fault type of one suspect from its per-signal evidence.
+
+    ``resource_tie_seconds``: CPU and memory whose onsets lie this close count as moving at once
+    (the shape and magnitude rules decide between them), not the earlier as the cause.
+    """
     best: dict[FaultType, tuple[float, float]] = {}
     # the early share of each class's strongest series
     share: dict[FaultType, tuple[float, float | None]] = {}
@@ -99,6 +108,12 @@ def classify(
     if moved:
         earliest = min(v[1] for v in moved.values())
         early = {f: v for f, v in moved.items() if v[1] <= earliest + tie_seconds}
+        for one, other in RESOURCES, RESOURCES[::-1]:
+            # a fault's two resources move within the minute, the side effect a few seconds after
+            # the cause or before it (a memory stressor burns its core at once and allocates over
+            # seconds): only the first minute's shape can tell them apart
+            if one in early and other in moved and moved[other][1] <= early[one][1] + resource_tie_seconds:
+                early[other] = moved[other]
         memory = early.get(FaultType.MEMORY)
         cpu = early.get(FaultType.CPU)
         # CPU pinned at its limit is CPU saturation: what moved with it (the stressor's memory, a
