@@ -97,9 +97,15 @@ def test_cpu_and_memory_seconds_apart_moved_at_once() -> None:
     ]
     assert classify(stressor, shape=True) is FaultType.CPU
     assert classify(stressor, shape=True, resource_tie_seconds=EARLY_SECONDS) is FaultType.MEMORY
-    # a leak: memory minutes before the CPU of its garbage collection; still ordered
-    leak = [KindEvidence(FaultType.MEMORY, 30.0, 100.0, 0.2), KindEvidence(FaultType.CPU, 80.0, 280.0, 1.0)]
+    # a leak: memory growing, the CPU of its garbage collection a minute later and growing too; a
+    # move still under way after its first minute is no step, and the order stands
+    leak = [KindEvidence(FaultType.MEMORY, 10.6, 100.0, 0.36), KindEvidence(FaultType.CPU, 21.6, 160.0, 0.34)]
     assert classify(leak, shape=True, resource_tie_seconds=EARLY_SECONDS) is FaultType.MEMORY
+    seconds_apart = [
+        KindEvidence(FaultType.MEMORY, 10.6, 100.0, 0.36),
+        KindEvidence(FaultType.CPU, 21.6, 105.0, 0.34),
+    ]
+    assert classify(seconds_apart, shape=True, resource_tie_seconds=EARLY_SECONDS) is FaultType.MEMORY
     # errors seconds after a CPU hog are its consequence, not a class tied with it
     hog = [KindEvidence(FaultType.CPU, 40.0, 100.0, 1.0), KindEvidence(FaultType.ERRORS_CODE, 90.0, 104.0)]
     assert classify(hog, shape=True, resource_tie_seconds=EARLY_SECONDS) is FaultType.CPU

@@ -68,6 +68,11 @@ class KindEvidence:
     saturated: bool = False
 
 
+def _at_once(early_share: float | None) -> bool:
+    """Whether a move made most of its way within its first minute."""
+    return early_share is not None and early_share >= PLATEAU_SHARE
+
+
 def _shape_decides(cpu: float | None, memory: float | None) -> FaultType | None:
     """CPU or memory when exactly one of the two moved at once and the other lagged."""
     if cpu is None or memory is None:
@@ -88,8 +93,9 @@ def classify(
 ) -> FaultType:
     """The fault type of one suspect from its per-signal evidence.
 
-    ``resource_tie_seconds``: CPU and memory whose onsets lie this close count as moving at once
-    (the shape and magnitude rules decide between them), not the earlier as the cause.
+    ``resource_tie_seconds``: CPU and memory that both shifted level (most of the move in its first
+    minute) with onsets this close moved at once (the magnitude rule decides between them), not the
+    one sampled first as the cause.
     """
     best: dict[FaultType, tuple[float, float]] = {}
     # the early share of each class's strongest series
@@ -109,10 +115,16 @@ def classify(
         earliest = min(v[1] for v in moved.values())
         early = {f: v for f, v in moved.items() if v[1] <= earliest + tie_seconds}
         for one, other in RESOURCES, RESOURCES[::-1]:
-            # a fault's two resources move within the minute, the side effect a few seconds after
-            # the cause or before it (a memory stressor burns its core at once and allocates over
-            # seconds): only the first minute's shape can tell them apart
-            if one in early and other in moved and moved[other][1] <= early[one][1] + resource_tie_seconds:
+            # Two level shifts within the same minute are one step, whichever was sampled first (a
+            # memory stressor burns its core at once and has allocated seconds later): the shape and
+            # magnitude rules decide. A move still growing after its first minute (a leak, the
+            # garbage collection that follows it) keeps its order.
+            if (
+                one in early
+                and other in moved
+                and moved[other][1] <= early[one][1] + resource_tie_seconds
+                and all(_at_once(share[f][1]) for f in RESOURCES)
+            ):
                 early[other] = moved[other]
         memory = early.get(FaultType.MEMORY)
         cpu = early.get(FaultType.CPU)
