@@ -3,18 +3,15 @@ service's failure (``propagate.answered_callees``, switch ``traced_origins``).""
 
 from __future__ import annotations
 
-import numpy as np
-
 from opsagent.analysis.events import PatternShift
 from opsagent.analysis.explain import explain
 from opsagent.analysis.options import DEFAULT_OPTIONS
 from opsagent.analysis.patterns import pattern_shifts
 from opsagent.analysis.prepare import Prepared
 from opsagent.analysis.propagate import answered_callees, propagate, propagation_adjust
-from opsagent.analysis.scoring import SeriesScore
-from opsagent.analysis.series import PreparedSeries, ScoredSeries, ServiceEvidence
-from opsagent.domain import SignalKind
+from opsagent.analysis.series import ServiceEvidence
 
+from ..support.scored_evidence import make_slow
 from ..support.traced_traffic import wrong_answer_beside_a_failing_batch
 
 CALLS = {"mid": {"back"}}
@@ -97,22 +94,6 @@ def test_an_answered_callee_leaves_the_other_callees_to_explain() -> None:
     assert propagation_adjust(scores, callees, answered={"mid": {"back"}}) == {"mid": "store"}
 
 
-def _slow(ev: ServiceEvidence, score: float) -> None:
-    """Give the service a latency rise of ``score`` that leads its evidence."""
-    series = PreparedSeries(
-        id="metric:back:latency_p90_seconds",
-        service="back",
-        signal="latency_p90_seconds",
-        kind=SignalKind.LATENCY,
-        family="seconds",
-        source="metric",
-        ts=np.zeros(1),
-        vs=np.zeros(1),
-    )
-    ev.scored.append(ScoredSeries(series, SeriesScore(score, 20.0, 0.01, 0.5, None, 0.0)))
-    ev.channels["metric"] = score
-
-
 def test_a_callee_that_answered_slowly_still_explains_the_caller() -> None:
     # the walk reads failures and changed events, not durations: a caller's timeout below which the
     # slow callee's span did not fail is the callee's doing
@@ -120,7 +101,7 @@ def test_a_callee_that_answered_slowly_still_explains_the_caller() -> None:
     evidence = _evidence(calls_back=True)
     scores = {svc: ev.channels["pattern"] for svc, ev in evidence.items()}
     assert "mid" not in propagate(prepared, evidence, dict(scores), DEFAULT_OPTIONS).explained_by
-    _slow(evidence["back"], 2.0 * scores["back"])
+    make_slow(evidence["back"], "back", 2.0 * scores["back"])
     scores["back"] = evidence["back"].channels["metric"]
     assert propagate(prepared, evidence, dict(scores), DEFAULT_OPTIONS).explained_by["mid"] == "back"
     # with the switch off the call graph's reading applies whatever the trace says

@@ -7,9 +7,15 @@ from datetime import UTC, datetime
 
 from opsagent.analysis.calls import silence_onset, stopped_calls
 from opsagent.analysis.engine import rank_suspects
-from opsagent.analysis.options import DEFAULT_OPTIONS
+from opsagent.analysis.explain import explain
+from opsagent.analysis.options import DEFAULT_OPTIONS, EngineOptions
+from opsagent.analysis.prepare import Prepared
+from opsagent.analysis.propagate import Placement, propagate
+from opsagent.analysis.series import ServiceEvidence
 from opsagent.analysis.split import incident_split
 from opsagent.domain import EvidenceBundle, FaultType, Incident, MetricSeries, SignalKind, TimeWindow
+
+from ..support.scored_evidence import make_slow
 
 STEP = 60.0
 NORMAL = 20  # minutes before the alert
@@ -283,3 +289,42 @@ def test_a_stopped_call_edge_splits_the_incident_where_no_metric_moved() -> None
     # silent samples as normal
     off = incident_split(bundle, DEFAULT_OPTIONS.with_(silence_onset=False))
     assert not off.detected and off.event_split > STOP + 35.0
+
+
+def _placed(options: EngineOptions = DEFAULT_OPTIONS, slow_email: bool = False) -> Placement:
+    """checkout stopped calling email and payment (its edges' own event); each callee lost that
+    traffic, which scores it higher than checkout's event (its request lines stopped with it)."""
+    (edge,) = stopped_calls(_calls(), *_periods())
+    evidence = {"checkout": ServiceEvidence(patterns=[edge], channels={"pattern": edge.score})}
+    for callee in ("email", "payment"):
+        evidence[callee] = ServiceEvidence(channels={"pattern": 2.0 * edge.score})
+    if slow_email:
+        make_slow(evidence["email"], "email", 3.0)
+    callees = {"frontend": {"checkout"}, "checkout": {"email", "payment", "cart"}}
+    prepared = Prepared(series=[], step=STEP, alert=ALERT, alert_known=True, callees=callees)
+    scores = {svc: max(ev.channels.values()) for svc, ev in evidence.items()}
+    return propagate(prepared, evidence, scores, options)
+
+
+def test_callees_the_caller_stopped_calling_do_not_explain_it() -> None:
+    # an early exit leaves the callees without the caller's requests: by the callee rule they would
+    # explain the one service that stopped calling them (the live lab's checkout, seed 61)
+    placement = _placed()
+    assert placement.silenced == {"checkout": {"email", "payment"}}
+    assert "checkout" not in placement.explained_by
+    assert _placed(DEFAULT_OPTIONS.with_(silenced_callees=False)).explained_by["checkout"] in {
+        "email",
+        "payment",
+    }
+    # a callee whose latency leads answered slowly, which a caller can give up calling: it still explains
+    assert _placed(slow_email=True).explained_by["checkout"] == "email"
+
+
+def test_the_report_names_the_callees_the_caller_stopped_calling() -> None:
+    (edge,) = stopped_calls(_calls(), *_periods())
+    placement = _placed()
+    placement.callers = {"checkout": {"frontend"}}
+    evidence = {"checkout": ServiceEvidence(patterns=[edge], channels={"pattern": edge.score})}
+    (checkout,) = explain(evidence, {"checkout": 1.0}, placement, {}, DEFAULT_OPTIONS)
+    where = next(e.summary for e in checkout.evidence if e.id == "topology:checkout")
+    assert where.endswith("(it stopped calling email, payment: their lost traffic is its doing)"), where

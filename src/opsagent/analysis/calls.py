@@ -243,6 +243,7 @@ def _stops(
                 error=False,
                 first_seen=min(firsts, default=None),
                 relative_ratio=_active_ratio(n0, s0, n1, s1),
+                silenced=frozenset(f.callee for f in found),
             )
         )
     out.sort(key=lambda s: (-s.score, s.service, s.key))

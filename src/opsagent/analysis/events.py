@@ -76,6 +76,8 @@ class PatternShift:
     # origin events (``event_counts.origins``): the other services the failing requests called,
     # none of which failed or changed on their path
     answered_by: frozenset[str] = frozenset()
+    # edge events (``calls.stopped_calls``): the callees the service stopped calling
+    silenced: frozenset[str] = frozenset()
 
     @property
     def is_new(self) -> bool:

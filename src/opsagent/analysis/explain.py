@@ -94,7 +94,8 @@ def _items(
     elif callers.get(service) or callees.get(service):
         healthy = sorted(c for c in callees.get(service, ()) if c not in placement.explained_by)
         answered = sorted(placement.answered.get(service, set()) & callees.get(service, set()))
-        items.append(placement_item(service, sorted(callers.get(service, ())), healthy, answered))
+        silenced = sorted(placement.silenced.get(service, set()) & callees.get(service, set()))
+        items.append(placement_item(service, sorted(callers.get(service, ())), healthy, answered, silenced))
     if service in impact:
         items.append(impact_item(service, *impact[service]))
     return items

@@ -116,14 +116,21 @@ def victim_item(service: str, callee: str, *, went_down: bool = False) -> Eviden
 
 
 def placement_item(
-    service: str, callers: list[str], healthy_callees: list[str], answered: list[str] | None = None
+    service: str,
+    callers: list[str],
+    healthy_callees: list[str],
+    answered: list[str] | None = None,
+    silenced: list[str] | None = None,
 ) -> EvidenceItem:
     """Where an unexplained suspect sits in the call graph; ``answered``: the callees its failing
-    requests called and found answering normally (``propagate.answered_callees``)."""
+    requests called and found answering normally (``propagate.answered_callees``); ``silenced``: the
+    callees it stopped calling (``propagate.silenced_callees``)."""
     where = f"called by {', '.join(callers) or 'nobody'}"
     summary = f"{where}; calls {', '.join(healthy_callees) or 'nothing'}; no anomalous callee explains it"
     if answered:
         summary += f" (its failing requests called {', '.join(answered)}, which answered them normally)"
+    if silenced:
+        summary += f" (it stopped calling {', '.join(silenced)}: their lost traffic is its doing)"
     return EvidenceItem(id=f"topology:{service}", kind="topology", service=service, summary=summary)
 
 

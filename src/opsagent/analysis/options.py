@@ -127,6 +127,9 @@ class PropagateOptions:
     # A callee that the trace shows answering a service's leading failure normally (the failing
     # requests called it; it neither failed nor changed there) does not explain that service.
     traced_origins: bool = True
+    # A callee that the service stopped calling (its call edge went silent while the service kept
+    # being called) does not explain the service: the callee lost that traffic by the service's doing.
+    silenced_callees: bool = True
     # A node that calls nothing, seen by the callers of a service whose fault it moves with and whose
     # excess covers its own (a balancer, a proxy in front of it), is placed below that service.
     caller_views: bool = True

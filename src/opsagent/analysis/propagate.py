@@ -13,7 +13,8 @@ lead. (No development dataset records target health, so this is neutral there by
 decides the live lab's dependency-down faults.)
 A second guard reads the failing requests themselves: a callee that they called, and that neither
 failed nor changed on their path, does not explain the service's failure (``answered_callees``),
-unless it answered slowly.
+unless it answered slowly. Nor does a callee the service stopped calling (``silenced_callees``): its
+lost traffic is the service's doing.
 Another guard, that a callee whose anomaly started later than its caller's explains nothing,
 changed no rank on any development case at +0, +60 or +180 s and was removed (docs/ENGINE.md).
 A fault can also be seen twice without an edge between the two views: a load balancer or proxy in
@@ -68,6 +69,8 @@ class Placement:
     views: dict[str, str] = field(default_factory=dict)
     # service -> the callees its failing requests called and found answering normally (``answered_callees``)
     answered: dict[str, set[str]] = field(default_factory=dict)
+    # service -> the callees it stopped calling while it kept being called (``silenced_callees``)
+    silenced: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _leads(ev: ServiceEvidence, counts: Callable[[ScoredSeries], bool]) -> bool:
@@ -135,8 +138,9 @@ def propagation_adjust(
 ) -> dict[str, str]:
     """Discount likely victims in place; return service -> the callee that explains it.
 
-    Services in ``resource_led`` are never discounted; ``answered``: per service, the callees the
-    trace shows answering its failing requests normally (``answered_callees``), which explain nothing.
+    Services in ``resource_led`` are never discounted; ``answered``: per service, the callees that
+    explain nothing: the trace shows them answering its failing requests normally
+    (``answered_callees``), or it stopped calling them (``silenced_callees``).
     """
     original = dict(scores)
     explained_by: dict[str, str] = {}
@@ -249,6 +253,18 @@ def answered_callees(ev: ServiceEvidence) -> set[str]:
     return cleared
 
 
+def silenced_callees(ev: ServiceEvidence) -> set[str]:
+    """The callees the service stopped calling while it kept being called (``calls.stopped_calls``).
+
+    A caller that returns before its calls (an exception thrown early, an early exit) leaves its
+    callees without its requests: their traffic falls, their request lines stop, and by the callee
+    rule they would explain the caller, the one service that did it. A callee cannot make its caller
+    stop calling it; it can fail or answer slowly, which the caller still calls through (a callee
+    that went down is placed by ``below_down_callees``; a slow one, ``latency_led``, still explains).
+    """
+    return {callee for p in ev.patterns if p.kind == "edge" for callee in p.silenced}
+
+
 def propagate(
     prepared: Prepared,
     evidence: dict[str, ServiceEvidence],
@@ -263,12 +279,19 @@ def propagate(
         return placement
     placement.callees = prepared.callees
     led = {svc for svc, ev in evidence.items() if resource_led(ev)} if opts.resource_causes else None
+    # a slow answer is not a normal one: a caller's timeout leaves the callee's span unfailed, and a
+    # slow callee can make its caller give up calling it; the callee whose latency leads still explains
+    slow = {svc for svc, ev in evidence.items() if latency_led(ev)}
     if opts.traced_origins:
-        # a slow answer is not a normal one: a caller's timeout leaves the callee's span unfailed,
-        # and the callee whose latency leads still explains it
-        slow = {svc for svc, ev in evidence.items() if latency_led(ev)}
         placement.answered = {svc: answered_callees(ev) - slow for svc, ev in evidence.items()}
-    placement.explained_by = propagation_adjust(scores, placement.callees, led, placement.answered)
+    if opts.silenced_callees:
+        silenced = {svc: silenced_callees(ev) - slow for svc, ev in evidence.items()}
+        placement.silenced = {svc: callees for svc, callees in silenced.items() if callees}
+    cleared = {
+        svc: placement.answered.get(svc, set()) | placement.silenced.get(svc, set())
+        for svc in placement.answered.keys() | placement.silenced.keys()
+    }
+    placement.explained_by = propagation_adjust(scores, placement.callees, led, cleared)
     if opts.resource_causes:
         placement.down = {svc for svc, ev in evidence.items() if down_led(ev)}
         if placement.down:
