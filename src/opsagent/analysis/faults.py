@@ -14,7 +14,9 @@ CPU and memory often move in the same sample, whichever is at fault: a CPU stres
 a core (Sock Shop's memory faults saturate CPU). With ``shape`` on, the tie is broken by the shape
 of the two moves, which needs no unit or limit: a fault's own resource shifts level at once (by its
 first minute it has made most of its move), a side effect lags and keeps growing after it. The
-magnitude rule below only decides when the shapes do not. Before both: a container's CPU at its
+magnitude rule below only decides when the shapes do not. "The same sample" is the same minute
+for two level shifts (``resource_tie_seconds``): at a second's sampling, a memory stressor's CPU is
+seen seconds before its allocations. Before both: a container's CPU at its
 limit (``saturation.py``, read from the level, not the score) is CPU saturation, and what moved in
 the same sample followed from it.
 """

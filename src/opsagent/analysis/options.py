@@ -142,9 +142,9 @@ class ExplainOptions:
     # When CPU and memory moved in the same sample, the one that made most of its move at once is
     # the fault's resource (``faults.py``).
     fault_shape: bool = True
-    # CPU and memory whose onsets lie within the first minute of a move moved at once: neither is
-    # the cause for having been seen seconds earlier (a memory stressor burns CPU before it has
-    # allocated), the shape decides.
+    # CPU and memory that both shifted level within the same minute moved at once: neither is the
+    # cause for having been sampled seconds earlier (a memory stressor burns CPU before it has
+    # allocated); the magnitude rule decides (``faults.classify``).
     resource_tie: bool = True
     # A stopped code path (statement, operation, call edge, handler step) is errors-code evidence.
     code_path_falls: bool = True
