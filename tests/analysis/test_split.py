@@ -502,26 +502,3 @@ def test_a_statement_that_pauses_and_comes_back_dates_nothing() -> None:
     stopped = [r for r in logs if "stock" not in r.message or r.timestamp < FAULT]
     found = event_onset(stopped, [], 0.0, FAULT - 300.0, FAULT + 30.0)
     assert found is not None and found.sharp and FAULT - 5.0 <= found.time <= FAULT + 5.0
-
-
-def test_a_window_that_reaches_past_the_data_splits_where_the_data_does() -> None:
-    """A live incident's window ends its look-ahead after the alert, in the future when it is
-    investigated: the minutes without samples are not the incident's, and the fault a minute before
-    the alert is still dated."""
-    alert = FAULT + 60.0
-    seen = alert + 5.0  # investigated five seconds after the alert
-    metrics = [
-        s.model_copy(
-            update={
-                "timestamps": [t for t in s.timestamps if t <= seen],
-                "values": [v for t, v in zip(s.timestamps, s.values, strict=True) if t <= seen],
-            }
-        )
-        for s in _metrics()
-    ]
-    incident = _bundle(alert).incident
-    window = TimeWindow(start=incident.window.start, end=datetime.fromtimestamp(seen + 1800.0, UTC))
-    bundle = EvidenceBundle(incident=incident.model_copy(update={"window": window}), metrics=metrics)
-    split = incident_split(bundle)
-    assert split.detected and split.normal_end == FAULT
-    assert split.window_end <= seen + STEP

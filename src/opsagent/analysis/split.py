@@ -97,23 +97,7 @@ class Split:
 
 
 def _bounds(prepared: Prepared, bundle: EvidenceBundle) -> tuple[float, float, float]:
-    """The window's start, its end as far as the metrics reach (``_data_end``), and the alert."""
-    window = bundle.incident.window
-    return window.start_s, _data_end(prepared, window.end_s), prepared.alert
-
-
-def _data_end(prepared: Prepared, end: float) -> float:
-    """The window's end, or a step after the metrics' last sample when they stop before it.
-
-    A live incident's window reaches past the moment it is investigated (the alert plus the
-    look-ahead in which later re-investigations see more): the minutes after the last sample hold
-    no data, not a return to normal. Counted as the incident's, they pull the anomaly curve's
-    incident side to zero, and a fault that shows only a minute before the alert has no change
-    point left (the live lab's CPU hog on catalog, seed 67: no onset, the fixed lead reached back
-    over two earlier faults, and one of them ranked first).
-    """
-    last = max((float(s.ts[-1]) for s in prepared.series if s.ts.size), default=end)
-    return min(end, last + prepared.step)
+    return bundle.incident.window.start_s, bundle.incident.window.end_s, prepared.alert
 
 
 def _events(
@@ -219,9 +203,9 @@ def fixed_split(
     return Split(start, cut, cut, end, *_events(start, _event_cut(prepared, bundle, options), end, options))
 
 
-def _grid_points(start: float, end: float, step: float) -> int:
+def _grid_points(bundle: EvidenceBundle, step: float) -> int:
     """Sampling points in the incident's window: too few and neither onset nor baseline is robust."""
-    return int((end - start) // step) + 1
+    return int((bundle.incident.window.end_s - bundle.incident.window.start_s) // step) + 1
 
 
 def metric_onset(prepared: Prepared, bundle: EvidenceBundle, options: EngineOptions) -> float | None:
@@ -237,7 +221,7 @@ def _metric_change(
     point (the best split there is where the range begins, not a change the curve shows)."""
     series, step = prepared.series, prepared.step
     start, end, alert = _bounds(prepared, bundle)
-    n = _grid_points(start, end, step)
+    n = _grid_points(bundle, step)
     if n < 2 * MIN_NORMAL_POINTS or not series:
         return None
     # the onset lies in [alert - back, alert + forward]; the points before that range are the
