@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
+
 from opsagent.analysis.event_onset import MIN_ONSET_Z, event_onset
 from opsagent.analysis.events import MIN_Z
 from opsagent.analysis.log_summary import summarize_logs
@@ -14,6 +16,7 @@ from opsagent.analysis.split import (
     EVENT_LEAD_SECONDS,
     EVENT_MARGIN_SECONDS,
     _down_onset,
+    _ramp_start,
     incident_split,
     normal_end,
 )
@@ -471,8 +474,9 @@ def test_a_target_that_went_down_dates_the_incident_at_its_first_down_sample() -
         bundle = _store_down(FAULT + delay)
         assert incident_split(bundle).normal_end == FAULT, delay
         # the curve alone places the change where the callers' errors have risen, after the store's
-        # first down samples
-        assert incident_split(bundle, DEFAULT_OPTIONS.with_(down_onset=False)).normal_end > FAULT, delay
+        # first down samples (without the walk back to the start of their ramp, which dates it too)
+        late = DEFAULT_OPTIONS.with_(down_onset=False, rise_start=False)
+        assert incident_split(bundle, late).normal_end > FAULT, delay
 
 
 def test_a_target_that_came_back_or_was_never_up_dates_nothing() -> None:
@@ -502,3 +506,42 @@ def test_a_statement_that_pauses_and_comes_back_dates_nothing() -> None:
     stopped = [r for r in logs if "stock" not in r.message or r.timestamp < FAULT]
     found = event_onset(stopped, [], 0.0, FAULT - 300.0, FAULT + 30.0)
     assert found is not None and found.sharp and FAULT - 5.0 <= found.time <= FAULT + 5.0
+
+
+def test_a_window_that_reaches_past_the_data_splits_where_the_data_does() -> None:
+    """A live incident's window ends its look-ahead after the alert, in the future when it is
+    investigated: the minutes without samples are not the incident's, and the fault a minute before
+    the alert is still dated."""
+    alert = FAULT + 60.0
+    seen = alert + 5.0  # investigated five seconds after the alert
+    metrics = [
+        s.model_copy(
+            update={
+                "timestamps": [t for t in s.timestamps if t <= seen],
+                "values": [v for t, v in zip(s.timestamps, s.values, strict=True) if t <= seen],
+            }
+        )
+        for s in _metrics()
+    ]
+    incident = _bundle(alert).incident
+    window = TimeWindow(start=incident.window.start, end=datetime.fromtimestamp(seen + 1800.0, UTC))
+    bundle = EvidenceBundle(incident=incident.model_copy(update={"window": window}), metrics=metrics)
+    split = incident_split(bundle)
+    assert split.detected and split.normal_end == FAULT
+    assert split.window_end <= seen + STEP
+
+
+def test_a_ramp_is_dated_where_it_began() -> None:
+    """A rate over a one-minute window turns a fault's step into a one-minute ramp of the anomaly
+    curve. Investigated seconds after the alert, the mean-shift change point fell 20 s into it (the
+    live lab's CPU hog on payment, seed 67; this is its curve, 5-s cells): the ramp's first points
+    would be the normal period's."""
+    normal = [0.0] * 20 + [1.2, 0.0, 0.0]  # one noisy cell long before
+    ramp = [4.96, 7.44, 7.77, 7.74, 9.68, 12.0, 14.07, 15.91, 19.45, 20.38, 20.42, 21.91, 21.48, 21.65]
+    curve = np.array(normal + [0.0] * 5 + ramp, dtype=np.float64)
+    first = len(normal) + 5
+    floor = len(normal)  # the search range's first cell
+    assert _ramp_start(curve, first + 4, floor) == first
+    # the walk stops at what the points before the range show: not at a wiggle, not before the range
+    assert _ramp_start(curve, first, floor) == first
+    assert _ramp_start(np.array([0.0, 3.0, 3.0, 5.0, 9.0]), 4, 1) == 1
