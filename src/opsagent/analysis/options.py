@@ -33,6 +33,8 @@ class SplitOptions:
     gap_aware_onset: bool = True
     # A change point at the search range's first point: the shift began before the range (a late
     # alert); the onset goes back to where the anomaly curve's rise began (``split._rise_start``).
+    # One inside the range: it goes back to where its ramp began (a rate over a window turns a step
+    # into a ramp, ``split._ramp_start``).
     rise_start: bool = True
     # Date the events' split (logs, spans, call edges) from the events themselves, inside the range
     # the alert bounds (``split.event_onset``); off: a fixed lead before the alert.
