@@ -89,7 +89,6 @@ def _shape_decides(cpu: float | None, memory: float | None) -> FaultType | None:
 def classify(
     evidence: list[KindEvidence],
     ordering: bool = True,
-    tie_seconds: float = 0.0,
     shape: bool = False,
     resource_tie_seconds: float = 0.0,
 ) -> FaultType:
@@ -115,19 +114,19 @@ def classify(
     moved = {f: v for f, v in best.items() if f in SPECIFIC and v[0] >= MOVED_Z}
     if moved:
         earliest = min(v[1] for v in moved.values())
-        early = {f: v for f, v in moved.items() if v[1] <= earliest + tie_seconds}
-        for one, other in RESOURCES, RESOURCES[::-1]:
-            # Two level shifts within the same minute are one step, whichever was sampled first (a
-            # memory stressor burns its core at once and has allocated seconds later): the shape and
-            # magnitude rules decide. A move still growing after its first minute (a leak, the
-            # garbage collection that follows it) keeps its order.
-            if (
-                one in early
-                and other in moved
-                and moved[other][1] <= early[one][1] + resource_tie_seconds
-                and all(_at_once(share[f][1]) for f in RESOURCES)
-            ):
-                early[other] = moved[other]
+        early = {f: v for f, v in moved.items() if v[1] <= earliest}
+        pair = [moved[f] for f in RESOURCES if f in moved]
+        # Two level shifts within the same minute are one step, whichever was sampled first (a
+        # memory stressor burns its core at once and has allocated seconds later): the shape and
+        # magnitude rules decide. A move still growing after its first minute (a leak, the garbage
+        # collection that follows it) keeps its order.
+        if (
+            len(pair) == 2
+            and early.keys() & set(RESOURCES)
+            and abs(pair[0][1] - pair[1][1]) <= resource_tie_seconds
+            and all(_at_once(share[f][1]) for f in RESOURCES)
+        ):
+            early.update(zip(RESOURCES, pair, strict=True))
         memory = early.get(FaultType.MEMORY)
         cpu = early.get(FaultType.CPU)
         # CPU pinned at its limit is CPU saturation: what moved with it (the stressor's memory, a
