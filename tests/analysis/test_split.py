@@ -232,6 +232,27 @@ def test_a_statement_that_stops_dates_the_events_when_no_error_rose() -> None:
     assert event_onset(quiet, [], 0.0, FAULT - 300.0, FAULT + 30.0) is None
 
 
+def test_a_statement_too_rare_to_date_the_events_still_moves_a_late_alerts_split_back() -> None:
+    """A statement written every 10 s that stops for good: its fall is past what the event
+    comparison counts, under the onset bar. Like a weak error rise, it dates the events of a late
+    alert (Train Ticket ``10:50:16`` one minute late: a travel service stopped one statement, 4.4 sd)."""
+    logs = _traffic()
+    logs += [
+        LogRecord(timestamp=float(t), service="carts", message=f"stock reserved for cart {t}")
+        for t in range(0, int(FAULT) + 3, 10)
+    ]
+    logs.sort(key=lambda r: r.timestamp)
+    found = event_onset(logs, [], 0.0, FAULT - 300.0, FAULT + 30.0)
+    assert found is not None and not found.sharp
+    assert MIN_Z <= found.strength < MIN_ONSET_Z and FAULT <= found.time <= FAULT + 5.0
+    assert event_onset(logs, [], 0.0, FAULT - 300.0, FAULT + 30.0, weak_stops=False) is None
+    for delay in (60.0, 180.0):
+        bundle = _without_metrics(FAULT + delay, logs)
+        assert incident_split(bundle).event_split == found.time - EVENT_MARGIN_SECONDS, delay
+        fixed = incident_split(bundle, DEFAULT_OPTIONS.with_(weak_stopped_statement=False))
+        assert fixed.event_split == FAULT + delay - EVENT_LEAD_SECONDS, delay
+
+
 def _recorded_around_the_fault() -> list[LogRecord]:
     """Ordinary request lines kept only from a minute before the fault to a minute after it (a
     recording that keeps events around its faults, or a collector that stopped): no error rose and

@@ -128,9 +128,11 @@ def _groups(codes: IntArray, values: FloatArray) -> list[tuple[int, FloatArray]]
     return [(code, stamps) for code, _, stamps in parts]
 
 
-def _stopped_statement(events: _Events, normal_start: float, candidates: FloatArray) -> EventOnset | None:
+def _stopped_statement(
+    events: _Events, normal_start: float, candidates: FloatArray, bar: float = MIN_ONSET_Z
+) -> EventOnset | None:
     """Where a log statement stopped most sharply while its service kept logging, or None below
-    ``MIN_ONSET_Z``.
+    ``bar`` (sharp at ``MIN_ONSET_Z``).
 
     A fault that raises no error line (an exception caught on the way, a changed return value)
     takes the code past statements it wrote on every request: the statement falls against its own
@@ -152,7 +154,7 @@ def _stopped_statement(events: _Events, normal_start: float, candidates: FloatAr
         k = int(np.argmin(z))
         if -z[k] > best:
             best, onset = float(-z[k]), float(candidates[k])
-    return EventOnset(onset, best) if best >= MIN_ONSET_Z else None
+    return EventOnset(onset, best, sharp=best >= MIN_ONSET_Z) if best >= bar else None
 
 
 def _rises(
@@ -219,7 +221,12 @@ def _rise_start(everything: FloatArray, times: FloatArray, normal_start: float, 
 
 
 def event_onset(
-    logs: list[LogRecord], spans: list[Span], normal_start: float, lo: float, hi: float
+    logs: list[LogRecord],
+    spans: list[Span],
+    normal_start: float,
+    lo: float,
+    hi: float,
+    weak_stops: bool = True,
 ) -> EventOnset | None:
     """The first candidate in [lo, hi] where an error event rose by ``MIN_ONSET_Z`` (an error first
     seen after ``hi`` does not count), or where its rise began when it had already risen before
@@ -251,8 +258,12 @@ def event_onset(
     # errors it causes elsewhere (callers' timeouts, retries) after them and often sharper.
     risen = np.nonzero(best >= MIN_ONSET_Z)[0]
     if not risen.size:
-        stopped = _stopped_statement(events, normal_start, candidates)
-        return stopped if stopped is not None else _weak_rise(best, first_seen)
+        stopped = _stopped_statement(events, normal_start, candidates, MIN_Z if weak_stops else MIN_ONSET_Z)
+        if stopped is not None and stopped.sharp:
+            return stopped
+        # Weak onsets both: the earlier of a weak error rise and a weak stop, for the reason above.
+        weak = [found for found in (_weak_rise(best, first_seen), stopped) if found is not None]
+        return min(weak, key=lambda found: found.time, default=None)
     k = int(risen[0])
     earlier = _rise_start(everything, errors[winner[k]], normal_start, lo)
     if earlier is not None:

@@ -43,6 +43,10 @@ class SplitOptions:
     # error rise the event comparison itself counts as a shift (``events.MIN_Z``) still moves the
     # events' split back before the fixed lead, never later than it (``split._event_cut``).
     weak_event_onset: bool = True
+    # A log statement that stopped for good while its service kept logging, by the event
+    # comparison's own bar but under the onset bar, is a weak onset too (the earlier of it and a
+    # weak error rise): a fault that writes no error line dates its events by what it stopped writing.
+    weak_stopped_statement: bool = True
     # Without a dating event, a fixed split after the last recorded event (the logs and spans end or
     # pause before a late alert) moves back to the start of their last stretch (``split._before_silence``).
     event_gaps: bool = True

@@ -145,7 +145,9 @@ def _event_cut(
     back = _events_back(bundle, start, alert)
     logs = bundle.logs if options.prepare.logs else []
     spans = bundle.spans if options.prepare.traces else []
-    found = event_onset(logs, spans, start, alert - back, alert + EVENT_FORWARD_SECONDS)
+    found = event_onset(
+        logs, spans, start, alert - back, alert + EVENT_FORWARD_SECONDS, options.split.weak_stopped_statement
+    )
     if found is not None and found.sharp:
         return found.time - EVENT_MARGIN_SECONDS
     if onset is not None:
