@@ -22,6 +22,7 @@ import pytest
 
 from opsagent.analysis import event_counts, event_onset, events, handlers, logs, span_counts, traces
 from opsagent.analysis.scoring import median_of, percentiles
+from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import Span
 
 
@@ -438,7 +439,10 @@ def test_error_origins_walk_the_call_tree_as_a_dict_of_children_would() -> None:
         ]
         failed = {s.span_id for s in spans if s.error or events.error_operation(s.operation)}
         failed |= {line.span_id for line in linked[:3]}
-        tree = event_counts._CallTree(spans, linked[:3])
+        half = len(spans) // 2
+        # the walk reads a window's table joined with a reference period's spans
+        table = SpanTable.joined(SpanTable(spans[:half]), spans[half:])
+        tree = event_counts._CallTree(table, linked[:3])
         changes = [event_counts.Changed(services=frozenset(names)) for names in ("", "b", "acd", "abcde")] + [
             event_counts.Changed(operations=frozenset(pairs))
             for pairs in ({("b", "get")}, {("a", "list"), ("c", "put"), ("d", "list")})
@@ -507,3 +511,21 @@ def test_event_rises_match_one_binomial_test_per_candidate_to_the_last_bits() ->
             rising += int(np.count_nonzero(z > 0))
             falling += int(np.count_nonzero(z < 0))
     assert rising > 1000 and falling > 1000  # both directions measured, many times
+
+
+def test_a_joined_span_table_is_the_table_of_the_joined_spans() -> None:
+    rng = random.Random(5)
+    for n in (0, 1, 40, 300):
+        spans = _random_call_trees(rng, n) if n else []
+        # a duplicate id across the two parts, and an empty id, as a recording may hold
+        if n > 2:
+            spans[-1] = spans[-1].model_copy(update={"span_id": spans[0].span_id})
+            spans[1] = spans[1].model_copy(update={"span_id": ""})
+        for cut in {0, n // 3, n}:
+            joined = SpanTable.joined(SpanTable(spans[:cut]), spans[cut:])
+            whole = SpanTable(spans)
+            assert joined.n == whole.n and joined.ids == whole.ids and joined.index == whole.index
+            assert joined.services == whole.services and joined.service_names == whole.service_names
+            assert joined.operation_names == whole.operation_names
+            for column in ("canon", "parent", "service", "duration", "start", "error"):
+                assert getattr(joined, column).tolist() == getattr(whole, column).tolist(), (n, cut, column)

@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress
 from operator import attrgetter
 from typing import TypeVar
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from opsagent.analysis.events import EventKind, error_operation
 from opsagent.analysis.logs import line_templates
+from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import LogRecord, Span
 
 _R = TypeVar("_R", LogRecord, Span)
@@ -175,7 +176,7 @@ class Changed:
         return service in self.services or (service, operation) in self.operations
 
 
-def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed: Changed) -> None:
+def origins(counts: Counts, linked: list[ErrorLine], spans: SpanTable, changed: Changed) -> None:
     """Count where each trace-linked error line originated, and which lines echo one; in ``counts``.
 
     A line is an echo when a descendant span in another service failed (error status or an
@@ -186,7 +187,7 @@ def origins(counts: Counts, linked: list[ErrorLine], spans: list[Span], changed:
     operation that was called. Otherwise the line's own service is. Origins are counted as events of kind ``origin`` of the blamed service,
     keyed by the error template they surface as (and where), so the normal period is counted alike.
     """
-    if not linked or not spans:
+    if not linked or not spans.n:
         return
     tree = _CallTree(spans, linked)
     verdicts: dict[str, tuple[bool, str | None, set[str]]] = {}
@@ -233,38 +234,25 @@ class _CallTree:
     children are the spans naming that id as their parent, in list order.
     """
 
-    def __init__(self, spans: list[Span], linked: list[ErrorLine]) -> None:
-        n = len(spans)
-        ids: list[str] = list(map(attrgetter("span_id"), spans))
-        index: dict[str | None, int] = dict(zip(ids, range(n), strict=True))
+    def __init__(self, table: SpanTable, linked: list[ErrorLine]) -> None:
+        n = table.n
+        index = table.index
         self._index = index
-        # without repeated ids (the usual case) each span is its id's last occurrence
-        canon = (
-            np.arange(n, dtype=np.int64)
-            if len(index) == n
-            else np.fromiter(map(index.__getitem__, ids), np.int64, n)
-        )
-        parents: list[str | None] = list(map(attrgetter("parent_id"), spans))
-        if "" in index:  # an empty parent id is no parent, even when a span has the empty id
-            parent = np.fromiter((index.get(p, -1) if p else -1 for p in parents), np.int64, n)
-        else:  # None is no span id either
-            parent = np.fromiter(map(index.get, parents, repeat(-1)), np.int64, n)
+        canon = table.canon
         # children grouped by parent, each group in list order (a stable sort)
-        order = np.argsort(parent, kind="stable")
-        grouped = parent[order]
+        order = np.argsort(table.parent, kind="stable")
+        grouped = table.parent[order]
         positions = np.arange(n)
         self._first = np.searchsorted(grouped, positions, side="left").tolist()
         self._last = np.searchsorted(grouped, positions, side="right").tolist()
         self._order = order.tolist()
         self._canon = canon.tolist()
-        self._service: list[str] = list(map(attrgetter("service"), spans))
+        self._service: list[str] = table.service_names
         # an operation's name says it handles errors or not, whichever span it is: one look per name
-        operations: list[str] = list(map(attrgetter("operation"), spans))
+        operations = table.operation_names
         self._operation = operations
         handler = {op: error_operation(op) for op in set(operations)}
-        bad = np.fromiter(map(attrgetter("error"), spans), np.bool_, n) | np.fromiter(
-            map(handler.__getitem__, operations), np.bool_, n
-        )
+        bad = table.error | np.fromiter(map(handler.__getitem__, operations), np.bool_, n)
         failed = np.zeros(n, dtype=np.bool_)
         failed[canon[bad]] = True  # an id failed when any span of it did
         for line in linked:  # a span that wrote an error line failed too

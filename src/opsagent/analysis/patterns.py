@@ -65,7 +65,8 @@ from opsagent.analysis.events import (
     size_factor,
     stopped_code_path,
 )
-from opsagent.analysis.span_counts import count_spans, span_owners
+from opsagent.analysis.span_counts import count_spans, span_owners, table_owners
+from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import LogRecord, Span
 
 # An error template most of whose incident lines are echoes (written in a span below which another
@@ -235,7 +236,8 @@ def pattern_shifts(
     # each span id's (service, operation): the window's for the span counts, and with the
     # reference's (later ones win) for the spans the log lines were written in
     # (the span counts of a window without a reference read its spans' table instead)
-    owners = span_owners(spans) if logs or ref_spans else {}
+    table = SpanTable.of(spans)
+    owners = table_owners(table) if logs or ref_spans else {}
     all_owners = {**owners, **span_owners(ref_spans)} if ref_spans else owners
     log_counts, linked = count_logs(logs, periods, ref_logs, all_owners) if logs else (None, [])
     span_shifts: list[PatternShift] = []
@@ -254,7 +256,7 @@ def pattern_shifts(
         r = _size(log_counts)
         first = _shifts(log_counts, r, op_ratios, stopped_as_error, stopped_full_weight) + span_shifts
         changed = _changed(first, log_counts) if origin_by_operation else _changed_services(first)
-        origins(log_counts, linked, [*spans, *ref_spans], changed)
+        origins(log_counts, linked, SpanTable.joined(table, ref_spans) if ref_spans else table, changed)
         out = _stronger_of(
             _shifts(log_counts, r, op_ratios, stopped_as_error, stopped_full_weight),
             _new_against_reference(log_counts),

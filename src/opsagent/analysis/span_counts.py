@@ -32,6 +32,12 @@ def span_owners(spans: list[Span]) -> dict[str, tuple[str, str]]:
     return dict(zip(map(_span_id, spans), pairs, strict=True))
 
 
+def table_owners(table: SpanTable) -> dict[str, tuple[str, str]]:
+    """``span_owners`` of a table's spans, from the columns the table has read already."""
+    pairs = zip(table.service_names, table.operation_names, strict=True)
+    return dict(zip(table.ids, pairs, strict=True))
+
+
 _span_id = attrgetter("span_id")
 _service = attrgetter("service")
 _operation = attrgetter("operation")
