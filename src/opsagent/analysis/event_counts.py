@@ -176,7 +176,7 @@ class Changed:
         return service in self.services or (service, operation) in self.operations
 
 
-def origins(counts: Counts, linked: list[ErrorLine], spans: SpanTable, changed: Changed) -> None:
+def origins(counts: Counts, linked: list[ErrorLine], table: SpanTable, changed: Changed) -> None:
     """Count where each trace-linked error line originated, and which lines echo one; in ``counts``.
 
     A line is an echo when a descendant span in another service failed (error status or an
@@ -186,10 +186,11 @@ def origins(counts: Counts, linked: list[ErrorLine], spans: SpanTable, changed: 
     the trace made to an operation of it that did not change: a wrong return value comes from the
     operation that was called. Otherwise the line's own service is. Origins are counted as events of kind ``origin`` of the blamed service,
     keyed by the error template they surface as (and where), so the normal period is counted alike.
+    ``table``: the spans the lines were written in (the window's, and a reference period's).
     """
-    if not linked or not spans.n:
+    if not linked or not table.n:
         return
-    tree = _CallTree(spans, linked)
+    tree = _CallTree(table, linked)
     verdicts: dict[str, tuple[bool, str | None, set[str]]] = {}
     for line in linked:
         verdict = verdicts.get(line.span_id)
