@@ -253,6 +253,23 @@ def test_a_statement_too_rare_to_date_the_events_still_moves_a_late_alerts_split
         assert fixed.event_split == FAULT + delay - EVENT_LEAD_SECONDS, delay
 
 
+def test_of_a_weak_error_rise_and_a_weak_stop_the_earlier_dates_the_events() -> None:
+    """A fault's own change comes before what it causes: a rare statement that stopped a minute
+    before a weak error rise dates the events; one that stopped a minute after it does not."""
+    for stopped_at, expected in ((FAULT - 60.0, FAULT - 55.0), (FAULT + 60.0, FAULT + 4.0)):
+        logs = _few_errors_after_an_earlier_episode()
+        logs += [
+            LogRecord(timestamp=float(t), service="carts", message=f"stock reserved for cart {t}")
+            for t in range(0, int(stopped_at) + 3, 10)
+        ]
+        logs.sort(key=lambda r: r.timestamp)
+        found = event_onset(logs, [], 0.0, FAULT - 300.0, FAULT + 30.0)
+        assert found is not None and not found.sharp and found.time == expected, (stopped_at, found)
+        # without weak stops, the weak error rise alone
+        alone = event_onset(logs, [], 0.0, FAULT - 300.0, FAULT + 30.0, weak_stops=False)
+        assert alone is not None and alone.time == FAULT + 4.0
+
+
 def _recorded_around_the_fault() -> list[LogRecord]:
     """Ordinary request lines kept only from a minute before the fault to a minute after it (a
     recording that keeps events around its faults, or a collector that stopped): no error rose and
