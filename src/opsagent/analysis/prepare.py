@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -54,6 +55,12 @@ class Prepared:
     # caller -> its callees: the topology's edges and those seen in spans (``call_graph``); read by
     # the weigh stage (a fault's callers are not independent outliers) and the propagate stage
     callees: dict[str, set[str]]
+
+    @cached_property
+    def last_sample(self) -> float | None:
+        """The time of the latest sample of any series (None without samples); read by every
+        reader of the split's bounds, computed once."""
+        return max((float(s.ts[-1]) for s in self.series if s.ts.size), default=None)
 
 
 def kind_weight(signal: str, kind: SignalKind) -> float:

@@ -118,8 +118,8 @@ def _data_end(prepared: Prepared, end: float) -> float:
     point left (the live lab's CPU hog on catalog, seed 67: no onset, the fixed lead reached back
     over two earlier faults, and one of them ranked first).
     """
-    last = max((float(s.ts[-1]) for s in prepared.series if s.ts.size), default=end)
-    return min(end, last + prepared.step)
+    last = prepared.last_sample
+    return end if last is None else min(end, last + prepared.step)
 
 
 def _events(
