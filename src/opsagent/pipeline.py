@@ -38,6 +38,7 @@ from opsagent.errors import ActionValidationError, SourceError
 from opsagent.evidence.base import EvidenceSource, QueryableSource, collect
 from opsagent.evidence.coverage import after_quiet
 from opsagent.evidence.coverage import complete as complete_evidence
+from opsagent.evidence.runbook_index import evidence_query
 from opsagent.reasoning.base import Reasoner, Reasoning
 from opsagent.reasoning.offline import OfflineReasoner, best_runbooks
 from opsagent.reasoning.tools import RunbookSearchLike
@@ -69,20 +70,23 @@ def _refine_runbooks(
 
     Several runbooks often cover the same alert (HighErrorRate: a bad deploy, an exhausted pool, …);
     the top suspect's evidence ("db_connections_in_use rose to 20") is what tells them apart. Each
-    runbook's score becomes its alert-based score plus its similarity to the evidence.
+    runbook's score becomes its alert-based score plus its similarity to the evidence
+    (``evidence_query``: the evidence's words without the numbers and placeholders that vary).
     """
     if search is None or not suspects or not suspects[0].evidence:
         return
     top = suspects[0]
-    query = f"{top.fault_type.value} problem in {top.service}: " + "; ".join(
-        e.summary for e in top.evidence[:4]
-    )
+    query = evidence_query(top.fault_type.value, top.service, [e.summary for e in top.evidence[:4]])
     try:
         by_evidence = search.search(query, services=[top.service], k=10)
     except SourceError as exc:
         bundle.gaps.append(EvidenceGap(source="runbooks", reason=str(exc)))
         return
-    merged: dict[str, RunbookMatch] = {r.id: r for r in bundle.runbooks}
+    # With neither an alert nor a question, what the first search read was the incident's title (a
+    # recording's "Recorded Sock Shop incident"): a match on it is rank-normalised noise, which summed
+    # with the evidence's outranked the runbook the evidence fits. What the engine found ranks alone.
+    said = bool(bundle.incident.alerts or bundle.incident.question)
+    merged: dict[str, RunbookMatch] = {r.id: r for r in bundle.runbooks} if said else {}
     for match in by_evidence:
         known = merged.get(match.id)
         if known is None:

@@ -63,6 +63,19 @@ def test_summary_per_dataset_and_fault_type_never_pools_datasets():
     assert report["b"]["ac@1"] == 0.0 and report["b"]["ac@3"] == 1.0
 
 
+def test_runbook_fit_is_the_share_of_the_cases_that_say_whether_their_first_runbook_fits():
+    cases = [
+        CaseScore("a", "cpu", 1, True, 1.0, runbook_fits=True),
+        CaseScore("a", "cpu", 2, None, 1.0, runbook_fits=False),
+        CaseScore("a", "cpu", 1, True, 1.0, runbook_fits=True),
+        # no fault type in the truth: nothing to fit
+        CaseScore("a", None, 1, None, 1.0, runbook_fits=None),
+    ]
+    report = by_dataset(cases)["a"]
+    assert report["runbook_fit"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["by_fault"]["unknown"]["runbook_fit"] is None
+
+
 def test_unlabelled_fault_types_are_grouped_as_unknown():
     report = by_dataset([_case("x", None, 1)])
     assert list(report["x"]["by_fault"]) == ["unknown"]

@@ -34,7 +34,7 @@ def print_tables(doc: dict[str, Any]) -> None:
     for name, entry in doc["datasets"].items():
         table = Table(title=f"{name} — reasoner {doc['reasoner']}", title_justify="left", box=box.SIMPLE_HEAD)
         table.add_column("", no_wrap=True, min_width=17)
-        for column in ("cases", "AC@1", "AC@3", "AC@5", "Avg@5", "type", "med s", "p95 s"):
+        for column in ("cases", "AC@1", "AC@3", "AC@5", "Avg@5", "type", "runbook", "med s", "p95 s"):
             table.add_column(column, justify="right", no_wrap=True)
         rows = [("all", entry), *((f"  {fault}", sub) for fault, sub in entry["by_fault"].items())]
         for label, row in rows:
@@ -46,6 +46,7 @@ def print_tables(doc: dict[str, Any]) -> None:
                 _pct(row["ac@5"]),
                 _pct(row["avg@5"]),
                 _pct(row["fault_type_accuracy"]),
+                _pct(row.get("runbook_fit")),
                 _secs(row["median_seconds"]),
                 _secs(row["p95_seconds"]),
                 style="bold" if label == "all" else None,
@@ -56,7 +57,8 @@ def print_tables(doc: dict[str, Any]) -> None:
                 f"[yellow]{entry['errors']} case(s) of {name} failed in the pipeline (see --json)[/]"
             )
     out.print(
-        "AC@k, Avg@5 and type (fault-type accuracy) in %; seconds: per case, end to end (reading it included).",
+        "AC@k, Avg@5, type (fault-type accuracy) and runbook (the first runbook offered lists the true fault"
+        " type) in %; seconds: per case, end to end (reading it included).",
         style="dim",
     )
 

@@ -1,8 +1,10 @@
-"""Scoring of rankings against ground truth: AC@k, Avg@5, fault-type accuracy, time per case.
+"""Scoring of rankings against ground truth: AC@k, Avg@5, fault-type accuracy, runbook fit, time per case.
 
 Pure functions. AC@k is the share of cases whose true root-cause service is among the top ``k``
 of the ranking; Avg@5 is the mean of AC@1 … AC@5 (RCAEval's definition). Datasets are scored
 separately and never pooled; within a dataset, cases are also grouped by their true fault type.
+Runbook fit is the share of cases whose first runbook offered (the one whose remediation the
+findings give) lists the case's true fault type among its own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class CaseScore:
     rank_of_truth: int | None
     fault_type_correct: bool | None
     seconds: float
+    runbook_fits: bool | None = None
 
 
 def rank_of(ranking: Sequence[str], truth: str) -> int | None:
@@ -60,6 +63,7 @@ def summarise(cases: Sequence[CaseScore]) -> dict[str, float | int | None]:
     """The stable summary keys for a group of cases, plus fault-type accuracy and timing."""
     ranks = [c.rank_of_truth for c in cases]
     labelled = [c.fault_type_correct for c in cases if c.fault_type_correct is not None]
+    fits = [c.runbook_fits for c in cases if c.runbook_fits is not None]
     seconds = [c.seconds for c in cases]
     return {
         "cases": len(cases),
@@ -68,6 +72,7 @@ def summarise(cases: Sequence[CaseScore]) -> dict[str, float | int | None]:
         "ac@5": round(ac_at(ranks, 5), 4),
         "avg@5": round(avg_at_5(ranks), 4),
         "fault_type_accuracy": round(sum(labelled) / len(labelled), 4) if labelled else None,
+        "runbook_fit": round(sum(fits) / len(fits), 4) if fits else None,
         "median_seconds": round(percentile(seconds, 50), 4) if seconds else None,
         "p95_seconds": round(percentile(seconds, 95), 4) if seconds else None,
     }

@@ -40,6 +40,7 @@ from opsagent.report import reasoner_detail
 _KEEP_CAUSES = 5
 _KEEP_EVIDENCE = 4
 _KEEP_RANKING = 20
+_KEEP_RUNBOOKS = 3
 
 
 @dataclass
@@ -68,6 +69,10 @@ class CaseResult:
     evidence: dict[str, int] = field(default_factory=dict)
     gaps: list[str] = field(default_factory=list)
     window: dict[str, str] = field(default_factory=dict)
+    # The runbooks the investigation offers, best first (the first one's remediation is the advice),
+    # and whether that first one lists the true fault type (None: the truth has no fault type).
+    runbooks: list[str] = field(default_factory=list)
+    runbook_fits: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -186,6 +191,9 @@ def _result(recording: RecordedIncident, inv: Investigation, seconds: float, loa
         # From the API's usage fields, summed over the investigation's model calls.
         tokens = {"prompt": trace.prompt_tokens, "completion": trace.completion_tokens}
     window = recording.incident.window
+    fits: bool | None = None
+    if truth is not None and truth.fault_type is not None:
+        fits = bool(inv.runbooks) and truth.fault_type.value in inv.runbooks[0].fault_types
     return CaseResult(
         dataset=recording.dataset,
         id=recording.case_id,
@@ -218,6 +226,8 @@ def _result(recording: RecordedIncident, inv: Investigation, seconds: float, loa
             "end": window.end.isoformat(),
             "alert": recording.incident.alert_time.isoformat() if recording.incident.alert_time else "",
         },
+        runbooks=[r.id for r in inv.runbooks[:_KEEP_RUNBOOKS]],
+        runbook_fits=fits,
     )
 
 

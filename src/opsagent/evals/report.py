@@ -25,6 +25,7 @@ def case_scores(results: Sequence[CaseResult]) -> list[CaseScore]:
             rank_of_truth=r.rank_of_truth,
             fault_type_correct=r.fault_type_correct,
             seconds=r.seconds,
+            runbook_fits=r.runbook_fits,
         )
         for r in results
     ]

@@ -301,6 +301,41 @@ def incident_query(incident: Incident) -> str:
     return "\n".join(p for p in parts if p)
 
 
+# What the evidence query keeps of each evidence line: its first words carry what moved (a signal's
+# name, a log statement's words); the rest repeats its kind or the statement's arguments. MiniLM's
+# time grows with the word pieces it reads (a Train Ticket case's four lines were ~700 characters,
+# ~80 ms), and the dense ranking gains nothing from them.
+EVIDENCE_LINE_WORDS = 12
+# A token that varies from one occurrence to the next: a number, a time, a count ("20x"), a
+# percentage. A masked placeholder ("<*>", "<num>") is one too; with brackets and separators it
+# splits words (``_SEPARATORS``). None of them names a runbook's topic.
+_VARIABLE = re.compile(r"[-+~]?[\d.,:]+(?:x|%|ms|s|sd)?")
+_SEPARATORS = re.compile(r"<[^>]*>|[\s\[\](){},;]+")
+
+
+def evidence_query(fault_type: str, service: str, summaries: list[str]) -> str:
+    """The retrieval query for what the engine found: the fault type, the service, and the words of
+    each evidence line (``EVIDENCE_LINE_WORDS`` of each, each word once) without the tokens that
+    vary per occurrence (``_VARIABLE``)."""
+    seen: set[str] = set()
+    lines: list[str] = []
+    for summary in summaries:
+        words: list[str] = []
+        for raw in _SEPARATORS.split(summary):
+            word = raw.strip(":'\"")
+            key = word.lower()
+            if not any(c.isalnum() for c in word) or _VARIABLE.fullmatch(word) or key in seen:
+                continue
+            seen.add(key)
+            words.append(word)
+            if len(words) >= EVIDENCE_LINE_WORDS:
+                break
+        if words:
+            lines.append(" ".join(words))
+    head = f"{fault_type} problem in {service}"
+    return f"{head}: {'; '.join(lines)}" if lines else head
+
+
 class RunbookSource:
     """Evidence source: the runbooks that match an incident."""
 
