@@ -280,6 +280,55 @@ def test_span_events_of_a_window_alone_are_counted_as_one_add_per_event_would() 
         ]
 
 
+def _count_spans_by_kinds(
+    spans: list[Span], periods: event_counts.Periods, reference: list[Span]
+) -> event_counts.Counts:
+    """Span events counted kind by kind from the spans' owners (``_tally_spans``), reference first:
+    the counting that runs where a span table cannot (a span without a start time)."""
+    counts = event_counts.Counts()
+    held = event_counts.held_in_window(reference, spans, periods, lambda s: s.span_id, lambda s: s.start)
+    reference = [s for s in reference if s.span_id not in held]
+    owner = {**span_counts.span_owners(spans), **span_counts.span_owners(reference)}
+    normal: list[Span] = []
+    incident: list[Span] = []
+    for is_ref, records in ((True, reference), (False, spans)):
+        in_normal, in_incident = span_counts.sides(periods, [s.start for s in records], is_ref)
+        normal += [s for s, n in zip(records, in_normal, strict=True) if n]
+        incident += [s for s, i in zip(records, in_incident, strict=True) if i]
+    span_counts._tally_spans(counts, normal, owner, True)
+    span_counts._tally_spans(counts, incident, owner, False)
+    return counts
+
+
+def test_span_events_with_a_reference_are_counted_from_the_joined_table_in_the_same_order() -> None:
+    rng = random.Random(13)
+    for trial in range(300):
+        spans = _random_spans(rng, rng.randint(1, 200))
+        reference = _random_spans(rng, rng.randint(1, 60))
+        if trial % 3 == 0:  # the reference shares some of the window's spans, some of them held
+            reference += rng.sample(spans, min(len(spans), 5))
+        if trial % 5 == 0:  # equal times and zeros of both signs: ties in the earliest times
+            spans = [s.model_copy(update={"start": rng.choice([0.0, -0.0, 30.0, 85.0])}) for s in spans]
+        periods = event_counts.Periods(lo=0.0, split=rng.uniform(20.0, 80.0), hi=90.0)
+        expected = _count_spans_by_kinds(spans, periods, reference)
+        owners = span_counts.span_owners(spans)
+        for got in (
+            span_counts.count_spans(spans, periods, reference),
+            span_counts.count_spans(
+                spans, periods, reference, (owners, {**owners, **span_counts.span_owners(reference)})
+            ),
+        ):
+            assert list(got.normal.items()) == list(expected.normal.items())
+            assert list(got.incident.items()) == list(expected.incident.items())
+            assert [(k, _bits(v)) for k, v in got.first.items()] == [
+                (k, _bits(v)) for k, v in expected.first.items()
+            ]
+            assert got.errors == expected.errors
+            assert [(k, dict(v)) for k, v in got.hosts.items()] == [
+                (k, dict(v)) for k, v in expected.hosts.items()
+            ]
+
+
 def test_period_masks_agree_with_the_periods() -> None:
     periods = event_counts.Periods(lo=10.0, split=20.0, hi=30.0)
     times = [-1.0, 10.0, 15.0, 20.0, 25.0, 30.0, 31.0, math.nan, math.inf, -math.inf]

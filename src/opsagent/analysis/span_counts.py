@@ -2,8 +2,8 @@
 service, and its failure, normal versus incident (``event_counts`` counts the log lines).
 
 A window holds up to ~100k spans but a few hundred kinds of span, so spans are counted by kind and
-each kind's events added once with its count; without a reference period the span table that
-``prepare`` built is counted by array operations.
+each kind's events added once with its count: from the span table that ``prepare`` built (joined
+with a reference period's spans where there is one), by array operations.
 """
 
 from __future__ import annotations
@@ -53,11 +53,15 @@ def count_spans(
     then ``reference`` (later ones winning); neither is changed."""
     counts = Counts()
     held = held_in_window(reference, spans, periods, _span_identity, attrgetter("start"))
-    reference = [s for s in reference if not held or s.span_id not in held]
-    if not reference and spans:
-        table = SpanTable.of(spans)
+    if held:  # else the very list, whose joined table the error-origin walk reads too
+        reference = [s for s in reference if s.span_id not in held]
+    if spans:
+        own = SpanTable.of(spans)
+        # the reference's spans after the window's: of spans sharing an id the last one's owner
+        # counts, as in the owners below (a held id's reference spans are left out above)
+        table = SpanTable.joined(own, reference) if reference else own
         if not np.isnan(table.start).any():
-            _tally_table(counts, table, periods)
+            _tally_table(counts, table, periods, own.n)
             return counts
     # each span's (service, operation), for its children's caller and host operation: the window's,
     # then the reference's, except those of the reference's spans the window holds (``held``)
@@ -150,11 +154,12 @@ def _tally_kinds(counts: Counts, kinds: list[tuple[_SpanKind, int]], normal: boo
             counts.hosts[(service, "operation", operation)][(service, host)] += n
 
 
-def _tally_table(counts: Counts, table: SpanTable, periods: Periods) -> None:
-    """``_tally_spans`` of the window's spans alone (no reference), from the span table: each span's
-    kind as one integer (its (service, operation), its parent span's, its error flag), counted by
-    array operations. The parent is the span table's, the last span with the parent's id, as in
-    ``span_owners``; kinds are met in the same order, and their earliest times are the same."""
+def _tally_table(counts: Counts, table: SpanTable, periods: Periods, window: int) -> None:
+    """``_tally_spans`` of the table's spans, the first ``window`` of them the window's and the rest
+    a reference period's: each span's kind as one integer (its (service, operation), its parent
+    span's, its error flag), counted by array operations. The parent is the span table's, the last
+    span with the parent's id, as in ``span_owners``; kinds are met in the same order (the
+    reference's normal spans before the window's), and their earliest times are the same."""
     pairs, pair = table.operations
     k = len(pairs)
     parent_pair = np.where(table.parent >= 0, pair[np.maximum(table.parent, 0)], -1)
@@ -169,11 +174,17 @@ def _tally_table(counts: Counts, table: SpanTable, periods: Periods) -> None:
         caller, host = pairs[parent - 1]
         return (service, operation, caller, bool(error), host)
 
-    t = table.start
+    t, ref_t = table.start[:window], table.start[window:]
     counted = ~((t < periods.lo) | (t > periods.hi))
     normal = counted & (t < periods.split)
-    for mask, is_normal in ((normal, True), (counted & ~normal, False)):
-        members, times = codes[mask], t[mask]
+    # a reference span is normal outside the window's incident (``sides``), never the incident's
+    ref_normal = (ref_t < periods.split) | (ref_t > periods.hi)
+    own, ref = codes[:window], codes[window:]
+    sides = (
+        (np.concatenate([ref[ref_normal], own[normal]]), None, True),
+        (own[counted & ~normal], t[counted & ~normal], False),
+    )
+    for members, times, is_normal in sides:
         distinct, first, n = np.unique(members, return_index=True, return_counts=True)
         met = np.argsort(first, kind="stable")  # in order of first appearance, as a Counter
         _tally_kinds(
@@ -181,7 +192,7 @@ def _tally_table(counts: Counts, table: SpanTable, periods: Periods) -> None:
             [(kind(c), m) for c, m in zip(distinct[met].tolist(), n[met].tolist(), strict=True)],
             is_normal,
         )
-        if is_normal or not members.size:
+        if times is None or not members.size:
             continue
         # each kind's earliest time (of equal ones the first), kinds by that time then position
         order = np.argsort(times, kind="stable")

@@ -44,8 +44,13 @@ class SpanTable:
     @classmethod
     def joined(cls, first: SpanTable, more: list[Span]) -> SpanTable:
         """The table of ``first``'s spans followed by ``more``: ``first``'s columns are reused, only
-        ``more`` is read (the error-origin walk reads the window's spans and a reference period's
-        together, and the window's table is built already)."""
+        ``more`` is read (the span counts and the error-origin walk read the window's spans and a
+        reference period's together, and the window's table is built already). Reused when it was
+        just built for the very two (held, so their ids cannot be reused) at the same lengths."""
+        global _last_joined
+        last = _last_joined
+        if last is not None and last[0] is first and last[1] is more and last[2].n == first.n + len(more):
+            return last[2]
         extra = cls(more)
         table = cls.__new__(cls)
         table._fill(
@@ -58,6 +63,7 @@ class SpanTable:
             np.concatenate([first.start, extra.start]),
             np.concatenate([first.error, extra.error]),
         )
+        _last_joined = (first, more, table)
         return table
 
     def _fill(
@@ -137,3 +143,4 @@ class SpanTable:
 
 
 _last: SpanTable | None = None
+_last_joined: tuple[SpanTable, list[Span], SpanTable] | None = None
