@@ -51,8 +51,9 @@ def test_demo_incidents_end_to_end_with_json_and_html(env, tmp_path):
         assert case["truth"]["service"]
         if case["rank_of_truth"] is not None:
             assert case["ranking"][case["rank_of_truth"] - 1] == case["truth"]["service"]
-        # the runbooks offered, and whether the first lists the true fault type (the demo's do)
-        assert case["runbooks"] and case["runbook_fits"] is (case["truth"]["fault_type"] is not None)
+        # the runbooks offered, and whether the first is the one the truth names (the demos' are)
+        assert case["truth"]["runbook"] and case["runbooks"][0] == case["truth"]["runbook"]
+        assert case["runbook_fits"] is True
     assert native["runbook_fit"] == 1.0
     page = out_html.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page

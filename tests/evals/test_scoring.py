@@ -4,7 +4,9 @@ import math
 
 import pytest
 
+from opsagent.domain import FaultType, GroundTruth, RunbookMatch
 from opsagent.evals.accuracy import CaseScore, ac_at, avg_at_5, by_dataset, percentile, rank_of, summarise
+from opsagent.evals.harness import runbook_fits
 
 
 def test_rank_of_is_one_based_and_none_when_absent():
@@ -80,3 +82,18 @@ def test_unlabelled_fault_types_are_grouped_as_unknown():
     report = by_dataset([_case("x", None, 1)])
     assert list(report["x"]["by_fault"]) == ["unknown"]
     assert summarise([])["cases"] == 0
+
+
+def test_the_first_runbook_fits_when_it_is_the_one_the_truth_names_or_else_lists_its_fault_type():
+    pool = RunbookMatch(id="db-pool", title="pool", score=1.0, fault_types=["errors-code"])
+    deploy = RunbookMatch(id="bad-deploy", title="deploy", score=0.9, fault_types=["errors-code"])
+    named = GroundTruth(service="orders", fault_type=FaultType.ERRORS_CODE, runbook="db-pool")
+    assert runbook_fits(named, [pool, deploy]) is True
+    # the named runbook second: the advice given is another's, though it fits the fault type
+    assert runbook_fits(named, [deploy, pool]) is False
+    typed = GroundTruth(service="orders", fault_type=FaultType.ERRORS_CODE)
+    assert runbook_fits(typed, [deploy]) is True
+    assert runbook_fits(GroundTruth(service="orders", fault_type=FaultType.CPU), [deploy]) is False
+    assert runbook_fits(typed, []) is False
+    assert runbook_fits(GroundTruth(service="orders"), [deploy]) is None
+    assert runbook_fits(None, [deploy]) is None

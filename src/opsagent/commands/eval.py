@@ -57,8 +57,8 @@ def print_tables(doc: dict[str, Any]) -> None:
                 f"[yellow]{entry['errors']} case(s) of {name} failed in the pipeline (see --json)[/]"
             )
     out.print(
-        "AC@k, Avg@5, type (fault-type accuracy) and runbook (the first runbook offered lists the true fault"
-        " type) in %; seconds: per case, end to end (reading it included).",
+        "AC@k, Avg@5, type (fault-type accuracy) and runbook (the first runbook offered is the expected one,"
+        " or lists the true fault type) in %; seconds: per case, end to end (reading it included).",
         style="dim",
     )
 

@@ -4,7 +4,8 @@ Pure functions. AC@k is the share of cases whose true root-cause service is amon
 of the ranking; Avg@5 is the mean of AC@1 … AC@5 (RCAEval's definition). Datasets are scored
 separately and never pooled; within a dataset, cases are also grouped by their true fault type.
 Runbook fit is the share of cases whose first runbook offered (the one whose remediation the
-findings give) lists the case's true fault type among its own.
+findings give) is right: the runbook the truth names, or where it names none, one that lists the
+case's true fault type among its own (``harness.runbook_fits``).
 """
 
 from __future__ import annotations

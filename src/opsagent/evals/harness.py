@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from opsagent.config import Settings
-from opsagent.domain import AutonomyLevel, Investigation, RecordedIncident
+from opsagent.domain import AutonomyLevel, GroundTruth, Investigation, RecordedIncident, RunbookMatch
 from opsagent.errors import InputError, OpsAgentError
 from opsagent.evals.accuracy import rank_of
 from opsagent.evals.cases import CaseRef
@@ -70,7 +70,7 @@ class CaseResult:
     gaps: list[str] = field(default_factory=list)
     window: dict[str, str] = field(default_factory=dict)
     # The runbooks the investigation offers, best first (the first one's remediation is the advice),
-    # and whether that first one lists the true fault type (None: the truth has no fault type).
+    # and whether that first one is right (``runbook_fits``).
     runbooks: list[str] = field(default_factory=list)
     runbook_fits: bool | None = None
 
@@ -174,7 +174,21 @@ def _truth_json(recording: RecordedIncident) -> dict[str, Any]:
         "service": truth.service,
         "fault_type": truth.fault_type.value if truth.fault_type else None,
         "fault_label": truth.fault_label,
+        "runbook": truth.runbook,
     }
+
+
+def runbook_fits(truth: GroundTruth | None, offered: list[RunbookMatch]) -> bool | None:
+    """Whether the first runbook offered is right: the one the truth names, where it names one
+    (a native recording's expected runbook), else one that lists the true fault type; None when the
+    truth says neither."""
+    if truth is None or (truth.runbook is None and truth.fault_type is None):
+        return None
+    if not offered:
+        return False
+    if truth.runbook is not None:
+        return offered[0].id == truth.runbook
+    return truth.fault_type is not None and truth.fault_type.value in offered[0].fault_types
 
 
 def _result(recording: RecordedIncident, inv: Investigation, seconds: float, load_s: float) -> CaseResult:
@@ -191,9 +205,6 @@ def _result(recording: RecordedIncident, inv: Investigation, seconds: float, loa
         # From the API's usage fields, summed over the investigation's model calls.
         tokens = {"prompt": trace.prompt_tokens, "completion": trace.completion_tokens}
     window = recording.incident.window
-    fits: bool | None = None
-    if truth is not None and truth.fault_type is not None:
-        fits = bool(inv.runbooks) and truth.fault_type.value in inv.runbooks[0].fault_types
     return CaseResult(
         dataset=recording.dataset,
         id=recording.case_id,
@@ -227,7 +238,7 @@ def _result(recording: RecordedIncident, inv: Investigation, seconds: float, loa
             "alert": recording.incident.alert_time.isoformat() if recording.incident.alert_time else "",
         },
         runbooks=[r.id for r in inv.runbooks[:_KEEP_RUNBOOKS]],
-        runbook_fits=fits,
+        runbook_fits=runbook_fits(truth, inv.runbooks),
     )
 
 
