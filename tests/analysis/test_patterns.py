@@ -192,3 +192,31 @@ def test_a_code_path_that_stops_falls_relative_to_its_own_service() -> None:
     fell_alike = [s for (svc, _), s in shifts.items() if svc == "svc1"]
     assert fell_alike, "svc1's statements fell four-fold against the other service"
     assert not any(stopped_code_path(s.relative_ratio) for s in fell_alike)
+
+
+def test_a_request_line_that_stops_is_requests_that_stopped_coming_not_a_code_path() -> None:
+    from opsagent.analysis.events import DECREASE_WEIGHT, NON_ERROR_WEIGHT
+    from opsagent.analysis.logs import request_line
+
+    logs: list[LogRecord] = []
+    # the same service, twice: a statement inside a handler stops, and an endpoint's request line
+    # stops (its callers stopped sending it) while the service's other endpoints kept being called
+    for svc in ("handler", "endpoint"):
+        for k in range(8):
+            logs += _logs(svc, f"GET /page{chr(97 + k)} 200 3ms", 0, 900, 5.0)
+    logs += _logs("handler", "wrote result to cache", 0, 600, 5.0)
+    logs += _logs("endpoint", "POST /cart/42 200 1ms", 0, 600, 5.0)
+    logs.sort(key=lambda r: r.timestamp)
+    shifts = {(s.service, s.key): s for s in pattern_shifts(logs, [], 0.0, 600.0, 900.0)}
+    statement = shifts[("handler", "wrote result to cache")]
+    request = shifts[("endpoint", "POST <*> <*> <*>")]
+    # both fell as far below their service's traffic
+    assert statement.z == request.z and statement.relative_ratio == request.relative_ratio
+    assert statement.code_path_stopped and not request.code_path_stopped
+    # the stopped statement weighs as an error, the request line as a fall of an ordinary event
+    assert request.score == math.log1p(abs(request.z)) * NON_ERROR_WEIGHT * DECREASE_WEIGHT
+    assert statement.score == math.log1p(abs(statement.z)) * DECREASE_WEIGHT
+    assert request_line('<*> - - [<*> <*>] "GET /cart HTTP/1.1" 200 <*>')
+    assert request_line("GET /cart/:user <*> <*>") and not request_line("wrote result to cache")
+    assert request_line("<*> INFO PUT <*> <*>")
+    assert not request_line("GETTING /cart") and not request_line("failed to GET the cart")

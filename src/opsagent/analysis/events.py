@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from opsagent.analysis.logs import request_line
+
 EventKind = Literal["log", "operation", "call", "error", "origin", "edge", "handler"]
 # Events whose fall below the traffic they ride on is a code path that stopped (``relative_ratio``):
 # log statements and span operations (against their host span operation), call edges (against
@@ -91,7 +93,12 @@ class PatternShift:
     def code_path_stopped(self) -> bool:
         """A fall of a statement, operation or call edge far below the traffic it rides on: its code
         path stopped while requests kept coming (``stopped_code_path``), not lost traffic."""
-        return self.kind in STOPPED_KINDS and self.z < 0 and stopped_code_path(self.relative_ratio)
+        return (
+            self.kind in STOPPED_KINDS
+            and self.z < 0
+            and stopped_code_path(self.relative_ratio)
+            and not (self.kind == "log" and request_line(self.key))
+        )
 
     @property
     def digest(self) -> str:

@@ -92,6 +92,17 @@ TEMPLATE_SCAN_CHARS = 240
 # Templates are capped in length so one huge stack trace doesn't become its own budget problem.
 MAX_TEMPLATE_CHARS = 240
 
+# A request line: an HTTP method then a path, as a request logger writes the request it served (the
+# line's first words, or quoted in a combined log line after its masked address and time); a path
+# with an id in it is masked whole (``<*>``).
+_REQUEST_LINE = re.compile(r'(?:^|[\s"])(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?:/|<\*>)')
+
+
+def request_line(template: str) -> bool:
+    """Whether a template records a request itself (an access log line) rather than a step of its
+    handling: written once per request, its count is the endpoint's traffic."""
+    return _REQUEST_LINE.search(template[:80]) is not None
+
 
 def template_of(message: str) -> str:
     # Token-level masking of the first TEMPLATE_TOKENS tokens: a token with a digit anywhere is a
