@@ -5,8 +5,16 @@ import math
 import pytest
 
 from opsagent.domain import FaultType, GroundTruth, RunbookMatch
-from opsagent.evals.accuracy import CaseScore, ac_at, avg_at_5, by_dataset, percentile, rank_of, summarise
-from opsagent.evals.harness import runbook_fits
+from opsagent.evals.accuracy import (
+    CaseScore,
+    ac_at,
+    avg_at_5,
+    by_dataset,
+    percentile,
+    rank_of,
+    runbook_fits,
+    summarise,
+)
 
 
 def test_rank_of_is_one_based_and_none_when_absent():

@@ -91,14 +91,8 @@ class PatternShift:
 
     @property
     def code_path_stopped(self) -> bool:
-        """A fall of a statement, operation or call edge far below the traffic it rides on: its code
-        path stopped while requests kept coming (``stopped_code_path``), not lost traffic."""
-        return (
-            self.kind in STOPPED_KINDS
-            and self.z < 0
-            and stopped_code_path(self.relative_ratio)
-            and not (self.kind == "log" and request_line(self.key))
-        )
+        """``code_path_stopped`` of this event."""
+        return code_path_stopped(self.kind, self.key, self.z, self.relative_ratio)
 
     @property
     def digest(self) -> str:
@@ -143,6 +137,19 @@ def error_operation(operation: str) -> bool:
     # cached: a system has a few hundred operation names, called once per span (hundreds of thousands)
     lowered = operation.lower()
     return any(w in lowered for w in _ERROR_OPERATION_WORDS)
+
+
+def code_path_stopped(kind: EventKind, key: str, z: float, relative_ratio: float) -> bool:
+    """A fall of a statement, operation or call edge far below the traffic it rides on: its code
+    path stopped while requests kept coming (``stopped_code_path``), not lost traffic. A request
+    line (``logs.request_line``) that stopped is requests of that kind that stopped coming (callers
+    that fail before calling): its code path cannot have stopped while its requests kept coming."""
+    return (
+        kind in STOPPED_KINDS
+        and z < 0
+        and stopped_code_path(relative_ratio)
+        and not (kind == "log" and request_line(key))
+    )
 
 
 def stopped_code_path(relative_ratio: float) -> bool:

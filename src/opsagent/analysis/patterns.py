@@ -62,10 +62,9 @@ from opsagent.analysis.events import (
     EventKind,
     PatternShift,
     binomial_z,
+    code_path_stopped,
     size_factor,
-    stopped_code_path,
 )
-from opsagent.analysis.logs import request_line
 from opsagent.analysis.span_counts import count_spans, span_owners, table_owners
 from opsagent.analysis.spantable import SpanTable
 from opsagent.domain import LogRecord, Span
@@ -178,15 +177,7 @@ def _shifts(
         # parent tells the fault's type (``engine._kind_evidence``) but not which service: weighed
         # as an error it outranked other causes (Nezha AC@1 Online Boutique 0.88 -> 0.83, Train
         # Ticket 0.93 -> 0.86; a caller's operations stop with a broken callee's as well).
-        # A request line that stopped is requests of that kind that stopped coming (a caller that
-        # fails before calling): its code path cannot have stopped while its requests kept coming.
-        stopped = (
-            stopped_as_error
-            and kind == "log"
-            and z < 0
-            and stopped_code_path(relative)
-            and not request_line(text)
-        )
+        stopped = stopped_as_error and kind == "log" and code_path_stopped(kind, text, z, relative)
         score = math.log1p(abs(z)) * (1.0 if error or stopped else NON_ERROR_WEIGHT)
         if z < 0 and not (stopped and stopped_full_weight):
             score *= DECREASE_WEIGHT

@@ -5,7 +5,7 @@ of the ranking; Avg@5 is the mean of AC@1 … AC@5 (RCAEval's definition). Datas
 separately and never pooled; within a dataset, cases are also grouped by their true fault type.
 Runbook fit is the share of cases whose first runbook offered (the one whose remediation the
 findings give) is right: the runbook the truth names, or where it names none, one that lists the
-case's true fault type among its own (``harness.runbook_fits``).
+case's true fault type among its own (``runbook_fits``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from opsagent.domain import GroundTruth, RunbookMatch
 
 KS = (1, 3, 5)
 UNLABELLED = "unknown"
@@ -37,6 +39,19 @@ def rank_of(ranking: Sequence[str], truth: str) -> int | None:
         if service == truth:
             return position
     return None
+
+
+def runbook_fits(truth: GroundTruth | None, offered: list[RunbookMatch]) -> bool | None:
+    """Whether the first runbook offered is right: the one the truth names, where it names one
+    (a native recording's expected runbook), else one that lists the true fault type; None when the
+    truth says neither."""
+    if truth is None or (truth.runbook is None and truth.fault_type is None):
+        return None
+    if not offered:
+        return False
+    if truth.runbook is not None:
+        return offered[0].id == truth.runbook
+    return truth.fault_type is not None and truth.fault_type.value in offered[0].fault_types
 
 
 def ac_at(ranks: Sequence[int | None], k: int) -> float:

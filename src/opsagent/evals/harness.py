@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from opsagent.config import Settings
-from opsagent.domain import AutonomyLevel, GroundTruth, Investigation, RecordedIncident, RunbookMatch
+from opsagent.domain import AutonomyLevel, Investigation, RecordedIncident
 from opsagent.errors import InputError, OpsAgentError
-from opsagent.evals.accuracy import rank_of
+from opsagent.evals.accuracy import rank_of, runbook_fits
 from opsagent.evals.cases import CaseRef
 from opsagent.evals.discover import load_case
 from opsagent.evals.replay import replay_sources
@@ -70,7 +70,7 @@ class CaseResult:
     gaps: list[str] = field(default_factory=list)
     window: dict[str, str] = field(default_factory=dict)
     # The runbooks the investigation offers, best first (the first one's remediation is the advice),
-    # and whether that first one is right (``runbook_fits``).
+    # and whether that first one is right (``accuracy.runbook_fits``).
     runbooks: list[str] = field(default_factory=list)
     runbook_fits: bool | None = None
 
@@ -176,19 +176,6 @@ def _truth_json(recording: RecordedIncident) -> dict[str, Any]:
         "fault_label": truth.fault_label,
         "runbook": truth.runbook,
     }
-
-
-def runbook_fits(truth: GroundTruth | None, offered: list[RunbookMatch]) -> bool | None:
-    """Whether the first runbook offered is right: the one the truth names, where it names one
-    (a native recording's expected runbook), else one that lists the true fault type; None when the
-    truth says neither."""
-    if truth is None or (truth.runbook is None and truth.fault_type is None):
-        return None
-    if not offered:
-        return False
-    if truth.runbook is not None:
-        return offered[0].id == truth.runbook
-    return truth.fault_type is not None and truth.fault_type.value in offered[0].fault_types
 
 
 def _result(recording: RecordedIncident, inv: Investigation, seconds: float, load_s: float) -> CaseResult:
