@@ -98,7 +98,10 @@ def _refine_runbooks(
                     "reason": f"{known.reason}; fits the evidence ({match.score:.2f})",
                 }
             )
-    bundle.runbooks = sorted(merged.values(), key=lambda r: -r.score)[: max(5, len(bundle.runbooks))]
+    # Cut to size in the order the findings will offer them, so that a runbook for the suspected fault
+    # is not cut behind several that one alert name matched (HighErrorRate covers four).
+    keep = max(5, len(bundle.runbooks))
+    bundle.runbooks = best_runbooks(list(merged.values()), top.fault_type.value)[:keep]
 
 
 def _run_runbook_queries(bundle: EvidenceBundle, sources: list[EvidenceSource]) -> None:

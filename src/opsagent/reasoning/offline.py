@@ -12,6 +12,7 @@ import time
 
 from opsagent.domain import (
     EvidenceBundle,
+    FaultType,
     Findings,
     ReasonerTrace,
     RootCause,
@@ -40,13 +41,31 @@ def confidences(scores: list[float]) -> list[float]:
     ]
 
 
+def contradicts(book: RunbookMatch, fault_type: str | None) -> bool:
+    """Whether a runbook is written for other faults than the diagnosed one.
+
+    A runbook that lists no fault type (a disk filling up, a replica lagging) contradicts nothing;
+    neither does a diagnosis without a type.
+    """
+    known = fault_type is not None and fault_type != FaultType.UNKNOWN.value
+    return known and bool(book.fault_types) and fault_type not in book.fault_types
+
+
 def best_runbooks(runbooks: list[RunbookMatch], fault_type: str | None) -> list[RunbookMatch]:
-    """Runbooks re-ordered by retrieval score plus fit to the fault type."""
+    """Runbooks for the diagnosed fault first, then by retrieval score plus fit to the fault type.
 
-    def fit(book: RunbookMatch) -> float:
-        return book.score + (FAULT_TYPE_FIT if fault_type and fault_type in book.fault_types else 0.0)
+    An alert names a symptom and the runbooks written for it: HighLatency matches the slow-upstream
+    runbook whatever makes the service slow. The diagnosis names the cause. A runbook written for
+    another fault type would pair the findings' cause with another fault's remediation (the CPU of
+    checkout saturated, "look for the slow upstream"), so it comes after every runbook that does not
+    contradict the diagnosis, however well it matched the alert's words or name.
+    """
 
-    return sorted(runbooks, key=lambda b: -fit(b))
+    def order(book: RunbookMatch) -> tuple[bool, float]:
+        fits = fault_type is not None and fault_type in book.fault_types
+        return contradicts(book, fault_type), -(book.score + (FAULT_TYPE_FIT if fits else 0.0))
+
+    return sorted(runbooks, key=order)
 
 
 class OfflineReasoner:
