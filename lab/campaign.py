@@ -115,12 +115,21 @@ class Lab:
         return not response.json()["data"]["alerts"]
 
     def history_seconds(self) -> float:
+        """Seconds of history the shop has had since its youngest service or Prometheus started.
+
+        A lab brought up again keeps its Prometheus data: the samples of the run before end at its
+        `down`, and the time between is no normal period. So the scraped history counts only as far
+        back as the newest start among the shop's services and Prometheus (their pid files are
+        written when they are spawned; Prometheus still reports the old processes' series for a few
+        minutes after a restart, so their own start times cannot tell).
+        """
         response = self.http.get(
             f"{_PROM}/api/v1/query",
             params={"query": 'count_over_time(up{job="shop",service="frontend"}[3h])'},
         )
         result = response.json()["data"]["result"]
-        return float(result[0]["value"][1]) * 5.0 if result else 0.0
+        scraped = float(result[0]["value"][1]) * 5.0 if result else 0.0
+        return min(scraped, stack.seconds_since_start(["prometheus", *(s.name for s in layout.SERVICES)]))
 
     def incidents_since(self, since: float) -> list[dict[str, Any]]:
         response = self.api.get("/incidents", params={"limit": 50})
@@ -583,7 +592,11 @@ def main(args: argparse.Namespace) -> int:
         _log(
             f"the lab has {history:.0f}s of history; waiting {args.warmup - history:.0f}s for a normal period"
         )
-        time.sleep(args.warmup - history)
+        try:
+            time.sleep(args.warmup - history)
+        except KeyboardInterrupt:
+            _log("interrupted during the warm-up: no fault was injected")
+            return 1
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + f"-seed{args.seed}"
     cases_dir = (Path(args.cases) / run_id).resolve()
     cases_dir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import re
 import secrets
@@ -169,6 +170,12 @@ def read_pid(name: str) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return pid if alive(pid) else None
+
+
+def seconds_since_start(names: list[str]) -> float:
+    """Seconds since the newest of these running parts was spawned (infinite when none runs)."""
+    started = [pid_file(name).stat().st_mtime for name in names if read_pid(name) is not None]
+    return time.time() - max(started) if started else math.inf
 
 
 def alive(pid: int) -> bool:
