@@ -44,7 +44,7 @@ def confidences(scores: list[float]) -> list[float]:
 def contradicts(book: RunbookMatch, fault_type: str | None) -> bool:
     """Whether a runbook is written for other faults than the diagnosed one.
 
-    A runbook that lists no fault type (a disk filling up, a replica lagging) contradicts nothing;
+    A runbook that lists no fault type (one for the alerting pipeline itself) contradicts nothing;
     neither does a diagnosis without a type.
     """
     known = fault_type is not None and fault_type != FaultType.UNKNOWN.value
@@ -52,7 +52,8 @@ def contradicts(book: RunbookMatch, fault_type: str | None) -> bool:
 
 
 def best_runbooks(runbooks: list[RunbookMatch], fault_type: str | None) -> list[RunbookMatch]:
-    """Runbooks for the diagnosed fault first, then by retrieval score plus fit to the fault type.
+    """Runbooks that do not contradict the diagnosed fault first, each group by retrieval score plus
+    fit to the fault type.
 
     An alert names a symptom and the runbooks written for it: HighLatency matches the slow-upstream
     runbook whatever makes the service slow. The diagnosis names the cause. A runbook written for
