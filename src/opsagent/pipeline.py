@@ -128,21 +128,22 @@ def _run_runbook_queries(bundle: EvidenceBundle, sources: list[EvidenceSource]) 
 
 def propose_from_runbook(
     findings: Findings,
-    runbooks: list[RunbookMatch],
+    ranked: list[RunbookMatch],
     catalog: ActionCatalog,
     namespace: str | None,
     alert_labels: list[dict[str, str]] | None = None,
 ) -> tuple[list[ProposedAction], list[str]]:
-    """The actions the best-fitting runbook lists, aimed at the top root cause.
+    """The actions the best-fitting runbook (the first of ``ranked``, ``best_runbooks``' order for
+    the top root cause) lists, aimed at the top root cause.
 
     Parameters come from the target, from the labels of alerts about it, and from schema defaults;
     an action whose required parameters none of these give is still proposed, with
     ``missing_params``, for a person to complete when approving (it cannot run before that).
     """
-    if not findings.root_causes or not runbooks:
+    if not findings.root_causes or not ranked:
         return [], []
     cause = findings.root_causes[0]
-    book = best_runbooks(runbooks, cause.fault_type.value)[0]
+    book = ranked[0]
     target = ActionTarget(service=cause.service, namespace=namespace)
     labels = labels_for(target, alert_labels or [])
     proposed: list[ProposedAction] = []
@@ -309,11 +310,15 @@ def investigate(incident: Incident, services: Services) -> Investigation:
         _summarize_logs(bundle, suspects)
     reasoning: Reasoning = services.reasoner.reason(bundle, suspects)
     findings = reasoning.findings
+    # The order the findings offer the runbooks in, for the top root cause's type (marking untrusted
+    # text below changes evidence only, not the causes).
+    top_fault = findings.root_causes[0].fault_type.value if findings.root_causes else None
+    ranked = best_runbooks(bundle.runbooks, top_fault)
     actions, notes = _validated(findings.actions, services.catalog)
     if not actions:
         actions, more = propose_from_runbook(
             findings,
-            bundle.runbooks,
+            ranked,
             services.catalog,
             incident.namespace,
             [a.labels for a in incident.alerts],
@@ -329,8 +334,6 @@ def investigate(incident: Incident, services: Services) -> Investigation:
     # Outside text that reads as instructions is flagged, and no action rests on it (autonomy.untrusted).
     findings = untrusted.mark(findings, untrusted.scan(incident, bundle, _runbook_bodies(bundle, services)))
     confidence = findings.root_causes[0].confidence if findings.root_causes else 0.0
-    top_fault = findings.root_causes[0].fault_type.value if findings.root_causes else None
-    ranked = best_runbooks(bundle.runbooks, top_fault)
     decisions: list[Decision] = first_pass(
         findings, ranked, level, settings.autonomy, confidence, namespace=incident.namespace
     )
